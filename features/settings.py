@@ -1,0 +1,114 @@
+"""The one settings object of enforcement-triage.
+
+Every path the tools write to hangs off ``TRIAGE_HOME`` (default: ``.triage``
+in the current directory), so a court's data, models and logs stay in one
+folder on the court's machine.  Nothing here runs at import time: call
+:func:`get_settings` and :func:`apply_environment` from entry points.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TriageSettings(BaseSettings):
+    """Paths and defaults, read from ``TRIAGE_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="forbid", frozen=True)
+
+    home: Path = Field(
+        default=Path(".triage"),
+        description="State directory: MLflow store, BentoML home, decision log, keys, caches.",
+    )
+    tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else SQLite under home.",
+    )
+    decision_log_url: str | None = Field(
+        default=None,
+        description="Decision log: sqlite:///path or postgresql://…; default SQLite under home.",
+    )
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated API keys accepted in addition to those made by `triage keys`.",
+    )
+    threads: int = Field(default=2, ge=1, description="Threads for LightGBM training and batch scoring.")
+    stream_model_name: str = "triage-stream"
+    assets_model_name: str = "triage-assets"
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        # Resolve once so that a later chdir cannot move the state directory.
+        return value.expanduser().resolve()
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.home / "api-keys.json"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def resolved_tracking_uri(self) -> str:
+        """The MLflow tracking URI in force: environment, then settings, then embedded SQLite."""
+        return (
+            os.environ.get("MLFLOW_TRACKING_URI")
+            or self.tracking_uri
+            or f"sqlite:///{self.mlflow_db}"
+        )
+
+    def resolved_decision_log_url(self) -> str:
+        return self.decision_log_url or f"sqlite:///{self.home / 'decisions.db'}"
+
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TriageSettings:
+    """The settings in force for this process (read once from the environment)."""
+    return TriageSettings()
+
+
+def apply_environment(settings: TriageSettings | None = None) -> TriageSettings:
+    """Point MLflow, BentoML and friends at ``TRIAGE_HOME`` and turn telemetry off.
+
+    Court data stays on the court's machine: telemetry is off unless the user
+    has explicitly set the variables themselves.  Called by every entry point
+    (CLI, service, tests) before MLflow or BentoML is imported.
+    """
+    settings = settings or get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(settings.bentoml_home),
+        "MLFLOW_TRACKING_URI": settings.resolved_tracking_uri(),
+        # matplotlib and friends otherwise write caches into the user's home.
+        "MPLCONFIGDIR": str(settings.cache_dir / "matplotlib"),
+        "XDG_CACHE_HOME": str(settings.cache_dir),
+        # MLflow's own logging of the environment is not wanted in court runs.
+        "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "false",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    return settings
