@@ -37,7 +37,9 @@ class TriageSettings(BaseSettings):
         default="",
         description="Comma-separated API keys accepted in addition to those made by `triage keys`.",
     )
-    threads: int = Field(default=2, ge=1, description="Threads for LightGBM training and batch scoring.")
+    threads: int = Field(
+        default=2, ge=1, description="Threads for LightGBM training and batch scoring."
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 

@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated TRIAGE_HOME per test session and small valid cases."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from features.record import example_case
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_triage_home(tmp_path_factory: pytest.TempPathFactory):
+    """No test writes into the developer's .triage, home directory or cwd."""
+    home = tmp_path_factory.mktemp("triage-home")
+    saved = {k: os.environ.get(k) for k in ("TRIAGE_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["TRIAGE_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    from features.settings import get_settings
+
+    get_settings.cache_clear()
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+
+
+def valid_rows(n: int = 6) -> list[dict[str, object]]:
+    """``n`` distinct valid raw cases (as a court export would write them)."""
+    rows = []
+    for i in range(n):
+        row = example_case()
+        row["case_id"] = f"(2024)粤0305执{1000 + i}号"
+        row["claim_amount"] = 10_000.0 * (i + 1)
+        row["respondent_prior_cases"] = i % 3
+        row["respondent_prior_terminated"] = min(i % 2, i % 3)
+        if i % 2:
+            row["respondent_type"] = "enterprise"
+            row["respondent_age"] = None
+            row["enterprise_status"] = "active"
+            row["registered_capital"] = 500_000.0
+        if i % 3 == 2:
+            row["inquiry_done"] = False
+            for name in (
+                "bank_balance",
+                "real_estate_count",
+                "vehicle_count",
+                "securities_value",
+                "equity_stakes",
+                "online_payment_balance",
+                "has_salary_income",
+            ):
+                row[name] = None
+        row["is_complex"] = i % 2
+        row["has_recoverable_assets"] = (i + 1) % 2
+        rows.append(row)
+    return rows
