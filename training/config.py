@@ -41,12 +41,16 @@ class GateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    auc_tolerance: float = Field(0.005, ge=0, description="New AUC may trail the champion's by this much.")
+    auc_tolerance: float = Field(
+        0.005, ge=0, description="New AUC may trail the champion's by this much."
+    )
     log_loss_tolerance: float = Field(
         0.01, ge=0, description="New log loss may exceed the champion's by this share."
     )
     min_auc: float = Field(0.65, ge=0.5, le=1, description="Absolute floor on test AUC.")
-    max_ece: float = Field(0.05, gt=0, le=1, description="Absolute ceiling on test calibration error.")
+    max_ece: float = Field(
+        0.05, gt=0, le=1, description="Absolute ceiling on test calibration error."
+    )
 
 
 class TrainingConfig(BaseModel):
@@ -62,5 +66,7 @@ class TrainingConfig(BaseModel):
     leak_auc: float = Field(
         0.98, gt=0.5, le=1, description="A feature whose AUC alone reaches this leaks the outcome."
     )
-    threads: int = Field(2, ge=1, description="LightGBM threads (set explicitly: 4.7 oversubscribes).")
+    threads: int = Field(
+        2, ge=1, description="LightGBM threads (set explicitly: 4.7 oversubscribes)."
+    )
     reasons_per_case: int = Field(3, ge=1, le=10)

@@ -25,10 +25,16 @@ class RoutingPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_complex_to_simple: float = Field(
-        0.10, gt=0, lt=1, description="Share of truly complex cases that may go to the simple stream."
+        0.10,
+        gt=0,
+        lt=1,
+        description="Share of truly complex cases that may go to the simple stream.",
     )
     max_simple_to_complex: float = Field(
-        0.25, gt=0, lt=1, description="Share of truly simple cases that may go to the complex stream."
+        0.25,
+        gt=0,
+        lt=1,
+        description="Share of truly simple cases that may go to the complex stream.",
     )
 
 

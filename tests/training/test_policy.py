@@ -33,7 +33,9 @@ def test_thresholds_meet_the_policy_and_leave_the_rest_to_review(limits):
 
 def test_a_model_that_separates_well_needs_no_review_band():
     y, p = _scores(separation=12)
-    thresholds = choose_thresholds(y, p, RoutingPolicy(max_complex_to_simple=0.1, max_simple_to_complex=0.1))
+    thresholds = choose_thresholds(
+        y, p, RoutingPolicy(max_complex_to_simple=0.1, max_simple_to_complex=0.1)
+    )
     assert thresholds.simple_below == thresholds.complex_from
     assert routing_outcome(y, p, thresholds)["share_review"] == 0
 
@@ -43,7 +45,13 @@ def test_route_one_agrees_with_route():
     p = np.array([0.0, 0.29999, 0.3, 0.5, 0.69999, 0.7, 1.0])
     assert thresholds.route(p).tolist() == [thresholds.route_one(v) for v in p]
     assert thresholds.route(p).tolist() == [
-        "simple", "simple", "review", "review", "review", "complex", "complex"
+        "simple",
+        "simple",
+        "review",
+        "review",
+        "review",
+        "complex",
+        "complex",
     ]
 
 

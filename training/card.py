@@ -1,0 +1,608 @@
+"""The model card: what a model is, how well it does, and where not to trust it.
+
+:class:`ModelCardData` gathers what training knows about one model (its
+registry name and version, the data windows, test metrics of the model and
+its baselines, the Bayes limit, calibration, slices, routing thresholds);
+:func:`render_model_card` turns it into markdown for the MLflow run and the
+registry, and :func:`summary_lines` into the few lines ``triage train`` and
+``make demo`` print.  Both are pure: no I/O, no clock.
+
+Optional parts (Bayes limit, calibration, slices, routing, figures) get a
+section only when they are given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.record import FIELD_BY_NAME, code_label
+from training.evaluate import gap_to_bayes
+
+__all__ = [
+    "DEFAULT_INTENDED_USE",
+    "ModelCardData",
+    "SplitSummary",
+    "describe_split",
+    "render_model_card",
+    "summary_lines",
+]
+
+DEFAULT_INTENDED_USE = (
+    "Decision support for the filing desk (立案/执行指挥中心): routing new enforcement cases "
+    "to the simple or the complex stream (繁简分流) and prioritising the work of each stream. "
+    "It is not a decision on the merits of a case, on a party's rights or on any enforcement "
+    "measure. Cases whose score falls in the human-review band between the thresholds are "
+    "routed by a person, and a clerk may overrule any routing; every decision is logged with "
+    "the model version that made it."
+)
+
+_NO_VALUE = "–"
+
+
+# --- the data -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """One data split: its size, filing-date window and positive rate."""
+
+    name: str
+    n: int
+    start: object = None  # first filing date (date, Timestamp or ISO string)
+    end: object = None  # last filing date
+    positive_rate: float | None = None
+
+
+def describe_split(name: str, frame: pd.DataFrame, label: str | None = None) -> SplitSummary:
+    """Size, filing-date window and (given ``label``) positive rate of a case frame."""
+    dates = (
+        pd.to_datetime(frame["filing_date"]) if "filing_date" in frame.columns else pd.Series([])
+    )
+    rate = None
+    if label is not None and label in frame.columns:
+        y = frame[label].to_numpy(dtype=np.float64, na_value=np.nan)
+        labelled = y[~np.isnan(y)]
+        rate = float(labelled.mean()) if labelled.size else None
+    return SplitSummary(
+        name=name,
+        n=len(frame),
+        start=dates.min() if len(dates) else None,
+        end=dates.max() if len(dates) else None,
+        positive_rate=rate,
+    )
+
+
+@dataclass
+class ModelCardData:
+    """Everything the model card shows.  Only ``model_name`` and ``target`` are required.
+
+    Attributes
+    ----------
+    model_name, target :
+        Registry name of the model and the label it predicts (``is_complex``
+        or ``has_recoverable_assets``).
+    target_meaning :
+        What a positive label means; the contract's description by default.
+    model_version, run_id, git_commit, data_fingerprint :
+        Provenance; the version is None before registering.
+    splits :
+        One :class:`SplitSummary` per split (train, validation, test …).
+    metrics :
+        Test-split metrics (:func:`training.evaluate.binary_metrics`) by
+        scorer name: the model and each baseline.  The model's entry is
+        ``model_key`` (default: the entry named ``model_name``, else the
+        first).
+    bayes_metrics, bayes_gaps :
+        Metrics of the true probabilities on the test split, and the gap of
+        each scorer (:func:`training.evaluate.gap_to_bayes`, computed from
+        ``metrics`` when not given).
+    calibration_method, ece_before, ece_after :
+        Calibration chosen and the ECE before and after it (validation data).
+    slice_table :
+        :func:`training.evaluate.slice_metrics` of the model on the test split.
+    routing :
+        Only for the stream model: a plain dict such as ``{"policy": "…" or
+        {"max_complex_to_simple": 0.1, …}, "thresholds": {"simple_below":
+        0.3, "complex_from": 0.7}, "shares": {"simple": 0.35, "review": 0.2,
+        "complex": 0.45}}``.  Thresholds are probabilities (4 decimals);
+        shares and other fractions are shown as percentages (a ``share_``
+        prefix is dropped, so ``training.policy.routing_outcome`` output fits);
+        further keys (dicts, DataFrames, scalars) are shown as tables or lines.
+    synthetic_data, data_source :
+        Whether the cases come from the synthetic generator, and where they
+        come from in words.
+    extra_limits :
+        Further known limits, one sentence each.
+    figures :
+        Chart title → path relative to the card (shown as images).
+    """
+
+    model_name: str
+    target: str
+    target_meaning: str | None = None
+    model_version: str | None = None
+    run_id: str | None = None
+    git_commit: str | None = None
+    data_fingerprint: str | None = None
+    splits: Sequence[SplitSummary] = ()
+    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    model_key: str | None = None
+    bayes_metrics: Mapping[str, float] | None = None
+    bayes_gaps: Mapping[str, Mapping[str, float]] | None = None
+    calibration_method: str | None = None
+    ece_before: float | None = None
+    ece_after: float | None = None
+    slice_table: pd.DataFrame | None = None
+    slice_rows: int = 15
+    slice_flag_gap: float = 0.05
+    routing: Mapping[str, Any] | None = None
+    intended_use: str = DEFAULT_INTENDED_USE
+    synthetic_data: bool = False
+    data_source: str | None = None
+    extra_limits: Sequence[str] = ()
+    figures: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def meaning(self) -> str:
+        if self.target_meaning:
+            return self.target_meaning
+        spec = FIELD_BY_NAME.get(self.target)
+        return spec.description if spec is not None else ""
+
+    @property
+    def model_entry(self) -> str | None:
+        """Key of the model's own metrics in :attr:`metrics`."""
+        if self.model_key is not None:
+            return self.model_key
+        if self.model_name in self.metrics:
+            return self.model_name
+        return next(iter(self.metrics), None)
+
+    def gaps(self) -> dict[str, dict[str, float]]:
+        """Gap to the Bayes limit of every scorer (empty without the Bayes limit)."""
+        if self.bayes_gaps is not None:
+            return {k: dict(v) for k, v in self.bayes_gaps.items()}
+        if self.bayes_metrics is None:
+            return {}
+        return {
+            name: gap_to_bayes(dict(m), dict(self.bayes_metrics))
+            for name, m in self.metrics.items()
+        }
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _num(value: object, digits: int = 4) -> str:
+    return _NO_VALUE if _missing(value) else f"{float(value):.{digits}f}"
+
+
+def _pct(value: object, digits: int = 1) -> str:
+    return _NO_VALUE if _missing(value) else f"{float(value) * 100:.{digits}f} %"
+
+
+def _signed_pct(value: object) -> str:
+    """A value already in percent, with its sign."""
+    return _NO_VALUE if _missing(value) else f"{float(value):+.1f} %"
+
+
+def _count(value: object) -> str:
+    return _NO_VALUE if _missing(value) else f"{int(value):,}"
+
+
+def _date(value: object) -> str:
+    if _missing(value):
+        return _NO_VALUE
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _text(value: object) -> str:
+    return _NO_VALUE if _missing(value) or value == "" else str(value)
+
+
+def _metric(name: str, value: object) -> str:
+    if name == "n":
+        return _count(value)
+    if name in ("positive_rate", "mean_p"):
+        return _pct(value)
+    return _num(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A markdown table (cells already text; ``|`` escaped)."""
+
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |"]
+    lines.append("|" + "|".join("---" for _ in headers) + "|")
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _slice_value_label(slice_name: str, value: str) -> str:
+    """``44 广东`` for a coded field, the value itself otherwise."""
+    spec = FIELD_BY_NAME.get(slice_name)
+    if spec is None or not spec.codes:
+        return value
+    label = code_label(slice_name, value)
+    return value if label == value else f"{value} {label}"
+
+
+# --- sections -----------------------------------------------------------------------------
+
+_METRIC_COLUMNS = (
+    ("auc", "AUC"),
+    ("log_loss", "log loss"),
+    ("brier", "Brier"),
+    ("ece", "ECE"),
+    ("n", "cases"),
+    ("positive_rate", "positive rate"),
+    ("mean_p", "mean p"),
+)
+
+
+def _details(card: ModelCardData) -> list[str]:
+    provenance = card.data_source or ("synthetic generator" if card.synthetic_data else None)
+    rows = [
+        ("Model", f"`{card.model_name}`"),
+        ("Version", _text(card.model_version) if card.model_version else "not registered yet"),
+        ("Target", f"`{card.target}` — {card.meaning}"),
+        ("Run id", _text(card.run_id)),
+        ("Git commit", _text(card.git_commit)),
+        ("Data fingerprint", _text(card.data_fingerprint)),
+        ("Data", _text(provenance)),
+    ]
+    return ["## Model details", "", *_table(("", ""), rows)]
+
+
+def _data(card: ModelCardData) -> list[str]:
+    rows = [
+        (s.name, _count(s.n), _date(s.start), _date(s.end), _pct(s.positive_rate))
+        for s in card.splits
+    ]
+    headers = ("split", "cases", "first filing", "last filing", f"`{card.target}` = 1")
+    return [
+        "## Training data",
+        "",
+        "Splits are out of time: each split's cases were filed after the previous split's.",
+        "",
+        *_table(headers, rows),
+    ]
+
+
+def _metrics(card: ModelCardData) -> list[str]:
+    model = card.model_entry
+    rows = []
+    for name, metrics in card.metrics.items():
+        shown = f"**{name}** (this model)" if name == model else name
+        rows.append([shown, *(_metric(k, metrics.get(k)) for k, _ in _METRIC_COLUMNS)])
+    return [
+        "## Test metrics",
+        "",
+        "The model and its baselines on the same out-of-time test split.",
+        "",
+        *_table(("scorer", *(h for _, h in _METRIC_COLUMNS)), rows),
+    ]
+
+
+def _bayes(card: ModelCardData) -> list[str]:
+    lines = [
+        "## Bayes limit",
+        "",
+        "The best any model could do on this test split: the metrics of each case's true "
+        "probability (known because the generator draws the labels from it).",
+    ]
+    if card.bayes_metrics is not None:
+        b = card.bayes_metrics
+        lines += [
+            "",
+            *_table(
+                [h for _, h in _METRIC_COLUMNS],
+                [[_metric(k, b.get(k)) for k, _ in _METRIC_COLUMNS]],
+            ),
+        ]
+    gaps = card.gaps()
+    if gaps:
+        model = card.model_entry
+        rows = [
+            (
+                f"**{name}**" if name == model else name,
+                _num(g.get("auc_gap")),
+                _signed_pct(g.get("log_loss_gap_pct")),
+                _signed_pct(g.get("brier_gap_pct")),
+            )
+            for name, g in gaps.items()
+        ]
+        lines += [
+            "",
+            "Gap to the limit (AUC gap = Bayes − scorer; log loss and Brier gaps relative to "
+            "the Bayes value):",
+            "",
+            *_table(("scorer", "AUC gap", "log loss gap", "Brier gap"), rows),
+        ]
+    return lines
+
+
+def _calibration(card: ModelCardData) -> list[str]:
+    rows = [
+        ("method", _text(card.calibration_method)),
+        ("ECE before", _num(card.ece_before)),
+        ("ECE after", _num(card.ece_after)),
+    ]
+    return [
+        "## Calibration",
+        "",
+        "Expected calibration error over 15 equal-mass bins, on data the model was not fit on.",
+        "",
+        *_table(("", ""), rows),
+    ]
+
+
+def _evaluated_slices(table: pd.DataFrame) -> pd.DataFrame:
+    rows = table[table["slice"] != "all"]
+    return rows[rows["log_loss"].notna()]
+
+
+def _overall_auc(card: ModelCardData) -> float:
+    table = card.slice_table
+    if table is not None:
+        overall = table.loc[table["slice"] == "all", "auc"]
+        if len(overall) and not _missing(overall.iloc[0]):
+            return float(overall.iloc[0])
+    model = card.model_entry
+    if model is not None and not _missing(card.metrics[model].get("auc")):
+        return float(card.metrics[model]["auc"])
+    return math.nan
+
+
+def _flagged(card: ModelCardData) -> pd.DataFrame:
+    """Evaluated slices, worst AUC first, with a flag where AUC trails the overall AUC."""
+    rows = _evaluated_slices(card.slice_table).sort_values("auc", na_position="last")
+    overall = _overall_auc(card)
+    flag = rows["auc"] < overall - card.slice_flag_gap
+    return rows.assign(flag=flag.to_numpy(dtype=bool))
+
+
+def _slices(card: ModelCardData) -> list[str]:
+    table = card.slice_table
+    rows = _flagged(card)
+    n_flagged = int(rows["flag"].sum())
+    shown = rows.head(card.slice_rows)
+    body = [
+        (
+            "⚠" if r.flag else "",
+            r.slice,
+            _slice_value_label(r.slice, str(r.value)),
+            _count(r.n),
+            _num(r.auc),
+            _num(r.log_loss),
+            _num(r.brier),
+            _num(r.ece),
+            _pct(r.positive_rate),
+            _pct(r.mean_p),
+        )
+        for r in shown.itertuples(index=False)
+    ]
+    small = table[(table["slice"] != "all") & table["log_loss"].isna()]
+    overall = _overall_auc(card)
+    lines = [
+        "## Slices",
+        "",
+        f"Test metrics per slice, worst AUC first ({len(shown)} of {len(rows)} evaluated "
+        f"slices shown). ⚠ marks an AUC more than {card.slice_flag_gap:.2f} below the "
+        f"overall {_num(overall)} ({n_flagged} flagged).",
+        "",
+        *_table(
+            (
+                "",
+                "slice",
+                "value",
+                "cases",
+                "AUC",
+                "log loss",
+                "Brier",
+                "ECE",
+                "positive rate",
+                "mean p",
+            ),
+            body,
+        ),
+    ]
+    if len(small):
+        few = "1 slice" if len(small) == 1 else f"{len(small)} slices"
+        lines += ["", f"{few} had too few cases to evaluate (see Known limits)."]
+    return lines
+
+
+def _fraction_or_text(value: object) -> str:
+    """A fraction in [0, 1] as a percentage, any other number to 4 decimals, else text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return _text(value)
+    return _pct(value) if 0.0 <= float(value) <= 1.0 else _num(value)
+
+
+def _stream_name(key: str) -> str:
+    return key.removeprefix("share_")
+
+
+def _routing(card: ModelCardData) -> list[str]:
+    routing = dict(card.routing or {})
+    lines = ["## Routing policy", ""]
+    policy = routing.pop("policy", None)
+    if isinstance(policy, Mapping):
+        rows = [(k, _fraction_or_text(v)) for k, v in policy.items()]
+        lines += [*_table(("policy", "value"), rows), ""]
+    elif policy:
+        lines += [str(policy), ""]
+    thresholds = routing.pop("thresholds", None)
+    if thresholds:
+        rows = [(k, _num(v)) for k, v in thresholds.items()]
+        lines += [*_table(("threshold on p", "value"), rows), ""]
+    shares = routing.pop("shares", None)
+    if shares:
+        rows = [(_stream_name(k), _pct(v)) for k, v in shares.items()]
+        lines += [
+            "Stream shares these thresholds produce on the test split:",
+            "",
+            *_table(("stream", "share of cases"), rows),
+            "",
+        ]
+    for key, value in routing.items():
+        if isinstance(value, pd.DataFrame):
+            header = list(map(str, value.columns))
+            lines += [f"{key}:", "", *_table(header, value.astype(str).to_numpy()), ""]
+        elif isinstance(value, Mapping):
+            rows = [(k, _fraction_or_text(v)) for k, v in value.items()]
+            lines += [f"{key}:", "", *_table(("", ""), rows), ""]
+        else:
+            lines += [f"- {key}: {_fraction_or_text(value)}", ""]
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _limits(card: ModelCardData) -> list[str]:
+    bullets = []
+    if card.synthetic_data:
+        bullets.append(
+            "**Synthetic data.** The model was trained and tested on cases from the project's "
+            "generator, tuned to published national figures (see `domain.md`), not on a "
+            "court's records. Its numbers describe the generator; retrain and re-evaluate on "
+            "the court's own export before relying on it."
+        )
+    bullets.append(
+        "**Label noise from 终本.** A case closed as 终结本次执行程序 records that the searches "
+        "found no property, not that the debtor has none; property turns up later in an "
+        "estimated 5–15 % of such cases (resumed cases, 执恢). Labels derived from how cases "
+        f"closed — `{card.target}` among them — carry that noise, which caps every metric "
+        "here and is also in the labels the Bayes limit is scored against."
+    )
+    test = next((s for s in card.splits if s.name.lower() == "test"), None)
+    window = f" (test cases filed {_date(test.start)} – {_date(test.end)})" if test else ""
+    bullets.append(
+        "**Drift over time.** The test split is later than the training data"
+        f"{window}, so the metrics include some drift, but inquiry coverage, court practice "
+        "and the economy keep moving: watch the score distribution and re-evaluate on recent "
+        "cases before each promotion."
+    )
+    if card.slice_table is not None:
+        table = card.slice_table
+        small = table[(table["slice"] != "all") & table["log_loss"].isna()]
+        if len(small):
+            listed = ", ".join(
+                f"{r.slice} {_slice_value_label(r.slice, str(r.value))} (n = {int(r.n):,})"
+                for r in small.head(10).itertuples(index=False)
+            )
+            more = f" and {len(small) - 10} more" if len(small) > 10 else ""
+            bullets.append(
+                f"**Slices with few cases.** Not evaluated, too few test cases: {listed}{more}. "
+                "Scores for such cases rest on what the model learnt elsewhere."
+            )
+    bullets += list(card.extra_limits)
+    return ["## Known limits", "", *(f"- {b}" for b in bullets)]
+
+
+def render_model_card(card: ModelCardData) -> str:
+    """The model card as markdown (sections for the optional parts only when given)."""
+    version = f" v{card.model_version}" if card.model_version else ""
+    sections = [[f"# Model card: {card.model_name}{version}"], _details(card)]
+    if card.splits:
+        sections.append(_data(card))
+    if card.metrics:
+        sections.append(_metrics(card))
+    if card.bayes_metrics is not None or card.bayes_gaps is not None:
+        sections.append(_bayes(card))
+    if card.calibration_method is not None or card.ece_before is not None:
+        sections.append(_calibration(card))
+    if card.slice_table is not None and len(card.slice_table):
+        sections.append(_slices(card))
+    if card.routing:
+        sections.append(_routing(card))
+    sections.append(["## Intended use", "", card.intended_use])
+    sections.append(_limits(card))
+    if card.figures:
+        sections.append(
+            ["## Figures", "", *(f"![{title}]({path})" for title, path in card.figures.items())]
+        )
+    return "\n\n".join("\n".join(s) for s in sections) + "\n"
+
+
+def summary_lines(card: ModelCardData) -> list[str]:
+    """5–10 plain lines for the end of ``triage train`` and ``make demo``."""
+    version = f" v{card.model_version}" if card.model_version else " (not registered)"
+    provenance = ", ".join(
+        part
+        for part in (
+            f"run {card.run_id}" if card.run_id else "",
+            f"commit {card.git_commit[:10]}" if card.git_commit else "",
+        )
+        if part
+    )
+    lines = [
+        f"{card.model_name}{version} — {card.target}" + (f"; {provenance}" if provenance else "")
+    ]
+    if card.splits:
+        lines.append(
+            "data: "
+            + "; ".join(
+                f"{s.name} {_count(s.n)} ({_date(s.start)} – {_date(s.end)})" for s in card.splits
+            )
+        )
+    model = card.model_entry
+    if model is not None:
+        m = card.metrics[model]
+        lines.append(
+            f"test: AUC {_num(m.get('auc'))} · log loss {_num(m.get('log_loss'))} · "
+            f"Brier {_num(m.get('brier'))} · ECE {_num(m.get('ece'))}"
+        )
+    gaps = card.gaps()
+    if model is not None and model in gaps:
+        g, b = gaps[model], card.bayes_metrics or {}
+        lines.append(
+            f"Bayes limit: AUC {_num(b.get('auc'))} (gap {_num(g.get('auc_gap'))}) · "
+            f"log loss {_num(b.get('log_loss'))} (model {_signed_pct(g.get('log_loss_gap_pct'))})"
+        )
+    baselines = [name for name in card.metrics if name != model]
+    if baselines:
+        lines.append(
+            "baselines: "
+            + "; ".join(
+                f"{name} AUC {_num(card.metrics[name].get('auc'))}, "
+                f"log loss {_num(card.metrics[name].get('log_loss'))}"
+                for name in baselines
+            )
+        )
+    if card.calibration_method is not None or card.ece_before is not None:
+        lines.append(
+            f"calibration: {_text(card.calibration_method)}, ECE {_num(card.ece_before)} → "
+            f"{_num(card.ece_after)}"
+        )
+    if card.routing and card.routing.get("shares"):
+        shares = card.routing["shares"]
+        lines.append(
+            "routing: " + " · ".join(f"{_stream_name(k)} {_pct(v)}" for k, v in shares.items())
+        )
+    if card.slice_table is not None and len(card.slice_table):
+        rows = _flagged(card)
+        if len(rows):
+            worst = rows.iloc[0]
+            lines.append(
+                f"worst slice: {worst['slice']} {_slice_value_label(worst['slice'], str(worst['value']))} "
+                f"AUC {_num(worst['auc'])} (n = {int(worst['n']):,}); "
+                f"{int(rows['flag'].sum())} slices flagged"
+            )
+    return lines[:10]

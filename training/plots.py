@@ -1,0 +1,203 @@
+"""Evaluation charts, each written to one PNG file.
+
+Every function draws on its own :class:`matplotlib.figure.Figure` attached to
+an Agg canvas, chosen inside the function: no pyplot, no global backend
+switch, nothing at import time, safe in threads and on machines without a
+display.  Each writes the PNG (creating the parent folder), closes nothing
+global and returns the path.  Axis labels are in English (the default fonts
+have no Chinese glyphs); the caller puts the model name in ``title``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "plot_feature_importance",
+    "plot_reliability",
+    "plot_roc",
+    "plot_score_histograms",
+]
+
+_DPI = 110
+_MAX_CURVE_POINTS = 2000
+
+
+def _figure(width: float, height: float, rows: int = 1, height_ratios=None):
+    """A fresh figure on an Agg canvas, and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    if rows == 1:
+        return fig, fig.add_subplot()
+    axes = fig.subplots(rows, 1, sharex=True, gridspec_kw={"height_ratios": height_ratios})
+    return fig, axes
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=_DPI)
+    return path
+
+
+def _style(label: str) -> dict[str, object]:
+    """The Bayes limit dashed and black, so the eye finds the ceiling at once."""
+    if "bayes" in label.lower():
+        return {"color": "black", "linestyle": "--", "linewidth": 1.4}
+    return {"linewidth": 1.8}
+
+
+def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    keep = ~np.isnan(y) & ~np.isnan(p)
+    return y[keep], p[keep]
+
+
+def plot_roc(curves: Mapping[str, tuple[object, object]], path, title: str) -> Path:
+    """ROC curves of several scorers on one chart (model, baselines, Bayes limit).
+
+    ``curves`` maps a legend label to ``(y, p)``; the legend shows each AUC.
+    A label containing "Bayes" is drawn dashed black.  A scorer whose labels
+    hold one class is listed without a curve.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, ax = _figure(6.0, 5.5)
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance (0.5)")
+    for label, (y, p) in curves.items():
+        y, p = _arrays(y, p)
+        if y.size == 0 or y.min() == y.max():
+            ax.plot([], [], label=f"{label} (one class: no AUC)")
+            continue
+        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=True)
+        if fpr.size > _MAX_CURVE_POINTS:  # thousands of vertices look the same, draw slower
+            keep = np.unique(np.linspace(0, fpr.size - 1, _MAX_CURVE_POINTS).astype(np.int64))
+            fpr, tpr = fpr[keep], tpr[keep]
+        auc = roc_auc_score(y, p)
+        ax.plot(fpr, tpr, label=f"{label} (AUC {auc:.4f})", **_style(label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel("false positive rate (1 − specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_reliability(
+    curves: Mapping[str, tuple[object, object]], path, title: str, n_bins: int = 15
+) -> Path:
+    """Reliability diagram: observed positive rate against predicted probability.
+
+    Top panel: one line per scorer over equal-mass bins (those of the ECE,
+    shown in the legend) and the diagonal of perfect calibration.  Bottom
+    panel: how many cases each scorer puts at each probability (20
+    equal-width bins, log scale), since equal-mass bins all hold the same
+    count.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from training.evaluate import binary_metrics, reliability_curve
+
+    fig, (top, bottom) = _figure(6.0, 7.0, rows=2, height_ratios=[3, 1])
+    top.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect")
+    edges = np.linspace(0.0, 1.0, 21)
+    for label, (y, p) in curves.items():
+        y, p = _arrays(y, p)
+        if y.size == 0:
+            continue
+        table = reliability_curve(y, p, n_bins=n_bins)
+        ece = binary_metrics(y, p, n_bins=n_bins)["ece"]
+        style = _style(label)
+        (line,) = top.plot(
+            table["mean_p"],
+            table["observed_rate"],
+            marker="o",
+            markersize=3.5,
+            label=f"{label} (ECE {ece:.4f})",
+            **style,
+        )
+        bottom.hist(
+            p,
+            bins=edges,
+            histtype="step",
+            color=line.get_color(),
+            linestyle=style.get("linestyle", "-"),
+            linewidth=1.2,
+        )
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("observed positive rate")
+    top.set_title(title)
+    top.grid(alpha=0.3)
+    top.legend(loc="upper left", fontsize="small")
+    bottom.set_yscale("log")
+    bottom.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    bottom.yaxis.set_minor_formatter(NullFormatter())
+    bottom.set_xlabel("predicted probability")
+    bottom.set_ylabel("cases")
+    bottom.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_feature_importance(names: Sequence[str], gains, path, title: str, top: int = 20) -> Path:
+    """Horizontal bars of the ``top`` features by gain, as a share of the total gain."""
+    names = [str(n) for n in names]
+    gains = np.asarray(gains, dtype=np.float64).ravel()
+    if len(names) != gains.size:
+        raise ValueError(f"{len(names)} names for {gains.size} gains")
+    total = gains[np.isfinite(gains)].sum()
+    share = np.nan_to_num(gains) / total * 100.0 if total > 0 else np.zeros_like(gains)
+    order = np.argsort(-share, kind="stable")[:top][::-1]  # largest at the top
+    fig, ax = _figure(7.0, max(2.5, 0.32 * len(order) + 1.2))
+    ax.barh(np.arange(len(order)), share[order], color="#4C72B0")
+    ax.set_yticks(np.arange(len(order)), [names[i] for i in order], fontsize="small")
+    ax.set_xlabel("share of total gain (%)")
+    shown = f"top {len(order)} of {len(names)} features"
+    ax.set_title(f"{title}\n{shown}")
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_score_histograms(p_by_label: Mapping[str, object], path, title: str) -> Path:
+    """Distribution of the predicted probability, one histogram per true class.
+
+    ``p_by_label`` maps a class name (e.g. ``"complex (is_complex = 1)"``) to
+    the scores of the cases of that class.  Histograms are normalised to
+    density so classes of different sizes compare; the legend gives each
+    class's count.
+    """
+    fig, ax = _figure(6.5, 4.5)
+    edges = np.linspace(0.0, 1.0, 41)
+    for label, p in p_by_label.items():
+        p = np.asarray(p, dtype=np.float64).ravel()
+        p = p[~np.isnan(p)]
+        if p.size == 0:
+            ax.plot([], [], label=f"{label} (n = 0)")
+            continue
+        ax.hist(
+            p,
+            bins=edges,
+            density=True,
+            histtype="stepfilled",
+            alpha=0.35,
+            label=f"{label} (n = {p.size:,})",
+            edgecolor="black",
+            linewidth=0.6,
+        )
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
