@@ -83,15 +83,18 @@ def _generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise CommandError(f"--n must be at least 1, got {args.n}")
-    config = GeneratorConfig(start=args.start, end=args.end)
-    write_synthetic(
-        n=args.n,
-        out=args.out,
-        truth=args.truth,
-        seed=args.seed,
-        with_pii=args.with_pii,
-        config=config,
-    )
+    try:
+        config = GeneratorConfig(start=args.start, end=args.end)
+        write_synthetic(
+            n=args.n,
+            out=args.out,
+            truth=args.truth,
+            seed=args.seed,
+            with_pii=args.with_pii,
+            config=config,
+        )
+    except ValueError as error:  # pydantic's ValidationError is one too
+        raise CommandError(str(error)) from error
     return 0
 
 
