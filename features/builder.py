@@ -201,15 +201,33 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
         ):
             raise ValueError(f"min_frequency must be an integer >= 1, got {self.min_frequency!r}")
         frame = _as_case_frame(X)
+        kept_codes: dict[str, set[str]] = {}
+        for spec in _CODE_FIELDS:
+            if spec.name in frame.columns:
+                counts = frame[spec.name].value_counts(dropna=True)
+                kept_codes[spec.name] = {
+                    code for code, count in counts.items() if count >= self.min_frequency
+                }
+            else:
+                kept_codes[spec.name] = set()
+        return self._learn(kept_codes)
+
+    @classmethod
+    def from_vocabulary(
+        cls, categories: Mapping[str, Sequence[str]], min_frequency: int = 1
+    ) -> CaseFeatureBuilder:
+        """A fitted builder from a stored vocabulary (``categories_``), as models are saved."""
+        builder = cls(min_frequency=min_frequency)
+        return builder._learn(
+            {spec.name: set(categories.get(spec.name, ())) for spec in _CODE_FIELDS}
+        )
+
+    def _learn(self, kept_codes: Mapping[str, set[str]]) -> CaseFeatureBuilder:
         categories: dict[str, tuple[str, ...]] = {}
         code_index: dict[str, dict[str, float]] = {}
         n_learned: dict[str, int] = {}
         for spec in _CODE_FIELDS:
-            if spec.name in frame.columns:
-                counts = frame[spec.name].value_counts(dropna=True)
-                kept = {code for code, count in counts.items() if count >= self.min_frequency}
-            else:
-                kept = set()
+            kept = kept_codes[spec.name]
             contract = spec.code_values
             # Contract order first, so codes stay put when a retrain sees the same codes.
             learned = [c for c in contract if c in kept]

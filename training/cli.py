@@ -1,0 +1,179 @@
+"""Subcommands of the ``training`` package: train, score, promote, rollback, models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from features.cli import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``score``, ``promote``, ``rollback`` and ``models`` to ``triage``."""
+    train = subparsers.add_parser("train", help="train, evaluate and register both models")
+    train.add_argument("--data", required=True, help="labelled cases (.csv or .parquet)")
+    train.add_argument("--truth", help="true probabilities (from `triage generate --truth`)")
+    train.add_argument("--results", help="write a JSON summary of the run here")
+    train.add_argument(
+        "--time-budget",
+        type=float,
+        help="seconds for both models, search included (default 240)",
+    )
+    train.add_argument("--trials", type=int, help="at most this many search trials per model")
+    train.add_argument(
+        "--max-complex-to-simple",
+        type=float,
+        help="routing policy: share of truly complex cases allowed into the simple stream",
+    )
+    train.add_argument(
+        "--max-simple-to-complex",
+        type=float,
+        help="routing policy: share of truly simple cases allowed into the complex stream",
+    )
+    train.set_defaults(handler=_train)
+
+    score = subparsers.add_parser("score", help="score a file of cases with the champions")
+    score.add_argument("--data", required=True, help="cases to score (.csv or .parquet)")
+    score.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    score.add_argument("--chunk-rows", type=int, default=100_000, help="cases per chunk")
+    score.add_argument("--results", help="write a JSON summary (rows, seconds, versions) here")
+    score.set_defaults(handler=_score)
+
+    promote = subparsers.add_parser("promote", help="make a model version the champion by hand")
+    promote.add_argument("--model", required=True, help="triage-stream or triage-assets")
+    promote.add_argument("--version", required=True)
+    promote.add_argument("--reason", default="manual promotion")
+    promote.set_defaults(handler=_promote)
+
+    rollback = subparsers.add_parser("rollback", help="give champion back to the previous version")
+    rollback.add_argument("--model", required=True, help="triage-stream or triage-assets")
+    rollback.add_argument("--reason", default="manual rollback")
+    rollback.set_defaults(handler=_rollback)
+
+    models = subparsers.add_parser("models", help="list model versions, aliases and alias history")
+    models.set_defaults(handler=_models)
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    for noisy in ("mlflow", "alembic", "urllib3", "optuna"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from features.load import CaseDataError
+    from training.card import summary_lines
+    from training.config import TrainingConfig
+    from training.train import TrainingRefused, train, write_results
+
+    _logging()
+    config = TrainingConfig()
+    search = {}
+    if args.time_budget is not None:
+        search["time_budget_seconds"] = args.time_budget
+    if args.trials is not None:
+        search["n_trials"] = args.trials
+    policy = {}
+    if args.max_complex_to_simple is not None:
+        policy["max_complex_to_simple"] = args.max_complex_to_simple
+    if args.max_simple_to_complex is not None:
+        policy["max_simple_to_complex"] = args.max_simple_to_complex
+    try:
+        config = TrainingConfig.model_validate(
+            config.model_dump()
+            | {"search": config.search.model_dump() | search}
+            | {"policy": config.policy.model_dump() | policy}
+        )
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    try:
+        result = train(args.data, truth=args.truth, config=config)
+    except (TrainingRefused, CaseDataError, FileNotFoundError, ValueError) as error:
+        raise CommandError(f"refused, nothing registered: {error}") from error
+    for kind, outcome in result.outcomes.items():
+        print()
+        print("\n".join(summary_lines(outcome.card)))
+        print(f"  {result.promotions[kind]['reason']}")
+    print(f"\nrun {result.run_id}: {result.n_cases} cases in {result.seconds:.0f} s")
+    if args.results:
+        write_results(result, args.results)
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from features.load import CaseDataError
+    from training.score import score_file
+
+    _logging()
+    try:
+        summary = score_file(args.data, args.out, chunk_rows=args.chunk_rows)
+    except CaseDataError as error:
+        raise CommandError(f"refused, nothing written:\n{error}") from error
+    except LookupError as error:
+        raise CommandError(str(error)) from error
+    print(
+        f"scored {summary['rows']} cases in {summary['seconds']:.1f} s "
+        f"({summary['rows_per_second']:.0f} cases/s) with {summary['stream_model']} "
+        f"and {summary['assets_model']} -> {args.out}"
+    )
+    if args.results:
+        from features.load import write_atomically
+
+        write_atomically(args.results, json.dumps(summary, indent=2))
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from training import registry
+
+    registry.configure_mlflow()
+    try:
+        registry.kind_of(args.model)
+        move = registry.move_alias(args.model, registry.CHAMPION, args.version, args.reason)
+    except (LookupError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    print(f"{args.model}@champion: version {move['from']} -> {move['to']} ({move['reason']})")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from training import registry
+
+    registry.configure_mlflow()
+    try:
+        registry.kind_of(args.model)
+        move = registry.rollback(args.model, args.reason)
+    except (LookupError, ValueError) as error:
+        raise CommandError(str(error)) from error
+    print(f"{args.model}@champion: version {move['from']} -> {move['to']} ({move['reason']})")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from features.settings import get_settings
+    from training import registry
+
+    registry.configure_mlflow()
+    client = mlflow.MlflowClient()
+    settings = get_settings()
+    for name in (settings.stream_model_name, settings.assets_model_name):
+        try:
+            versions = client.search_model_versions(f"name='{name}'")
+        except mlflow.exceptions.MlflowException:
+            versions = []
+        print(f"{name}:")
+        if not versions:
+            print("  no versions yet: train with `triage train --data CASES.csv`")
+            continue
+        for version in sorted(versions, key=lambda v: int(v.version)):
+            aliases = ",".join(version.aliases) or "-"
+            print(f"  version {version.version:>3}  aliases {aliases:<20} run {version.run_id}")
+        for move in registry.alias_history(name):
+            print(
+                f"  {move['time']}  {move['alias']}: {move['from']} -> {move['to']}  {move['reason']}"
+            )
+    return 0

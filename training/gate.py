@@ -1,0 +1,86 @@
+"""The promotion gate: a new version serves only if it is no worse than the champion.
+
+Both are scored on the *same* out-of-time test split (the newest cases of the
+new training data), so the comparison is fair even when the champion was
+trained on another export.  The new version must also clear absolute floors,
+so a first model trained on shuffled labels never serves.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from training import registry
+from training.config import GateConfig
+from training.evaluate import binary_metrics
+from training.model import CaseModel
+
+
+def gate_decision(
+    candidate: dict[str, float], champion: dict[str, float] | None, config: GateConfig
+) -> tuple[bool, str]:
+    """Whether metrics on the test split allow promotion, and why (pure)."""
+    failures = []
+    if not candidate["auc"] >= config.min_auc:
+        failures.append(f"test AUC {candidate['auc']:.4f} is below the floor {config.min_auc}")
+    if not candidate["ece"] <= config.max_ece:
+        failures.append(
+            f"calibration error {candidate['ece']:.4f} is above the ceiling {config.max_ece}"
+        )
+    if champion is not None:
+        if candidate["auc"] < champion["auc"] - config.auc_tolerance:
+            failures.append(
+                f"test AUC {candidate['auc']:.4f} trails the champion's {champion['auc']:.4f} "
+                f"by more than {config.auc_tolerance}"
+            )
+        if candidate["log_loss"] > champion["log_loss"] * (1 + config.log_loss_tolerance):
+            failures.append(
+                f"test log loss {candidate['log_loss']:.4f} exceeds the champion's "
+                f"{champion['log_loss']:.4f} by more than {config.log_loss_tolerance:.0%}"
+            )
+    if failures:
+        return False, "not promoted: " + "; ".join(failures)
+    if champion is None:
+        return True, (
+            f"promoted: first champion, test AUC {candidate['auc']:.4f}, "
+            f"log loss {candidate['log_loss']:.4f}"
+        )
+    return True, (
+        f"promoted: test AUC {candidate['auc']:.4f} vs champion {champion['auc']:.4f}, "
+        f"log loss {candidate['log_loss']:.4f} vs {champion['log_loss']:.4f}"
+    )
+
+
+def promote_if_better(
+    name: str,
+    version: str,
+    *,
+    candidate: CaseModel,
+    test_frame: pd.DataFrame,
+    config: GateConfig,
+) -> dict[str, object]:
+    """Make ``version`` the challenger, and the champion if it passes the gate."""
+    registry.move_alias(name, registry.CHALLENGER, version, "newly trained version")
+    y = test_frame[candidate.target].to_numpy()
+    candidate_metrics = binary_metrics(y, candidate.predict_proba(test_frame))
+    try:
+        champion = registry.load_case_model(name, alias=registry.CHAMPION)
+    except LookupError:
+        champion = None
+    champion_metrics = (
+        None if champion is None else binary_metrics(y, champion.model.predict_proba(test_frame))
+    )
+    promoted, reason = gate_decision(candidate_metrics, champion_metrics, config)
+    if champion is not None:
+        reason += f" (champion was version {champion.version})"
+    if promoted:
+        registry.move_alias(name, registry.CHAMPION, version, reason)
+    return {
+        "name": name,
+        "version": version,
+        "promoted": promoted,
+        "reason": reason,
+        "candidate": candidate_metrics,
+        "champion": champion_metrics,
+        "champion_version": None if champion is None else champion.version,
+    }

@@ -1,0 +1,127 @@
+"""The decision for a case: both models, the stream, the reasons.
+
+:class:`Triage` pairs the stream and assets models (usually the two
+champions) and turns cases into decisions.  Batch scoring and the service
+both call it, so the same case gets the same probabilities, stream and
+reasons wherever it is scored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from training.registry import LoadedModel
+
+OUTPUT_COLUMNS = (
+    "case_id",
+    "p_complex",
+    "p_assets",
+    "stream",
+    "reasons",
+    "stream_model_version",
+    "assets_model_version",
+)
+
+
+@dataclass
+class Decisions:
+    """Decisions on a batch of cases, in input order."""
+
+    case_id: list[str]
+    p_complex: np.ndarray
+    p_assets: np.ndarray
+    stream: np.ndarray
+    reasons_complex: list[list[dict[str, object]]]
+    reasons_assets: list[list[dict[str, object]]]
+
+    def __len__(self) -> int:
+        return len(self.case_id)
+
+    def reasons_json(self) -> list[str]:
+        """One JSON document per case: ``{"complex": [...], "assets": [...]}``."""
+        return [
+            json.dumps({"complex": c, "assets": a}, ensure_ascii=False, separators=(",", ":"))
+            for c, a in zip(self.reasons_complex, self.reasons_assets, strict=True)
+        ]
+
+
+@dataclass
+class Triage:
+    """The stream and assets models that decide together."""
+
+    stream: LoadedModel
+    assets: LoadedModel
+    reasons: int = 3
+
+    def __post_init__(self) -> None:
+        if self.stream.model.thresholds is None:
+            raise ValueError(f"{self.stream.name} v{self.stream.version} has no routing thresholds")
+        # Models from one training run share the feature vocabulary: build features once.
+        self._shared_features = (
+            self.stream.model.builder.categories_ == self.assets.model.builder.categories_
+        )
+
+    @classmethod
+    def from_registry(cls, alias: str = "champion", *, threads: int = 1) -> Triage:
+        """Both models by alias (default: the champions)."""
+        from training import registry
+
+        return cls(
+            stream=registry.load_case_model(
+                registry.model_name("stream"), alias=alias, threads=threads
+            ),
+            assets=registry.load_case_model(
+                registry.model_name("assets"), alias=alias, threads=threads
+            ),
+        )
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {
+            "stream_model_version": self.stream.version,
+            "assets_model_version": self.assets.version,
+        }
+
+    def decide(
+        self, cases: pd.DataFrame | Sequence[Mapping[str, object]], *, reasons: int | None = None
+    ) -> Decisions:
+        """Decisions on a canonical frame or on validated records."""
+        k = self.reasons if reasons is None else reasons
+        stream_model, assets_model = self.stream.model, self.assets.model
+        stream_features = stream_model.features(cases)
+        assets_features = stream_features if self._shared_features else assets_model.features(cases)
+        complex_ = stream_model.predict_features(stream_features, reasons=k)
+        assets = assets_model.predict_features(assets_features, reasons=k)
+        if isinstance(cases, pd.DataFrame):
+            case_ids = cases["case_id"].astype(str).tolist()
+        else:
+            case_ids = [str(case["case_id"]) for case in cases]
+        return Decisions(
+            case_id=case_ids,
+            p_complex=complex_.probability,
+            p_assets=assets.probability,
+            stream=stream_model.route(complex_.probability),
+            reasons_complex=complex_.reasons or [[] for _ in case_ids],
+            reasons_assets=assets.reasons or [[] for _ in case_ids],
+        )
+
+    def decide_frame(self, cases: pd.DataFrame) -> pd.DataFrame:
+        """Decisions as the rows ``triage score`` writes (see :data:`OUTPUT_COLUMNS`)."""
+        decisions = self.decide(cases)
+        return pd.DataFrame(
+            {
+                "case_id": decisions.case_id,
+                "p_complex": decisions.p_complex,
+                "p_assets": decisions.p_assets,
+                "stream": decisions.stream,
+                "reasons": decisions.reasons_json(),
+                "stream_model_version": self.stream.version,
+                "assets_model_version": self.assets.version,
+            },
+            columns=list(OUTPUT_COLUMNS),
+        )
