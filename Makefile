@@ -28,10 +28,10 @@ demo: setup
 	@$(BIN)/python -m training.demo
 
 test: setup
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: setup
-	$(BIN)/pytest -n 2 --dist loadgroup -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
 
 bench: setup
 	$(BIN)/python -m benchmarks

@@ -239,7 +239,7 @@ def _read_raw_chunks_unchecked(
     if chunk_rows is None:
         yield pacsv.read_csv(path, convert_options=convert)
         return
-    block = max(1 << 20, min(_CSV_BLOCK_BYTES, chunk_rows * 400))
+    block = max(1 << 20, min(_CSV_BLOCK_BYTES, chunk_rows * 200))
     reader = pacsv.open_csv(
         path, convert_options=convert, read_options=pacsv.ReadOptions(block_size=block)
     )

@@ -110,6 +110,9 @@ def apply_environment(settings: TriageSettings | None = None) -> TriageSettings:
         "XDG_CACHE_HOME": str(settings.cache_dir),
         # MLflow's own logging of the environment is not wanted in court runs.
         "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "false",
+        # MLflow's schema errors otherwise print the whole input frame: case data in logs.
+        "MLFLOW_DISABLE_SCHEMA_DETAILS": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score = subparsers.add_parser("score", help="score a file of cases with the champions")
     score.add_argument("--data", required=True, help="cases to score (.csv or .parquet)")
     score.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    score.add_argument("--chunk-rows", type=int, default=100_000, help="cases per chunk")
+    score.add_argument("--chunk-rows", type=int, default=50_000, help="cases per chunk")
+    score.add_argument(
+        "--reasons", type=int, default=3, help="reasons per probability (0: none, faster)"
+    )
     score.add_argument("--results", help="write a JSON summary (rows, seconds, versions) here")
     score.set_defaults(handler=_score)
 
@@ -108,7 +111,7 @@ def _score(args: argparse.Namespace) -> int:
 
     _logging()
     try:
-        summary = score_file(args.data, args.out, chunk_rows=args.chunk_rows)
+        summary = score_file(args.data, args.out, chunk_rows=args.chunk_rows, reasons=args.reasons)
     except CaseDataError as error:
         raise CommandError(f"refused, nothing written:\n{error}") from error
     except LookupError as error:

@@ -489,7 +489,17 @@ def _single_column_auc(column: np.ndarray, positive: np.ndarray, n_pos: int, n_n
     high = present + nan_pos * neg_present + tie_nan
     total = float(n_pos) * float(n_neg)
     auc_low, auc_high = low / total, high / total
-    return max(auc_low, 1.0 - auc_low, auc_high, 1.0 - auc_high)
+    best = max(auc_low, 1.0 - auc_low, auc_high, 1.0 - auc_high)
+    # Among the cases where the feature is known: a field filled only for some
+    # cases (after they closed, say) can give the label away there alone.
+    if pos_present and neg_present and n_present >= max(_MIN_PRESENT, 0.05 * column.size):
+        auc_present = present / (pos_present * neg_present)
+        best = max(best, auc_present, 1.0 - auc_present)
+    return best
+
+
+#: Fewest known values for the known-only AUC of a feature to count.
+_MIN_PRESENT = 100
 
 
 def single_feature_auc(X, y, feature_names: Sequence[str] | None = None) -> pd.Series:
@@ -498,7 +508,9 @@ def single_feature_auc(X, y, feature_names: Sequence[str] | None = None) -> pd.S
     Each column is scored in both directions (``max(auc, 1 − auc)``) and its
     missing values are one more level, placed both below the minimum and
     above the maximum (the better of the two counts), so a column whose mere
-    missingness gives the label away is caught too.  A constant column, or an
+    missingness gives the label away is caught too; the AUC among the cases
+    where the feature is known counts as well (given 100 such cases and 5 %
+    of all), so a field that gives the label away where it is filled is caught.  A constant column, or an
     all-missing one, scores 0.5.  Unlabelled (NaN) rows are left out; with a
     single class every AUC is NaN.
 

@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from features.builder import CaseFeatureBuilder
 from training.calibration import ScoreCalibrator
 from training.policy import RoutingPolicy, RoutingThresholds
-from training.reasons import ReasonExplainer
+from training.reasons import ReasonExplainer, Reasons
 
 #: What each label means to the model that learns it.
 TARGETS = {"stream": "is_complex", "assets": "has_recoverable_assets"}
@@ -42,7 +42,7 @@ class Prediction:
 
     probability: np.ndarray
     raw_score: np.ndarray
-    reasons: list[list[dict[str, object]]] | None = None
+    reasons: Reasons | None = None
 
 
 @dataclass
@@ -79,16 +79,24 @@ class CaseModel:
         return self.builder.transform_records(cases)
 
     def predict_features(self, features: np.ndarray, *, reasons: int = 3) -> Prediction:
-        """Calibrated probabilities (and the top ``reasons``) of prepared features."""
-        raw = self.booster.predict(features, raw_score=True, **self._predict_kwargs)
-        probability = self.calibrator.probability(raw)
+        """Calibrated probabilities (and the top ``reasons``) of prepared features.
+
+        With reasons, the raw score is the sum of LightGBM's contributions
+        (they add up to it exactly, to rounding), which saves a second pass
+        over the trees; without, it is LightGBM's raw prediction.
+        """
         explained = None
         if reasons:
             contributions = self.booster.predict(
                 features, pred_contrib=True, **self._predict_kwargs
             )
+            raw = contributions.sum(axis=1)
             explained = self.explainer.explain(features, contributions, k=reasons)
-        return Prediction(probability=probability, raw_score=raw, reasons=explained)
+        else:
+            raw = self.booster.predict(features, raw_score=True, **self._predict_kwargs)
+        return Prediction(
+            probability=self.calibrator.probability(raw), raw_score=raw, reasons=explained
+        )
 
     def predict(
         self, cases: pd.DataFrame | Sequence[Mapping[str, object]], *, reasons: int = 3

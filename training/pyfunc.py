@@ -12,33 +12,26 @@ categoricals as strings and then fails to score a LightGBM model on them).
 
 from __future__ import annotations
 
-import json
-
 import mlflow.pyfunc
 import pandas as pd
 
-from features.record import RECORD_FIELDS, Kind, example_case
-
-_MLFLOW_TYPES = {
-    Kind.STRING: "string",
-    Kind.DATE: "string",
-    Kind.CODE: "string",
-    # Numbers and booleans may be missing (NaN): doubles keep a signature
-    # (nullable integer and boolean pandas dtypes silently drop it).
-    Kind.AMOUNT: "double",
-    Kind.INTEGER: "double",
-    Kind.BOOLEAN: "double",
-}
+from features.record import RECORD_FIELDS, example_case
 
 
 def model_signature(kind: str):
-    """Input: the case record (required as the contract says); output: the serving payload."""
+    """Input: the case record's columns (required as the contract says); output: the payload.
+
+    Input columns are typed ``Any``: MLflow's own enforcement refuses to turn
+    an int64 column into a double ("not safe") and a CSV's text into numbers,
+    so a file read with ``pd.read_csv`` would fail before the contract's own
+    validation (:func:`features.load.validate_frame`) could say precisely what
+    is wrong.  The contract check inside ``predict`` is the type check.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
-    inputs = Schema(
-        [ColSpec(_MLFLOW_TYPES[f.kind], f.name, required=f.required) for f in RECORD_FIELDS]
-    )
+    inputs = Schema([ColSpec(AnyType(), f.name, required=f.required) for f in RECORD_FIELDS])
     outputs = [
         ColSpec("string", "case_id"),
         ColSpec("double", "probability"),
@@ -52,14 +45,7 @@ def model_signature(kind: str):
 
 def input_example() -> pd.DataFrame:
     """The contract's example case (no court data, no personal data)."""
-    case = example_case()
-    row = {}
-    for spec in RECORD_FIELDS:
-        value = case[spec.name]
-        if spec.kind in (Kind.AMOUNT, Kind.INTEGER, Kind.BOOLEAN):
-            value = float("nan") if value is None else float(value)
-        row[spec.name] = value
-    return pd.DataFrame([row])
+    return pd.DataFrame([example_case()])
 
 
 class TriagePyfuncModel(mlflow.pyfunc.PythonModel):
@@ -83,7 +69,7 @@ class TriagePyfuncModel(mlflow.pyfunc.PythonModel):
                 "case_id": frame["case_id"].astype(str).to_numpy(),
                 "probability": prediction.probability,
                 "raw_score": prediction.raw_score,
-                "reasons": [json.dumps(r, ensure_ascii=False) for r in prediction.reasons],
+                "reasons": prediction.reasons.json_lists(),
             }
         )
         if self.model.thresholds is not None:

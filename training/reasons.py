@@ -15,6 +15,7 @@ contribution to the log-odds of the probability it explains.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -318,6 +319,15 @@ class ReasonExplainer:
                 )
             self._rules.append(rule)
             self._phrases.append([(f"{name}:{p.key}", p.zh, p.en) for p in phrases])
+        # The JSON of each phrase up to its effect, encoded once (batch scoring's hot loop).
+        self._json_fragments = [
+            [
+                json.dumps({"code": code, "zh": zh, "en": en}, ensure_ascii=False)[:-1]
+                + ',"effect":'
+                for code, zh, en in phrases
+            ]
+            for phrases in self._phrases
+        ]
 
     @staticmethod
     def _categorical(
@@ -337,15 +347,15 @@ class ReasonExplainer:
 
         return rule, tuple(phrases)
 
-    def explain(
-        self, features: np.ndarray, contributions: np.ndarray, k: int = 3
-    ) -> list[list[dict[str, object]]]:
+    def explain(self, features: np.ndarray, contributions: np.ndarray, k: int = 3) -> Reasons:
         """Top-``k`` reasons of each case, strongest first.
 
         ``features`` is the builder's output (n × F); ``contributions`` is
         LightGBM's ``pred_contrib`` output (n × F+1, the last column the bias).
+        The result holds arrays; :meth:`Reasons.dicts` and
+        :meth:`Reasons.json_lists` render them.
         """
-        n, n_features = features.shape
+        n_features = features.shape[1]
         effects = contributions[:, :n_features]
         k = min(k, n_features)
         # Strongest first; ties broken by feature order so the result is deterministic.
@@ -358,23 +368,53 @@ class ReasonExplainer:
             for feature in np.unique(feature_index):
                 rows = feature_index == feature
                 buckets[rows, column] = self._rules[feature](chosen_values[rows, column])
-        phrases = self._phrases
-        effects_list = np.round(chosen_effects, 4).tolist()
+        return Reasons(self, order, buckets, np.round(chosen_effects, 4))
+
+
+@dataclass
+class Reasons:
+    """The top reasons of a batch of cases as arrays (n × k): feature, phrase, effect."""
+
+    explainer: ReasonExplainer
+    feature: np.ndarray
+    phrase: np.ndarray
+    effect: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.feature)
+
+    def dicts(self) -> list[list[dict[str, object]]]:
+        """Each case's reasons as ``{"code", "zh", "en", "effect"}`` dicts (the API's form)."""
+        phrases = self.explainer._phrases
         return [
             [
-                dict(
-                    zip(
-                        ("code", "zh", "en"),
-                        phrases[feature][bucket],
-                        strict=True,
-                    ),
-                    effect=effect,
-                )
-                for feature, bucket, effect in zip(
-                    row_features, row_buckets, row_effects, strict=True
+                {"code": code, "zh": zh, "en": en, "effect": effect}
+                for (code, zh, en), effect in zip(
+                    (phrases[f][b] for f, b in zip(features, buckets, strict=True)),
+                    effects,
+                    strict=True,
                 )
             ]
-            for row_features, row_buckets, row_effects in zip(
-                order.tolist(), buckets.tolist(), effects_list, strict=True
+            for features, buckets, effects in zip(
+                self.feature.tolist(), self.phrase.tolist(), self.effect.tolist(), strict=True
+            )
+        ]
+
+    def json_lists(self) -> list[str]:
+        """Each case's reasons as a JSON array, equal to ``json.dumps`` of :meth:`dicts`.
+
+        Built from pre-encoded phrase fragments: a million cases need no
+        million dicts (memory stays flat while batch scoring).
+        """
+        fragments = self.explainer._json_fragments
+        return [
+            "["
+            + ",".join(
+                f"{fragments[f][b]}{effect!r}}}"
+                for f, b, effect in zip(features, buckets, effects, strict=True)
+            )
+            + "]"
+            for features, buckets, effects in zip(
+                self.feature.tolist(), self.phrase.tolist(), self.effect.tolist(), strict=True
             )
         ]

@@ -219,7 +219,11 @@ def rollback(name: str, reason: str = "manual rollback") -> dict[str, str]:
     except MlflowException as error:
         raise LookupError(f"model {name!r} has no champion to roll back") from error
     for move in reversed(alias_history(name)):
-        if move["alias"] == CHAMPION and move["to"] == current and move["from"]:
+        if (
+            move["alias"] == CHAMPION
+            and move["to"] == current
+            and move["from"] not in (None, current)
+        ):
             return move_alias(name, CHAMPION, move["from"], f"{reason} (from version {current})")
     raise LookupError(f"model {name!r}: no earlier champion than version {current} is recorded")
 

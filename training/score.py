@@ -49,12 +49,17 @@ def score_file(
     data: str | Path,
     out: str | Path,
     *,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 50_000,
+    reasons: int = 3,
     triage: Triage | None = None,
     settings: TriageSettings | None = None,
     progress: bool | None = None,
 ) -> dict[str, object]:
-    """Score every case of ``data`` with the champions; write decisions to ``out``."""
+    """Score every case of ``data`` with the champions; write decisions to ``out``.
+
+    ``reasons`` is the number of reasons per probability (0 leaves them out:
+    LightGBM's contributions cost about ten times its prediction).
+    """
     from tqdm import tqdm
 
     from training import registry
@@ -80,7 +85,7 @@ def score_file(
                 report.merge(chunk_report)
                 if not report.ok:
                     continue  # keep validating: the report lists every problem
-                decisions = triage.decide_frame(frame)
+                decisions = triage.decide_frame(frame, reasons=reasons)
                 writer.write(pa.Table.from_pandas(decisions, preserve_index=False))
                 rows += len(frame)
                 bar.update(len(frame))

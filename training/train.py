@@ -319,6 +319,52 @@ def read_truth(path: str | Path, case_ids: pd.Series) -> dict[str, pd.Series]:
     }
 
 
+@dataclass
+class FittedModels:
+    """Both models fitted and evaluated in memory (nothing logged yet)."""
+
+    outcomes: dict[str, ModelOutcome]
+    split: TimeSplit
+    X: np.ndarray
+    builder: CaseFeatureBuilder
+    leak_aucs: dict[str, pd.Series]
+
+
+def fit_models(
+    frame: pd.DataFrame,
+    config: TrainingConfig,
+    *,
+    truths: dict[str, pd.Series] | None = None,
+    started: float | None = None,
+) -> FittedModels:
+    """Split, build features, check for leaks, search, fit and evaluate both models.
+
+    Pure computation on a validated canonical frame (see :func:`check_trainable`);
+    :func:`train` adds the I/O: reading, MLflow, the registry.
+    """
+    started = time.monotonic() if started is None else started
+    truths = truths or {}
+    split = split_by_filing_date(frame["filing_date"], config.split)
+    builder = CaseFeatureBuilder().fit(frame.iloc[split.train])
+    X = builder.transform(frame)
+    names = list(builder.get_feature_names_out())
+    labels = {label: frame[label].to_numpy()[split.train] for label in LABELS}
+    leak_aucs = check_leaks(X[split.train], labels, names, config.leak_auc)
+    searched: dict[str, FitResult] = {}
+    for position, kind in enumerate(KINDS):
+        # The searches share what is left of the budget, keeping a third back for
+        # the refits, baselines, evaluation, plots and logging.
+        remaining = config.search.time_budget_seconds * 0.65 - (time.monotonic() - started)
+        budget = max(remaining / (len(KINDS) - position), 1.0)
+        log.info("searching the %s model (budget %.0f s)", kind, budget)
+        searched[kind] = search_model(kind, frame, X, split, builder, config, time_budget=budget)
+    outcomes = {
+        kind: finish_model(kind, fitted, frame, X, split, builder, config, truth=truths.get(kind))
+        for kind, fitted in searched.items()
+    }
+    return FittedModels(outcomes=outcomes, split=split, X=X, builder=builder, leak_aucs=leak_aucs)
+
+
 def train(
     data: str | Path,
     *,
@@ -338,28 +384,11 @@ def train(
     started = time.monotonic()
     frame, report = read_cases(data, require_labels=True)
     check_trainable(frame, report, config)
-    split = split_by_filing_date(frame["filing_date"], config.split)
-    builder = CaseFeatureBuilder().fit(frame.iloc[split.train])
-    X = builder.transform(frame)
-    names = list(builder.get_feature_names_out())
-    labels = {label: frame[label].to_numpy()[split.train] for label in LABELS}
-    leak_aucs = check_leaks(X[split.train], labels, names, config.leak_auc)
     truths = read_truth(truth, frame["case_id"]) if truth else {}
     if synthetic is None:
         synthetic = truth is not None
-
-    searched: dict[str, FitResult] = {}
-    for position, kind in enumerate(KINDS):
-        # The searches share what is left of the budget, keeping a third back for
-        # the refits, baselines, evaluation, plots and logging.
-        remaining = config.search.time_budget_seconds * 0.65 - (time.monotonic() - started)
-        budget = max(remaining / (len(KINDS) - position), 1.0)
-        log.info("searching the %s model (budget %.0f s)", kind, budget)
-        searched[kind] = search_model(kind, frame, X, split, builder, config, time_budget=budget)
-    outcomes = {
-        kind: finish_model(kind, fitted, frame, X, split, builder, config, truth=truths.get(kind))
-        for kind, fitted in searched.items()
-    }
+    fitted = fit_models(frame, config, truths=truths, started=started)
+    outcomes, split, X, leak_aucs = fitted.outcomes, fitted.split, fitted.X, fitted.leak_aucs
 
     splits = [describe_split(name, frame.iloc[rows]) for name, rows in split.parts().items()]
     fingerprint = file_fingerprint(data)

@@ -8,13 +8,13 @@ reasons wherever it is scored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from training.reasons import Reasons
 from training.registry import LoadedModel
 
 OUTPUT_COLUMNS = (
@@ -36,17 +36,21 @@ class Decisions:
     p_complex: np.ndarray
     p_assets: np.ndarray
     stream: np.ndarray
-    reasons_complex: list[list[dict[str, object]]]
-    reasons_assets: list[list[dict[str, object]]]
+    reasons_complex: Reasons | None
+    reasons_assets: Reasons | None
 
     def __len__(self) -> int:
         return len(self.case_id)
 
     def reasons_json(self) -> list[str]:
         """One JSON document per case: ``{"complex": [...], "assets": [...]}``."""
+        if self.reasons_complex is None or self.reasons_assets is None:
+            return ['{"complex":[],"assets":[]}'] * len(self)
         return [
-            json.dumps({"complex": c, "assets": a}, ensure_ascii=False, separators=(",", ":"))
-            for c, a in zip(self.reasons_complex, self.reasons_assets, strict=True)
+            f'{{"complex":{c},"assets":{a}}}'
+            for c, a in zip(
+                self.reasons_complex.json_lists(), self.reasons_assets.json_lists(), strict=True
+            )
         ]
 
 
@@ -106,13 +110,13 @@ class Triage:
             p_complex=complex_.probability,
             p_assets=assets.probability,
             stream=stream_model.route(complex_.probability),
-            reasons_complex=complex_.reasons or [[] for _ in case_ids],
-            reasons_assets=assets.reasons or [[] for _ in case_ids],
+            reasons_complex=complex_.reasons,
+            reasons_assets=assets.reasons,
         )
 
-    def decide_frame(self, cases: pd.DataFrame) -> pd.DataFrame:
+    def decide_frame(self, cases: pd.DataFrame, *, reasons: int | None = None) -> pd.DataFrame:
         """Decisions as the rows ``triage score`` writes (see :data:`OUTPUT_COLUMNS`)."""
-        decisions = self.decide(cases)
+        decisions = self.decide(cases, reasons=reasons)
         return pd.DataFrame(
             {
                 "case_id": decisions.case_id,

@@ -1,0 +1,157 @@
+"""Batch scoring (`triage score`) against the raw limit: LightGBM's own predictions.
+
+Two small models are trained in memory on synthetic cases; then, on the same
+rows written to a CSV file:
+
+* ``score_with_reasons`` — :func:`training.score.score_file` end to end (read,
+  validate, build features, both models, three reasons each, write);
+* ``score_without_reasons`` — the same with ``reasons=0``;
+* ``lightgbm_predict`` — ``Booster.predict`` of both models on the prepared
+  feature array (the raw limit of scoring without reasons);
+* ``lightgbm_predict_contrib`` — ``Booster.predict(pred_contrib=True)`` of both
+  models on the prepared array (the raw limit with reasons: LightGBM's
+  contributions cost ~10× its prediction and every case needs them).
+
+Peak memory: ``triage score`` on a large file (2 M rows by default,
+``TRIAGE_BENCH_SCORE_ROWS``) in a subprocess, its maximum resident set size
+read from the kernel; the file is generated and deleted by the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS = 200_000
+MEMORY_ROWS = int(os.environ.get("TRIAGE_BENCH_SCORE_ROWS", 2_000_000))
+THREADS = 2
+
+
+def _best_of(repeat: int, function) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _triage(folder: Path):
+    from features.synthetic import generate_cases
+    from training.config import SearchConfig, TrainingConfig
+    from training.registry import LoadedModel
+    from training.train import fit_models
+    from training.triage import Triage
+
+    config = TrainingConfig(
+        search=SearchConfig(n_trials=2, time_budget_seconds=60), threads=THREADS
+    )
+    fitted = fit_models(generate_cases(30_000, seed=5).cases, config)
+    models = {
+        kind: LoadedModel(f"triage-{kind}", "bench", None, outcome.model)
+        for kind, outcome in fitted.outcomes.items()
+    }
+    return Triage(stream=models["stream"], assets=models["assets"])
+
+
+def _peak_rss_of_score(folder: Path, triage) -> dict[str, object]:
+    """Train-free: save the models, then `triage score` them in a child process."""
+    from features.synthetic import write_synthetic
+
+    data = folder / "large.csv"
+    write_synthetic(MEMORY_ROWS, data, seed=9)
+    script = folder / "score_child.py"
+    for kind in ("stream", "assets"):
+        getattr(triage, kind).model.save(folder / kind)
+    script.write_text(
+        "import sys, json\n"
+        "from training.model import CaseModel\n"
+        "from training.registry import LoadedModel\n"
+        "from training.triage import Triage\n"
+        "from training.score import score_file\n"
+        f"m = {{k: LoadedModel(f'triage-{{k}}', 'bench', None, CaseModel.load(r'{folder}/' + k, threads={THREADS})) for k in ('stream', 'assets')}}\n"
+        f"s = score_file(r'{data}', r'{folder}/large_scored.csv', triage=Triage(m['stream'], m['assets']), progress=False)\n"
+        "print(json.dumps(s))\n"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    size = data.stat().st_size
+    data.unlink()
+    (folder / "large_scored.csv").unlink()
+    return {
+        "rows": MEMORY_ROWS,
+        "input_mb": round(size / 1e6),
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(max(peak_kib, before) / 1024),
+    }
+
+
+def run() -> dict[str, object]:
+    """Rows per second of batch scoring and of LightGBM on the same rows; peak memory."""
+    from features.load import load_cases
+    from features.synthetic import write_synthetic
+    from training.score import score_file
+
+    with tempfile.TemporaryDirectory(prefix="bench-score-") as scratch:
+        folder = Path(scratch)
+        triage = _triage(folder)
+        data = folder / "cases.csv"
+        write_synthetic(ROWS, data, seed=8)
+        frame = load_cases(data)
+        X = triage.stream.model.features(frame)
+        boosters = [triage.stream.model.booster, triage.assets.model.booster]
+
+        def predict():
+            for booster in boosters:
+                booster.predict(X, raw_score=True, num_threads=THREADS)
+
+        def predict_contrib():
+            for booster in boosters:
+                booster.predict(X, pred_contrib=True, num_threads=THREADS)
+
+        timings = {
+            "lightgbm_predict": _best_of(3, predict),
+            "lightgbm_predict_contrib": _best_of(2, predict_contrib),
+            "score_without_reasons": _best_of(
+                3,
+                lambda: score_file(
+                    data, folder / "a.csv", reasons=0, triage=triage, progress=False
+                ),
+            ),
+            "score_with_reasons": _best_of(
+                2, lambda: score_file(data, folder / "b.csv", triage=triage, progress=False)
+            ),
+        }
+        rows_per_second = {k: round(ROWS / v) for k, v in timings.items()}
+        memory = _peak_rss_of_score(folder, triage) if MEMORY_ROWS else {}
+    ratios = {
+        "score_with_reasons / lightgbm_predict_contrib": timings["lightgbm_predict_contrib"]
+        / timings["score_with_reasons"],
+        "score_without_reasons / lightgbm_predict": timings["lightgbm_predict"]
+        / timings["score_without_reasons"],
+        "score_with_reasons / lightgbm_predict": timings["lightgbm_predict"]
+        / timings["score_with_reasons"],
+    }
+    return {
+        "ratios": ratios,
+        "rows": ROWS,
+        "threads": THREADS,
+        "trees": {
+            kind: getattr(triage, kind).model.booster.num_trees() for kind in ("stream", "assets")
+        },
+        "rows_per_second": rows_per_second,
+        "memory": memory,
+        "note": "ratios are throughput ÷ throughput (1.0 = as fast as LightGBM alone)",
+        "rss_check": "peak RSS of the child process, whole file streamed in 100k-row chunks",
+        "numpy": np.__version__,
+    }

@@ -1,0 +1,92 @@
+"""Batch scoring: the output file, same numbers as the models, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.load import CaseDataError, load_cases
+from features.synthetic import generate_cases
+from training.config import SearchConfig, TrainingConfig
+from training.registry import LoadedModel
+from training.score import score_file
+from training.train import fit_models
+from training.triage import OUTPUT_COLUMNS, Triage
+
+
+@pytest.fixture(scope="module")
+def triage(tmp_path_factory) -> Triage:
+    """Two models trained in-process on 3,000 cases (no registry needed)."""
+    config = TrainingConfig(search=SearchConfig(n_trials=1, time_budget_seconds=5, max_rounds=200))
+    fitted = fit_models(generate_cases(3000, seed=3).cases, config)
+    loaded = {
+        kind: LoadedModel(name=f"triage-{kind}", version="7", alias=None, model=outcome.model)
+        for kind, outcome in fitted.outcomes.items()
+    }
+    return Triage(stream=loaded["stream"], assets=loaded["assets"])
+
+
+@pytest.fixture(scope="module")
+def cases_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("score") / "cases.csv"
+    generate_cases(2500, seed=4).cases.drop(columns=["is_complex"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_score_writes_every_case_with_the_models_numbers(triage, cases_csv, tmp_path, suffix):
+    out = tmp_path / f"scored{suffix}"
+    summary = score_file(cases_csv, out, chunk_rows=1000, triage=triage, progress=False)
+    scored = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert list(scored.columns) == list(OUTPUT_COLUMNS)
+    assert summary["rows"] == len(scored) == 2500
+    frame = load_cases(cases_csv)
+    assert scored["case_id"].tolist() == frame["case_id"].tolist()
+    decisions = triage.decide(frame)
+    np.testing.assert_allclose(scored["p_complex"], decisions.p_complex, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scored["p_assets"], decisions.p_assets, rtol=0, atol=1e-12)
+    assert (scored["stream"] == decisions.stream).all()
+    assert set(scored["stream"]) <= {"simple", "complex", "review"}
+    assert (scored["stream_model_version"].astype(str) == "7").all()
+    reasons = json.loads(scored["reasons"].iloc[0])
+    assert len(reasons["complex"]) == 3 and len(reasons["assets"]) == 3
+    assert all(r["zh"] and r["en"] and ":" in r["code"] for r in reasons["complex"])
+
+
+def test_one_case_scores_like_a_batch(triage, cases_csv):
+    frame = load_cases(cases_csv).head(40)
+    batch = triage.decide(frame)
+    records = [
+        {k: (None if pd.isna(v) else v) for k, v in row.items()}
+        for row in frame.astype(object).to_dict(orient="records")
+    ]
+    for i, record in enumerate(records):
+        record["filing_date"] = frame["filing_date"].iloc[i].strftime("%Y-%m-%d")
+        one = triage.decide([record])
+        assert abs(one.p_complex[0] - batch.p_complex[i]) < 1e-12
+        assert abs(one.p_assets[0] - batch.p_assets[i]) < 1e-12
+        assert one.stream[0] == batch.stream[i]
+        assert one.reasons_complex.dicts()[0] == batch.reasons_complex.dicts()[i]
+        assert one.reasons_assets.dicts()[0] == batch.reasons_assets.dicts()[i]
+        assert one.reasons_json()[0] == batch.reasons_json()[i]
+
+
+def test_a_bad_row_in_a_late_chunk_leaves_no_output_and_the_old_file(triage, cases_csv, tmp_path):
+    frame = pd.read_csv(cases_csv, dtype=str)
+    frame.loc[2200, "claim_amount"] = "1,000"
+    frame.loc[10, "cause"] = "bogus"
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    out = tmp_path / "scored.csv"
+    out.write_text("previous results\n")
+    with pytest.raises(CaseDataError) as caught:
+        score_file(bad, out, chunk_rows=500, triage=triage, progress=False)
+    assert caught.value.report.n_problems == 2
+    assert "row 2201" in str(caught.value) and "row 11" in str(caught.value)
+    assert out.read_text() == "previous results\n"
+    assert [p.name for p in tmp_path.iterdir()] == sorted(["bad.csv", "scored.csv"]) or set(
+        p.name for p in tmp_path.iterdir()
+    ) == {"bad.csv", "scored.csv"}

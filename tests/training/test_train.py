@@ -1,0 +1,234 @@
+"""Training end to end against a real MLflow store (SQLite in a temporary TRIAGE_HOME).
+
+One module-scoped home: the first training registers version 1 of both
+models; later tests add versions and check what the gate and the alias
+commands did.  Run with ``--dist loadfile`` so the module stays on one worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.cli import main
+from features.record import PII_FIELDS
+from features.settings import apply_environment, get_settings
+from features.synthetic import GeneratorConfig, write_synthetic
+from training import registry
+from training.config import SearchConfig, TrainingConfig
+from training.train import TrainingRefused, train
+
+pytestmark = pytest.mark.slow
+
+FAST = TrainingConfig(search=SearchConfig(n_trials=3, time_budget_seconds=20, max_rounds=400))
+CLI_FAST = ["--time-budget", "20", "--trials", "3"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A fresh TRIAGE_HOME (and MLflow store) for this module."""
+    home = tmp_path_factory.mktemp("train-home")
+    saved = {k: os.environ.get(k) for k in ("TRIAGE_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["TRIAGE_HOME"] = str(home)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    get_settings.cache_clear()
+    apply_environment()
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    """4,000 labelled cases with personal-data columns, a truth file and 1,000 newer cases."""
+    folder = tmp_path_factory.mktemp("data")
+    cases, truth = folder / "cases.csv", folder / "truth.csv"
+    write_synthetic(4000, cases, truth, seed=11, with_pii=True)
+    new_path = folder / "new.csv"
+    write_synthetic(
+        1000, new_path, seed=12, config=GeneratorConfig(start="2025-01-01", end="2025-03-31")
+    )
+    return {
+        "cases": cases,
+        "truth": truth,
+        "new": new_path,
+        "frame": pd.read_csv(cases, dtype=str),
+        "folder": folder,
+    }
+
+
+@pytest.fixture(scope="module")
+def first(home, sample, tmp_path_factory):
+    """The first training: both models registered as version 1 and promoted."""
+    results = tmp_path_factory.mktemp("results") / "train.json"
+    code = main(
+        [
+            "train",
+            "--data",
+            str(sample["cases"]),
+            "--truth",
+            str(sample["truth"]),
+            "--results",
+            str(results),
+            *CLI_FAST,
+        ]
+    )
+    assert code == 0
+    return json.loads(results.read_text())
+
+
+def _versions(name: str) -> list[str]:
+    client = mlflow.MlflowClient()
+    try:
+        return sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    except mlflow.exceptions.MlflowException:
+        return []
+
+
+def test_first_training_registers_and_promotes_both_models(first):
+    for kind in ("stream", "assets"):
+        model = first["models"][kind]
+        assert model["version"] == "1"
+        assert model["promoted"], model["reason"]
+        assert model["test"]["model"]["auc"] > 0.7
+        assert {"logistic_regression", "bayes_limit"} <= set(model["test"])
+    assert "published_rules" in first["models"]["stream"]["test"]
+    client = mlflow.MlflowClient()
+    for name in ("triage-stream", "triage-assets"):
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+        assert str(client.get_model_version_by_alias(name, "challenger").version) == "1"
+
+
+def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
+    run = mlflow.get_run(first["run_id"])
+    assert run.data.params["n_cases"] == "4000"
+    assert len(run.data.tags["data_fingerprint"]) == 64
+    assert run.data.tags["git_commit"]
+    for key in (
+        "stream.model.test.auc",
+        "assets.model.test.log_loss",
+        "assets.gap_to_bayes.auc_gap",
+    ):
+        assert key in run.data.metrics
+    assert "stream.threshold.simple_below" in run.data.params
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(first["run_id"])}
+    assert {
+        "model_card_stream.md",
+        "model_card_assets.md",
+        "validation_report.json",
+        "stream",
+    } <= artifacts
+    nested = {a.path for a in mlflow.MlflowClient().list_artifacts(first["run_id"], "stream")}
+    for figure in ("roc.png", "reliability.png", "feature_importance.png", "score_histograms.png"):
+        assert f"stream/{figure}" in nested
+    card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_stream.md")
+    assert "Bayes" in card and "routing" in card.lower()
+
+
+def test_registered_model_round_trips_through_mlflow_pyfunc(first, sample):
+    model = mlflow.pyfunc.load_model("models:/triage-assets@champion")
+    assert model.metadata.signature is not None
+    assert model.metadata.saved_input_example_info is not None
+    cases = pd.read_csv(sample["new"], dtype=str).head(50)
+    out = model.predict(cases)
+    assert list(out.columns) == ["case_id", "probability", "raw_score", "reasons"]
+    assert out["probability"].between(0, 1).all()
+    direct = registry.load_case_model("triage-assets").model
+    from features.load import load_cases
+
+    frame = load_cases(sample["new"]).head(50)
+    np.testing.assert_allclose(out["probability"], direct.predict_proba(frame), rtol=0, atol=1e-12)
+    reasons = json.loads(out["reasons"].iloc[0])
+    assert len(reasons) == 3 and {"code", "zh", "en", "effect"} <= set(reasons[0])
+    stream = mlflow.pyfunc.load_model("models:/triage-stream@champion").predict(cases)
+    assert set(stream["stream"]) <= {"simple", "complex", "review"}
+
+
+def test_personal_data_never_reaches_the_store(first, sample, home):
+    values = set()
+    for column in PII_FIELDS:
+        values.update(str(v) for v in sample["frame"][column].head(300))
+    assert values
+    leaks = []
+    for path in Path(home).rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            leaks += [(path.name, v) for v in values if v.encode() in blob]
+    assert not leaks, leaks[:5]
+
+
+def test_shuffled_labels_stay_challenger_and_say_why(first, sample, tmp_path, capsys):
+    frame = pd.read_csv(sample["cases"], dtype=str)
+    rng = np.random.default_rng(0)
+    for label in ("is_complex", "has_recoverable_assets"):
+        frame[label] = rng.permutation(frame[label].to_numpy())
+    path = tmp_path / "shuffled.csv"
+    frame.to_csv(path, index=False)
+    assert main(["train", "--data", str(path), *CLI_FAST]) == 0
+    out = capsys.readouterr().out
+    assert "not promoted" in out and "below the floor" in out
+    client = mlflow.MlflowClient()
+    for name in ("triage-stream", "triage-assets"):
+        challenger = str(client.get_model_version_by_alias(name, "challenger").version)
+        assert challenger != "1"
+        assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+
+def test_leaking_column_is_refused_and_nothing_registered(first, sample, tmp_path, capsys):
+    frame = pd.read_csv(sample["cases"], dtype=str)
+    # A field filled after the case closed: vehicles counted only where money came back.
+    frame["vehicle_count"] = np.where(
+        frame["inquiry_done"] == "true", frame["has_recoverable_assets"], ""
+    )
+    path = tmp_path / "leak.csv"
+    frame.to_csv(path, index=False)
+    before = {name: _versions(name) for name in ("triage-stream", "triage-assets")}
+    assert main(["train", "--data", str(path), *CLI_FAST]) == 2
+    err = capsys.readouterr().err
+    assert "leak" in err and "vehicle_count" in err and "nothing registered" in err
+    assert {name: _versions(name) for name in before} == before
+
+
+@pytest.mark.parametrize("problem", ["invalid", "few", "one_class"])
+def test_untrainable_data_is_refused_before_mlflow(problem, sample, tmp_path, home):
+    frame = pd.read_csv(sample["cases"], dtype=str)
+    if problem == "invalid":
+        frame.loc[3, "claim_amount"] = "-5"
+        expected = "fails validation"
+    elif problem == "few":
+        frame = frame.head(100)
+        expected = "at least 500 are needed"
+    else:
+        frame["is_complex"] = "1"
+        expected = "one class"
+    path = tmp_path / "bad.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TrainingRefused, match=expected):
+        train(path, config=FAST)
+
+
+def test_promote_and_rollback_move_aliases_and_record_why(first, sample, capsys):
+    name = "triage-assets"
+    client = mlflow.MlflowClient()
+    newest = max(_versions(name), key=int)
+    assert main(["promote", "--model", name, "--version", newest, "--reason", "audit check"]) == 0
+    assert str(client.get_model_version_by_alias(name, "champion").version) == newest
+    assert main(["rollback", "--model", name]) == 0
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    history = registry.alias_history(name)
+    reasons = [move["reason"] for move in history if move["alias"] == "champion"]
+    assert reasons[-2] == "audit check" and reasons[-1].startswith("manual rollback")
+    assert all(move["time"] for move in history)
+    assert main(["promote", "--model", name, "--version", "99"]) == 2
+    assert "no version 99" in capsys.readouterr().err
+    assert main(["promote", "--model", "no-such-model", "--version", "1"]) == 2
