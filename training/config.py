@@ -26,11 +26,17 @@ class SearchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_trials: int = Field(24, ge=1, le=60, description="At most this many trials per model.")
+    n_trials: int = Field(30, ge=1, le=60, description="At most this many trials per model.")
     time_budget_seconds: float = Field(
         240.0, gt=0, description="Wall-clock budget for both models, search and final fit."
     )
-    learning_rate: float = Field(0.05, gt=0, le=0.5)
+    learning_rate: float = Field(0.05, gt=0, le=0.5, description="Of the final model.")
+    search_learning_rate: float = Field(
+        0.1, gt=0, le=0.5, description="Of the search trials: faster, and ranks settings alike."
+    )
+    search_rows: int = Field(
+        60_000, ge=1_000, description="Training cases sampled for the search (validation: half)."
+    )
     max_rounds: int = Field(3000, ge=50)
     early_stopping_rounds: int = Field(100, ge=10)
     seed: int = 0

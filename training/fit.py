@@ -1,12 +1,18 @@
-"""Fitting one LightGBM model: a small search bounded in trials and time.
+"""Fitting one LightGBM model within a time budget: search, final fit, refit.
 
-Every trial trains with early stopping on the validation split and is scored
-by validation log loss.  The first trials are regularised defaults that are
-good on data nobody tuned for (small trees first: enforcement outcomes are
-mostly additive in the log-odds); TPE (optuna) proposes the rest.  The
-winner is then refitted on training and validation cases together with its
-number of rounds scaled to the larger data (:func:`refit_booster`): more
-recent cases for the final model, the test split still untouched.
+1. **Search** (:func:`search_params`): trials on a sample of the training
+   cases at a higher learning rate, each with early stopping on (a sample
+   of) the validation cases and scored by validation log loss.  The first
+   trials are regularised defaults that are good on data nobody tuned for
+   (small trees first: enforcement outcomes are mostly additive in the
+   log-odds); TPE (optuna) proposes the rest.  Bounded in trials and time.
+2. **Final fit** (:func:`fit_final`): the winning parameters at the final
+   learning rate on all training cases, early-stopped on all validation
+   cases.  Its validation scores are out of sample: calibration and the
+   routing thresholds are learned from them.
+3. **Refit** (:func:`refit_booster`), when the budget allows: the same model
+   on training and validation cases together, its rounds scaled to the larger
+   data — the most recent cases in the final model, the test split untouched.
 """
 
 from __future__ import annotations
@@ -46,13 +52,34 @@ DEFAULT_TRIALS: tuple[dict[str, float | int], ...] = (
 
 
 @dataclass
+class SearchResult:
+    """The winning parameters of the search and what every trial scored."""
+
+    params: dict[str, object]
+    validation_log_loss: float
+    trials: list[dict[str, object]] = field(default_factory=list)
+    seconds: float = 0.0
+    n_rows: int = 0
+
+
+@dataclass
 class FitResult:
+    """The final model of the training cases, early-stopped on the validation cases."""
+
     booster: lgb.Booster
     params: dict[str, object]
     best_iteration: int
     validation_log_loss: float
-    trials: list[dict[str, object]] = field(default_factory=list)
+    search: SearchResult
     seconds: float = 0.0
+    #: Seconds per boosting round on the training cases (plans the refit).
+    seconds_per_round: float = 0.0
+    #: True when the budget ran out before early stopping did.
+    cut_short: bool = False
+
+    @property
+    def trials(self) -> list[dict[str, object]]:
+        return self.search.trials
 
 
 def _base_params(config: SearchConfig, threads: int) -> dict[str, object]:
@@ -75,24 +102,9 @@ def _dataset_params(threads: int) -> dict[str, object]:
     return {"max_bin": 255, "verbosity": -1, "num_threads": threads, "feature_pre_filter": False}
 
 
-def fit_booster(
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_valid: np.ndarray,
-    y_valid: np.ndarray,
-    *,
-    categorical: list[int],
-    feature_names: list[str],
-    config: SearchConfig,
-    threads: int,
-    time_budget: float,
-) -> FitResult:
-    """Search hyper-parameters within ``time_budget`` seconds; return the best booster."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    started = time.monotonic()
-    base = _base_params(config, threads)
+def _datasets(
+    X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
+) -> tuple[lgb.Dataset, lgb.Dataset]:
     train_set = lgb.Dataset(
         X_train,
         label=y_train,
@@ -105,8 +117,67 @@ def fit_booster(
     valid_set = lgb.Dataset(
         X_valid, label=y_valid, reference=train_set, params=_dataset_params(threads)
     )
+    return train_set, valid_set
+
+
+class _Stopwatch:
+    """A LightGBM callback ending training at a deadline, keeping the rounds so far.
+
+    Optuna's timeout only stops *between* trials; this bounds the fit under
+    way too, so the budget holds on slow machines and large exports.
+    """
+
+    order = 40  # after early stopping's bookkeeping
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.fired = False
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        # Cut short while validation loss still falls: the rounds so far are the model.
+        if time.monotonic() > self.deadline and env.evaluation_result_list:
+            self.fired = True
+            raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
+
+
+def _sample(n: int, size: int, seed: int) -> np.ndarray:
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
+def search_params(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    *,
+    categorical: list[int],
+    feature_names: list[str],
+    config: SearchConfig,
+    threads: int,
+    time_budget: float,
+) -> SearchResult:
+    """Search hyper-parameters within ``time_budget`` seconds on samples of the data."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.monotonic()
+    rows = _sample(len(y_train), config.search_rows, config.seed)
+    valid_rows = _sample(len(y_valid), config.search_rows // 2, config.seed + 1)
+    train_set, valid_set = _datasets(
+        X_train[rows],
+        y_train[rows],
+        X_valid[valid_rows],
+        y_valid[valid_rows],
+        categorical,
+        feature_names,
+        threads,
+    )
+    base = _base_params(config, threads) | {"learning_rate": config.search_learning_rate}
     best: dict[str, object] = {}
     trials: list[dict[str, object]] = []
+    deadline = started + time_budget
 
     def objective(trial: optuna.Trial) -> float:
         params = dict(base)
@@ -119,25 +190,23 @@ def fit_booster(
             cat_smooth=trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
             min_data_per_group=trial.suggest_int("min_data_per_group", 20, 200, log=True),
         )
+        # The first trial always finishes (within twice the budget): there is a model.
+        stopwatch = _Stopwatch(deadline + (time_budget if trial.number == 0 else 0.0))
         booster = lgb.train(
             params,
             train_set,
             num_boost_round=config.max_rounds,
             valid_sets=[valid_set],
             valid_names=["validation"],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), stopwatch],
         )
         loss = float(booster.best_score["validation"]["binary_logloss"])
         trials.append(
-            {
-                "number": trial.number,
-                "log_loss": loss,
-                "rounds": booster.best_iteration,
-                **trial.params,
-            }
+            {"number": trial.number, "log_loss": loss, "rounds": booster.best_iteration}
+            | trial.params
         )
         if not best or loss < best["loss"]:
-            best.update(loss=loss, booster=booster, params=params)
+            best.update(loss=loss, params=params)
         return loss
 
     study = optuna.create_study(
@@ -148,21 +217,59 @@ def fit_booster(
         study.enqueue_trial(params)
     # The first trial always runs; later ones only while the budget lasts.
     study.optimize(objective, n_trials=config.n_trials, timeout=max(time_budget, 1e-3))
-    booster: lgb.Booster = best["booster"]
-    booster.free_dataset()  # keep the model, not the training matrix
-    log.info(
-        "search: %d trials in %.0f s, best validation log loss %.5f",
-        len(trials),
-        time.monotonic() - started,
-        best["loss"],
-    )
-    return FitResult(
-        booster=booster,
-        params=best["params"],
-        best_iteration=booster.best_iteration,
+    params = dict(best["params"]) | {"learning_rate": config.learning_rate}
+    return SearchResult(
+        params=params,
         validation_log_loss=float(best["loss"]),
         trials=trials,
         seconds=time.monotonic() - started,
+        n_rows=len(rows),
+    )
+
+
+def fit_final(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    search: SearchResult,
+    *,
+    categorical: list[int],
+    feature_names: list[str],
+    config: SearchConfig,
+    threads: int,
+    deadline: float | None = None,
+) -> FitResult:
+    """The searched parameters on all training cases, early-stopped on validation."""
+    started = time.monotonic()
+    train_set, valid_set = _datasets(
+        X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
+    )
+    stopwatch = _Stopwatch(float("inf") if deadline is None else deadline)
+    booster = lgb.train(
+        search.params,
+        train_set,
+        num_boost_round=config.max_rounds,
+        valid_sets=[valid_set],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), stopwatch],
+    )
+    seconds = time.monotonic() - started
+    per_round = seconds / max(booster.current_iteration(), 1)
+    validation_log_loss = float(booster.best_score["validation"]["binary_logloss"])
+    # Keep the best rounds only, without the training data.
+    booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
+    if stopwatch.fired:
+        log.warning("the time budget ran out before early stopping: the model may underfit")
+    return FitResult(
+        booster=booster,
+        params=search.params,
+        best_iteration=booster.current_iteration(),
+        validation_log_loss=validation_log_loss,
+        search=search,
+        seconds=seconds,
+        seconds_per_round=per_round,
+        cut_short=stopwatch.fired,
     )
 
 
@@ -171,16 +278,23 @@ def refit_booster(
     y: np.ndarray,
     fitted: FitResult,
     *,
-    n_search_rows: int,
+    n_fit_rows: int,
     categorical: list[int],
     feature_names: list[str],
-) -> lgb.Booster:
-    """The searched model refitted on more rows, its rounds scaled to the data size.
+    seconds_left: float | None = None,
+) -> lgb.Booster | None:
+    """The final model refitted on more rows, its rounds scaled to the data size.
 
     More data supports more rounds at the same learning rate; scaling by the
     row ratio is the usual rule (it keeps the per-row shrinkage the same).
+    Returns None, and the caller keeps the final fit, when the refit is
+    expected to take longer than ``seconds_left`` (from the final fit's pace).
     """
-    rounds = max(1, round(fitted.best_iteration * len(y) / n_search_rows))
+    rounds = max(1, round(fitted.best_iteration * len(y) / n_fit_rows))
+    expected = fitted.seconds_per_round * rounds * len(y) / n_fit_rows
+    if seconds_left is not None and expected > seconds_left:
+        log.info("refit skipped: about %.0f s needed, %.0f s left", expected, seconds_left)
+        return None
     data = lgb.Dataset(
         X,
         label=y,

@@ -36,7 +36,7 @@ from training import evaluate, plots
 from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.config import TrainingConfig
-from training.fit import FitResult, fit_booster, refit_booster
+from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
 from training.model import TARGETS, CaseModel
 from training.policy import choose_thresholds, routing_outcome
 from training.split import TimeSplit, split_by_filing_date
@@ -157,10 +157,10 @@ def search_model(
     config: TrainingConfig,
     *,
     time_budget: float,
-) -> FitResult:
-    """The hyper-parameter search of one model (train → validation)."""
+) -> SearchResult:
+    """The hyper-parameter search of one model (samples of train → validation)."""
     y = frame[TARGETS[kind]].to_numpy(dtype=np.int64)
-    return fit_booster(
+    return search_params(
         X[split.train],
         y[split.train],
         X[split.validation],
@@ -170,6 +170,33 @@ def search_model(
         config=config.search,
         threads=config.threads,
         time_budget=time_budget,
+    )
+
+
+def fit_model(
+    kind: str,
+    search: SearchResult,
+    frame: pd.DataFrame,
+    X: np.ndarray,
+    split: TimeSplit,
+    builder: CaseFeatureBuilder,
+    config: TrainingConfig,
+    *,
+    deadline: float | None = None,
+) -> FitResult:
+    """The final fit of one model: all training cases, early-stopped on validation."""
+    y = frame[TARGETS[kind]].to_numpy(dtype=np.int64)
+    return fit_final(
+        X[split.train],
+        y[split.train],
+        X[split.validation],
+        y[split.validation],
+        search,
+        categorical=list(builder.categorical_features_),
+        feature_names=list(builder.get_feature_names_out()),
+        config=config.search,
+        threads=config.threads,
+        deadline=deadline,
     )
 
 
@@ -183,25 +210,28 @@ def finish_model(
     config: TrainingConfig,
     *,
     truth: pd.Series | None,
+    deadline: float | None = None,
 ) -> ModelOutcome:
-    """Calibrate, refit, route and evaluate one searched model."""
+    """Calibrate, refit (when the budget allows), route and evaluate one searched model."""
     target = TARGETS[kind]
     y = frame[target].to_numpy(dtype=np.int64)
     train, valid, test = split.train, split.validation, split.test
     names = list(builder.get_feature_names_out())
-    # Calibration and routing thresholds are learned from the searched model's
+    # Calibration and routing thresholds are learned from the final fit's
     # out-of-sample validation scores; the refit only adds data, not a new shape.
     raw_valid = fitted.booster.predict(X[valid], raw_score=True, num_threads=config.threads)
     calibrator, calibration_losses = choose_calibrator(raw_valid, y[valid], seed=config.search.seed)
     train_valid = np.concatenate([train, valid])
-    booster = refit_booster(
+    refitted = refit_booster(
         X[train_valid],
         y[train_valid],
         fitted,
-        n_search_rows=len(train),
+        n_fit_rows=len(train),
         categorical=list(builder.categorical_features_),
         feature_names=names,
+        seconds_left=None if deadline is None else deadline - time.monotonic(),
     )
+    booster = fitted.booster if refitted is None else refitted
     raw_test = booster.predict(X[test], raw_score=True, num_threads=config.threads)
     p_valid = calibrator.probability(raw_valid)
     p_test = calibrator.probability(raw_test)
@@ -255,8 +285,9 @@ def finish_model(
         search={
             "params": {k: v for k, v in fitted.params.items() if k not in ("verbosity",)},
             "best_iteration": fitted.best_iteration,
+            "refitted": refitted is not None,
             "trials": fitted.trials,
-            "seconds": fitted.seconds,
+            "seconds": fitted.search.seconds + fitted.seconds,
             "validation_log_loss": fitted.validation_log_loss,
         },
         test_probability=p_test,
@@ -350,18 +381,55 @@ def fit_models(
     names = list(builder.get_feature_names_out())
     labels = {label: frame[label].to_numpy()[split.train] for label in LABELS}
     leak_aucs = check_leaks(X[split.train], labels, names, config.leak_auc)
-    searched: dict[str, FitResult] = {}
+    budget = config.search.time_budget_seconds
+
+    def share_until(fraction: float, position: int) -> float:
+        """This model's share of the time left until ``fraction`` of the budget."""
+        left = started + budget * fraction - time.monotonic()
+        return max(left / (len(KINDS) - position), 1.0)
+
+    # A third of the budget searches, the final fits run until two thirds, the
+    # refits until 85 %; the rest is for baselines, plots and logging.
+    searched: dict[str, SearchResult] = {}
     for position, kind in enumerate(KINDS):
-        # The searches share what is left of the budget, keeping a third back for
-        # the refits, baselines, evaluation, plots and logging.
-        remaining = config.search.time_budget_seconds * 0.65 - (time.monotonic() - started)
-        budget = max(remaining / (len(KINDS) - position), 1.0)
-        log.info("searching the %s model (budget %.0f s)", kind, budget)
-        searched[kind] = search_model(kind, frame, X, split, builder, config, time_budget=budget)
-    outcomes = {
-        kind: finish_model(kind, fitted, frame, X, split, builder, config, truth=truths.get(kind))
-        for kind, fitted in searched.items()
-    }
+        seconds = share_until(0.3, position)
+        searched[kind] = search_model(kind, frame, X, split, builder, config, time_budget=seconds)
+        log.info(
+            "%s: %d search trials in %.0f s on %d cases, best validation log loss %.5f",
+            kind,
+            len(searched[kind].trials),
+            searched[kind].seconds,
+            searched[kind].n_rows,
+            searched[kind].validation_log_loss,
+        )
+    fitted: dict[str, FitResult] = {}
+    for position, kind in enumerate(KINDS):
+        deadline = time.monotonic() + share_until(0.65, position)
+        fitted[kind] = fit_model(
+            kind, searched[kind], frame, X, split, builder, config, deadline=deadline
+        )
+        log.info(
+            "%s: final fit %d rounds in %.0f s, validation log loss %.5f",
+            kind,
+            fitted[kind].best_iteration,
+            fitted[kind].seconds,
+            fitted[kind].validation_log_loss,
+        )
+    outcomes = {}
+    for position, kind in enumerate(KINDS):
+        deadline = time.monotonic() + share_until(0.85, position)
+        outcomes[kind] = finish_model(
+            kind,
+            fitted[kind],
+            frame,
+            X,
+            split,
+            builder,
+            config,
+            truth=truths.get(kind),
+            deadline=deadline,
+        )
+        log.info("%s model finished at %.0f s", kind, time.monotonic() - started)
     return FittedModels(outcomes=outcomes, split=split, X=X, builder=builder, leak_aucs=leak_aucs)
 
 
@@ -486,44 +554,14 @@ def train(
 
 
 def reference_profile(model: CaseModel, X_train: np.ndarray, p_test: np.ndarray) -> dict:
-    """Quantile bins of each training feature and of the scores, for drift monitoring."""
-    quantiles = np.linspace(0, 1, 11)
-    profile: dict[str, dict[str, object]] = {}
-    for index, name in enumerate(model.feature_names):
-        column = X_train[:, index]
-        known = column[~np.isnan(column)]
-        if index in model.builder.categorical_features_:
-            values, counts = np.unique(known, return_counts=True)
-            profile[name] = {
-                "kind": "categorical",
-                "values": values.tolist(),
-                "shares": (counts / len(column)).tolist(),
-                "missing": float(np.isnan(column).mean()),
-            }
-        else:
-            edges = np.unique(np.quantile(known, quantiles)) if len(known) else np.array([])
-            profile[name] = {
-                "kind": "numeric",
-                "edges": edges.tolist(),
-                "shares": _bin_shares(column, edges),
-                "missing": float(np.isnan(column).mean()),
-            }
-    edges = np.linspace(0, 1, 11)
-    profile["__score__"] = {
-        "kind": "score",
-        "edges": edges.tolist(),
-        "shares": _bin_shares(p_test, edges),
-    }
-    return profile
+    """The drift-monitoring profile of a model: bins of its training features and test scores.
 
+    See :func:`training.drift.build_reference_profile`, which defines the bins
+    that ``triage drift`` counts live cases into.
+    """
+    from training.drift import build_reference_profile
 
-def _bin_shares(values: np.ndarray, edges: np.ndarray) -> list[float]:
-    known = values[~np.isnan(values)]
-    if len(edges) < 2 or len(values) == 0:
-        return []
-    inner = np.asarray(edges)[1:-1]
-    counts = np.bincount(np.searchsorted(inner, known, side="right"), minlength=len(edges) - 1)
-    return (counts / len(values)).tolist()
+    return build_reference_profile(model.feature_names, model.builder, X_train, p_test)
 
 
 def _day(value) -> str:
