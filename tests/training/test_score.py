@@ -90,3 +90,18 @@ def test_a_bad_row_in_a_late_chunk_leaves_no_output_and_the_old_file(triage, cas
     assert [p.name for p in tmp_path.iterdir()] == sorted(["bad.csv", "scored.csv"]) or set(
         p.name for p in tmp_path.iterdir()
     ) == {"bad.csv", "scored.csv"}
+
+
+def test_personal_data_in_the_input_never_reaches_the_scores(triage, tmp_path):
+    from features.record import PII_FIELDS
+    from features.synthetic import write_synthetic
+
+    data = tmp_path / "with_pii.csv"
+    write_synthetic(500, data, seed=21, with_pii=True)
+    raw = pd.read_csv(data, dtype=str)
+    secrets = {str(v) for column in PII_FIELDS for v in raw[column].head(200)}
+    out = tmp_path / "scored.csv"
+    score_file(data, out, triage=triage, progress=False)
+    written = out.read_text(encoding="utf-8")
+    assert [s for s in secrets if s in written] == []
+    assert not set(PII_FIELDS) & set(pd.read_csv(out, nrows=1).columns)

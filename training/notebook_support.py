@@ -1,0 +1,679 @@
+"""What the notebooks in ``notebooks/`` compute; their cells call these and show the results.
+
+* ``1.0-explore-cases.ipynb`` — the data: each field's marginal distribution,
+  what is missing and when, how the key fields relate to both outcomes, and
+  the calibration targets of the synthetic generator measured on the sample.
+* ``2.0-evaluate-models.ipynb`` — the latest training run in MLflow: test
+  metrics against the baselines and the Bayes limit, reliability curves,
+  slices, routing shares and example reasons of the run's models.
+
+Inputs come from environment variables (:class:`NotebookInputs`), so that CI
+runs both notebooks on small data and a data scientist points them at a real
+export without editing a cell.  The registry is the one of ``TRIAGE_HOME`` (or
+``MLFLOW_TRACKING_URI``), as for every ``triage`` command.
+
+Plots use matplotlib's pyplot (the notebook's inline backend shows them);
+labels are English because the default fonts have no Chinese glyphs, and the
+tables beside them carry both languages.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.record import FEATURE_FIELDS, FIELD_BY_NAME, LABELS, OUTCOME_FIELDS, Kind
+from features.synthetic import CALIBRATION_TARGETS, SyntheticSample
+from training import evaluate
+
+__all__ = [
+    "CaseData",
+    "NotebookInputs",
+    "bayes_gaps",
+    "calibration_table",
+    "code_shares",
+    "example_reasons",
+    "field_overview",
+    "fresh_evaluation",
+    "latest_run",
+    "load_case_data",
+    "missingness",
+    "outcome_rates",
+    "plot_amounts",
+    "plot_code_shares",
+    "plot_missingness",
+    "plot_outcome_rates",
+    "plot_reliability",
+    "reliability_curves",
+    "routing_shares",
+    "routing_summary",
+    "run_document",
+    "run_text",
+    "run_metrics",
+    "run_models",
+    "run_table",
+    "weakest_slices",
+    "with_derived_features",
+]
+
+#: Outcomes as the notebooks name them: (label column, short name).
+OUTCOMES: tuple[tuple[str, str], ...] = (
+    ("is_complex", "complex"),
+    ("has_recoverable_assets", "recoverable assets"),
+)
+#: How the scorers of a training run are shown, best known first.
+SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "bayes_limit")
+_KINDS = ("stream", "assets")
+_TARGET_OF = {"stream": "is_complex", "assets": "has_recoverable_assets"}
+_TRUTH_OF = {"stream": "p_complex_true", "assets": "p_assets_true"}
+_MISSING = "(missing)"
+
+
+# --------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotebookInputs:
+    """Where the notebooks get their data, read from ``TRIAGE_NOTEBOOK_*`` variables.
+
+    ``TRIAGE_NOTEBOOK_CASES``
+        A labelled export (CSV or Parquet).  Unset: synthetic cases are drawn.
+    ``TRIAGE_NOTEBOOK_TRUTH``
+        True probabilities of those cases (``triage generate --truth``), optional.
+    ``TRIAGE_NOTEBOOK_ROWS``
+        At most this many cases (default 20,000; CI uses a few thousand).
+    ``TRIAGE_NOTEBOOK_SEED``
+        Seed of the synthetic cases (default 2024, not a training seed).
+    ``TRIAGE_NOTEBOOK_RUN``
+        The MLflow run to evaluate (default: the latest finished training run).
+    """
+
+    cases: Path | None = None
+    truth: Path | None = None
+    rows: int = 20_000
+    seed: int = 2024
+    run_id: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotebookInputs:
+        environ = os.environ if environ is None else environ
+
+        def path(name: str) -> Path | None:
+            value = environ.get(name, "").strip()
+            return Path(value).expanduser() if value else None
+
+        rows = int(environ.get("TRIAGE_NOTEBOOK_ROWS") or cls.rows)
+        if rows < 100:
+            raise ValueError(f"TRIAGE_NOTEBOOK_ROWS must be at least 100, got {rows}")
+        return cls(
+            cases=path("TRIAGE_NOTEBOOK_CASES"),
+            truth=path("TRIAGE_NOTEBOOK_TRUTH"),
+            rows=rows,
+            seed=int(environ.get("TRIAGE_NOTEBOOK_SEED") or cls.seed),
+            run_id=environ.get("TRIAGE_NOTEBOOK_RUN", "").strip() or None,
+        )
+
+
+@dataclass
+class CaseData:
+    """Cases for a notebook: the canonical frame and, where known, the truth."""
+
+    cases: pd.DataFrame
+    truth: pd.DataFrame | None  # p_complex_true, p_assets_true, aligned with cases
+    sample: SyntheticSample | None  # the generator's sample (for its calibration targets)
+    source: str
+
+    @property
+    def labelled(self) -> bool:
+        return all(label in self.cases.columns for label in LABELS)
+
+
+def load_case_data(inputs: NotebookInputs) -> CaseData:
+    """The export named by the inputs (validated, first ``rows`` cases), or synthetic cases."""
+    from features.load import load_cases
+    from features.synthetic import generate_cases
+
+    if inputs.cases is None:
+        sample = generate_cases(inputs.rows, seed=inputs.seed)
+        truth = sample.truth[["p_complex_true", "p_assets_true"]].reset_index(drop=True)
+        source = f"{inputs.rows:,} synthetic cases (seed {inputs.seed})"
+        return CaseData(cases=sample.cases, truth=truth, sample=sample, source=source)
+    cases = load_cases(inputs.cases).head(inputs.rows).reset_index(drop=True)
+    truth = None
+    if inputs.truth is not None:
+        table = pd.read_csv(inputs.truth, dtype={"case_id": str}).set_index("case_id")
+        truth = table.reindex(cases["case_id"].astype(str).to_numpy())[
+            ["p_complex_true", "p_assets_true"]
+        ].reset_index(drop=True)
+    return CaseData(
+        cases=cases, truth=truth, sample=None, source=f"{len(cases):,} cases of {inputs.cases}"
+    )
+
+
+# --------------------------------------------------------------------------
+# 1.0: the data
+# --------------------------------------------------------------------------
+
+
+def _fields(cases: pd.DataFrame) -> list:
+    return [spec for spec in (*FEATURE_FIELDS, *OUTCOME_FIELDS) if spec.name in cases.columns]
+
+
+def _numbers(column: pd.Series) -> np.ndarray:
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def field_overview(cases: pd.DataFrame) -> pd.DataFrame:
+    """One row per contract field: group, kind, labels, share missing and a short summary."""
+    rows = []
+    for spec in _fields(cases):
+        column = cases[spec.name]
+        missing = float(column.isna().mean())
+        if spec.kind is Kind.CODE:
+            counts = column.value_counts(normalize=True, dropna=True)
+            top = counts.index[0] if len(counts) else None
+            summary = (
+                f"{top} ({_code_name(spec.name, top)}) {counts.iloc[0]:.0%}"
+                if top is not None
+                else ""
+            )
+            distinct = int(column.nunique(dropna=True))
+        else:
+            values = _numbers(column)
+            known = values[~np.isnan(values)]
+            distinct = int(len(np.unique(known)))
+            if spec.kind in (Kind.BOOLEAN, Kind.LABEL):
+                summary = f"yes {known.mean():.1%}" if len(known) else ""
+            elif len(known):
+                summary = (
+                    f"median {_short(np.median(known))}, p90 {_short(np.quantile(known, 0.9))}, "
+                    f"max {_short(known.max())}"
+                )
+            else:
+                summary = ""
+        rows.append(
+            {
+                "field": spec.name,
+                "zh": spec.zh,
+                "en": spec.en,
+                "group": spec.group.value,
+                "kind": spec.kind.value,
+                "missing": missing,
+                "distinct": distinct,
+                "summary": summary,
+            }
+        )
+    return pd.DataFrame(rows).set_index("field")
+
+
+def missingness(cases: pd.DataFrame) -> pd.DataFrame:
+    """Share missing of every field that is ever missing: overall and by inquiry state.
+
+    Inquiry fields are empty by contract until the first network inquiry
+    answers, so the split shows what is missing *besides* that.
+    """
+    answered = _numbers(cases["inquiry_done"]) == 1.0
+    rows = []
+    for spec in _fields(cases):
+        missing = cases[spec.name].isna().to_numpy()
+        if not missing.any():
+            continue
+        rows.append(
+            {
+                "field": spec.name,
+                "zh": spec.zh,
+                "group": spec.group.value,
+                "all cases": missing.mean(),
+                "inquiry answered": missing[answered].mean() if answered.any() else math.nan,
+                "inquiry pending": missing[~answered].mean() if (~answered).any() else math.nan,
+            }
+        )
+    return pd.DataFrame(rows).set_index("field").sort_values("all cases", ascending=False)
+
+
+def code_shares(cases: pd.DataFrame, field_name: str) -> pd.DataFrame:
+    """Cases per code of a coded field, in contract order, with both labels."""
+    spec = FIELD_BY_NAME[field_name]
+    counts = cases[field_name].value_counts(dropna=False)
+    rows = [
+        {"code": c.code, "zh": c.zh, "en": c.en, "n": int(counts.get(c.code, 0))}
+        for c in spec.codes
+    ]
+    n_missing = int(cases[field_name].isna().sum())
+    if n_missing:
+        rows.append({"code": _MISSING, "zh": "缺失", "en": "missing", "n": n_missing})
+    table = pd.DataFrame(rows)
+    table["share"] = table["n"] / max(len(cases), 1)
+    return table.set_index("code")
+
+
+def with_derived_features(cases: pd.DataFrame) -> pd.DataFrame:
+    """The cases with the feature builder's derived features as extra columns.
+
+    Derived features (funds found ÷ claim, nothing found …) are what the
+    models see beyond the raw fields; the builder is fitted on these cases.
+    """
+    from features.builder import FEATURE_NAMES, CaseFeatureBuilder
+
+    X = CaseFeatureBuilder().fit(cases).transform(cases)
+    return cases.assign(
+        **{name: X[:, i] for i, name in enumerate(FEATURE_NAMES) if name not in cases.columns}
+    )
+
+
+def outcome_rates(cases: pd.DataFrame, field_name: str, bands: int = 5) -> pd.DataFrame:
+    """Share of complex cases and of cases with recoverable assets, by the value of a field.
+
+    Codes and flags by value; numbers in up to ``bands`` quantile bands (ties
+    kept together, so a count with many zeros gets a band of its own).
+    Missing values are their own row.  ``field_name`` may also be a derived
+    feature of :func:`with_derived_features`.
+    """
+    column = cases[field_name]
+    if field_name in FIELD_BY_NAME:
+        kind = FIELD_BY_NAME[field_name].kind
+    else:
+        known = _numbers(column)
+        known = known[~np.isnan(known)]
+        if np.isin(known, (0.0, 1.0)).all():
+            kind = Kind.BOOLEAN
+        else:
+            kind = Kind.INTEGER if np.array_equal(known, np.round(known)) else Kind.AMOUNT
+    if kind is Kind.CODE:
+        spec = FIELD_BY_NAME[field_name]
+        values = column.astype(object).where(column.notna(), _MISSING)
+        order = [c.code for c in spec.codes] + [_MISSING]
+    elif kind is Kind.BOOLEAN:
+        numbers = _numbers(column)
+        values = pd.Series(
+            np.where(np.isnan(numbers), _MISSING, np.where(numbers == 1.0, "yes", "no")),
+            index=cases.index,
+        )
+        order = ["no", "yes", _MISSING]
+    else:
+        values, order = _numeric_bands(_numbers(column), field_name, kind, bands)
+    frame = pd.DataFrame({"value": values.to_numpy()})
+    for label, name in OUTCOMES:
+        if label in cases.columns:
+            frame[name] = _numbers(cases[label])
+    grouped = frame.groupby("value", sort=False)
+    table = grouped.size().rename("n").to_frame()
+    for _, name in OUTCOMES:
+        if name in frame.columns:
+            table[f"{name} rate"] = grouped[name].mean()
+    table["share"] = table["n"] / max(len(cases), 1)
+    table = table.reindex([v for v in order if v in table.index])
+    if kind is Kind.CODE:
+        table.insert(0, "label", [_code_name(field_name, v) for v in table.index])
+    return table
+
+
+def _numeric_bands(
+    numbers: np.ndarray, field_name: str, kind: Kind, bands: int
+) -> tuple[pd.Series, list[str]]:
+    """Band label of each number, and the bands in order.
+
+    Counts are read per value up to their 95th percentile (``0``, ``1``,
+    ``≥2``): quantile bands of a count that is mostly 0 would be one band.
+    Other numbers get quantile bands, shown in CNY or as a ratio for the
+    ``log1p`` features.
+    """
+    missing = np.isnan(numbers)
+    known = numbers[~missing]
+    cap = int(np.ceil(np.quantile(known, 0.95))) if len(known) else 0
+    if kind is Kind.INTEGER and 1 <= cap <= 12:
+        low = int(known.min())
+        order = [str(v) for v in range(low, cap)] + [f"≥{cap}"]
+        text = np.where(
+            known >= cap, f"≥{cap}", np.char.mod("%d", np.minimum(known, cap).astype(np.int64))
+        )
+    else:
+        edges = np.unique(np.quantile(known, np.linspace(0, 1, bands + 1)))
+        shown = np.expm1(edges) if field_name.endswith("_log") else edges
+        order = [f"{_short(lo)}–{_short(hi)}" for lo, hi in zip(shown[:-1], shown[1:], strict=True)]
+        if not order:
+            order = [_short(shown[0])] if len(shown) else []
+        index = np.clip(np.searchsorted(edges, known, side="right") - 1, 0, max(len(order) - 1, 0))
+        text = np.asarray(order, dtype=object)[index] if order else np.array([], dtype=object)
+    values = np.full(len(numbers), _MISSING, dtype=object)
+    values[~missing] = text
+    return pd.Series(values), [*order, _MISSING]
+
+
+def calibration_table(sample: SyntheticSample) -> pd.DataFrame:
+    """Every calibration target of the generator, measured on the sample, and whether it is met."""
+    from features.synthetic import measure_calibration
+
+    measured = measure_calibration(sample)
+    rows = [
+        {
+            "target": t.name,
+            "wanted": t.target,
+            "low": t.low,
+            "high": t.high,
+            "measured": measured.get(t.name, math.nan),
+            "definition": t.definition,
+        }
+        for t in CALIBRATION_TARGETS
+    ]
+    table = pd.DataFrame(rows).set_index("target")
+    table["within range"] = (table["measured"] >= table["low"]) & (
+        table["measured"] <= table["high"]
+    )
+    return table
+
+
+def _code_name(field_name: str, code: object, lang: str = "zh") -> str:
+    from features.record import code_label
+
+    if code is None or code == _MISSING:
+        return "缺失" if lang == "zh" else "missing"
+    return code_label(field_name, str(code), lang)
+
+
+def _short(x: float) -> str:
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if abs(x) >= 1e4:
+        return f"{x / 1e3:.3g}k"
+    return f"{x:.3g}"
+
+
+# --- plots of the data --------------------------------------------------------------------
+
+
+def _axes(ax, width: float = 7.0, height: float = 3.2):
+    if ax is not None:
+        return ax.figure, ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height), layout="constrained")
+
+
+def plot_code_shares(cases: pd.DataFrame, field_name: str, ax=None):
+    """Horizontal bars: share of cases per code (English labels)."""
+    table = code_shares(cases, field_name)
+    fig, ax = _axes(ax, height=max(2.0, 0.22 * len(table) + 0.8))
+    ax.barh(table["en"], table["share"], color="#1a73e8")
+    ax.invert_yaxis()
+    ax.set_xlabel("share of cases")
+    ax.set_title(FIELD_BY_NAME[field_name].en)
+    return fig
+
+
+def plot_amounts(cases: pd.DataFrame, fields: Sequence[str], ax=None):
+    """Histograms of amounts on a log scale (zeros and missing left out, counted in the legend)."""
+    fig, ax = _axes(ax)
+    for name in fields:
+        values = _numbers(cases[name])
+        positive = values[values > 0]
+        if not len(positive):
+            continue
+        share = len(positive) / len(values)
+        ax.hist(
+            np.log10(positive),
+            bins=60,
+            histtype="step",
+            linewidth=1.6,
+            label=f"{FIELD_BY_NAME[name].en} (>0 in {share:.0%})",
+        )
+    ax.set_xlabel("log10 CNY")
+    ax.set_ylabel("cases")
+    ax.legend(fontsize=8)
+    ax.set_title("Amounts")
+    return fig
+
+
+def plot_missingness(table: pd.DataFrame, ax=None):
+    """Share missing per field, answered vs pending inquiry."""
+    fig, ax = _axes(ax, height=max(2.5, 0.25 * len(table) + 0.8))
+    positions = np.arange(len(table))
+    ax.barh(positions - 0.2, table["inquiry answered"], height=0.4, label="inquiry answered")
+    ax.barh(positions + 0.2, table["inquiry pending"], height=0.4, label="inquiry pending")
+    ax.set_yticks(positions, table.index, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share missing")
+    ax.legend(fontsize=8)
+    ax.set_title("Missing values")
+    return fig
+
+
+def plot_outcome_rates(table: pd.DataFrame, title: str, ax=None):
+    """Rate of each outcome by value (bars), from :func:`outcome_rates`."""
+    fig, ax = _axes(ax, height=3.0)
+    rates = [c for c in table.columns if c.endswith(" rate")]
+    positions = np.arange(len(table))
+    width = 0.8 / max(len(rates), 1)
+    for i, column in enumerate(rates):
+        ax.bar(positions + (i - (len(rates) - 1) / 2) * width, table[column], width, label=column)
+    ax.set_xticks(positions, [str(v) for v in table.index], rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("rate")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# 2.0: the models of a training run
+# --------------------------------------------------------------------------
+
+
+def latest_run(run_id: str | None = None):
+    """The MLflow run to evaluate: ``run_id``, or the newest finished training run."""
+    import mlflow
+
+    from training.registry import EXPERIMENT, configure_mlflow
+
+    configure_mlflow()
+    if run_id:
+        return mlflow.get_run(run_id)
+    runs = mlflow.search_runs(
+        experiment_names=[EXPERIMENT],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    if not runs:
+        raise LookupError(
+            f"no finished training run in {mlflow.get_tracking_uri()}: "
+            "train with `triage train --data CASES.csv` first"
+        )
+    return runs[0]
+
+
+def run_metrics(run) -> pd.DataFrame:
+    """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
+    rows = []
+    for kind in _KINDS:
+        for scorer in SCORERS:
+            prefix = f"{kind}.{scorer}.test."
+            values = {
+                key[len(prefix) :]: value
+                for key, value in run.data.metrics.items()
+                if key.startswith(prefix)
+            }
+            if values:
+                rows.append({"model": kind, "scorer": scorer, **values})
+    columns = ["model", "scorer", *[m for m in evaluate.METRIC_NAMES if m != "n"], "n"]
+    table = pd.DataFrame(rows)
+    return table[[c for c in columns if c in table.columns]].set_index(["model", "scorer"])
+
+
+def bayes_gaps(run) -> pd.DataFrame:
+    """How far each model is from the Bayes limit (logged when training had the truth)."""
+    rows = []
+    for kind in _KINDS:
+        prefix = f"{kind}.gap_to_bayes."
+        values = {
+            key[len(prefix) :]: value
+            for key, value in run.data.metrics.items()
+            if key.startswith(prefix)
+        }
+        if values:
+            rows.append({"model": kind, **values})
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+
+
+def run_table(run, artifact: str) -> pd.DataFrame:
+    """A CSV artifact of the run (e.g. ``stream/slices.csv``)."""
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifact)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def run_document(run, artifact: str) -> dict:
+    """A JSON artifact of the run (e.g. ``stream/routing_policy.json``)."""
+    import mlflow
+
+    return mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{artifact}")
+
+
+def run_text(run, artifact: str) -> str:
+    """A text artifact of the run (e.g. ``model_card_stream.md``)."""
+    import mlflow
+
+    return mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{artifact}")
+
+
+def routing_summary(run) -> pd.DataFrame:
+    """Routing thresholds, stream shares and the two error rates, on validation and test."""
+    routing = run_document(run, "stream/routing_policy.json")
+    rows = {split: routing[split] for split in ("validation", "test") if split in routing}
+    table = pd.DataFrame(rows).T
+    for name, value in routing["thresholds"].items():
+        table[name] = value
+    for name, value in routing["policy"].items():
+        table[f"policy {name}"] = value
+    return table
+
+
+def weakest_slices(slices: pd.DataFrame, n: int = 8) -> pd.DataFrame:
+    """The slices with the lowest AUC (those large enough to have one), against the whole."""
+    overall = slices.loc[slices["slice"] == "all", "auc"].iloc[0]
+    evaluated = slices[(slices["slice"] != "all") & slices["auc"].notna()].copy()
+    evaluated["auc vs all"] = evaluated["auc"] - overall
+    return evaluated.nsmallest(n, "auc").reset_index(drop=True)
+
+
+def run_models(run) -> dict:
+    """The model versions registered by the run: ``{"stream": LoadedModel, "assets": …}``."""
+    import mlflow
+
+    from training import registry
+
+    client = mlflow.MlflowClient()
+    found = {}
+    for kind in _KINDS:
+        name = registry.model_name(kind)
+        versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+        if versions:
+            version = max(versions, key=lambda v: int(v.version))
+            found[kind] = registry.load_case_model(name, version=str(version.version))
+    if set(found) != set(_KINDS):
+        raise LookupError(f"run {run.info.run_id} registered {sorted(found)} only")
+    return found
+
+
+def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
+    """Metrics of the run's models on the notebook's cases, beside the Bayes limit when known.
+
+    These cases are not the run's test split: on a new synthetic sample they
+    show what the logged test metrics promise for cases the run never saw.
+    """
+    rows = []
+    for kind, loaded in models.items():
+        y = _numbers(data.cases[_TARGET_OF[kind]])
+        p = loaded.model.predict_proba(data.cases)
+        rows.append(
+            {"model": kind, "scorer": f"v{loaded.version}", **evaluate.binary_metrics(y, p)}
+        )
+        if data.truth is not None:
+            bayes = evaluate.bayes_limit(y, data.truth[_TRUTH_OF[kind]].to_numpy())
+            rows.append({"model": kind, "scorer": "bayes_limit", **bayes})
+    return pd.DataFrame(rows).set_index(["model", "scorer"])
+
+
+def reliability_curves(models: Mapping, data: CaseData) -> dict[str, dict[str, pd.DataFrame]]:
+    """Per model: its reliability curve on the cases, and the true probabilities' one if known."""
+    curves: dict[str, dict[str, pd.DataFrame]] = {}
+    for kind, loaded in models.items():
+        y = _numbers(data.cases[_TARGET_OF[kind]])
+        p = loaded.model.predict_proba(data.cases)
+        curves[kind] = {f"{kind} v{loaded.version}": evaluate.reliability_curve(y, p)}
+        if data.truth is not None:
+            curves[kind]["Bayes limit"] = evaluate.reliability_curve(
+                y, data.truth[_TRUTH_OF[kind]].to_numpy()
+            )
+    return curves
+
+
+def plot_reliability(curves: Mapping[str, pd.DataFrame], title: str, ax=None):
+    """Observed rate against mean predicted probability, per equal-mass bin."""
+    fig, ax = _axes(ax, width=4.2, height=4.0)
+    ax.plot([0, 1], [0, 1], color="#9aa0a6", linewidth=1, label="perfect")
+    for label, curve in curves.items():
+        style = {"color": "black", "linestyle": "--"} if "bayes" in label.lower() else {}
+        ax.plot(
+            curve["mean_p"], curve["observed_rate"], marker="o", markersize=3, label=label, **style
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed rate")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def routing_shares(triage, data: CaseData) -> pd.DataFrame:
+    """Share of cases per stream, overall and among truly complex and truly simple cases."""
+    decisions = triage.decide(data.cases, reasons=0)
+    streams = pd.Series(decisions.stream, name="stream")
+    table = streams.value_counts(normalize=True).rename("all cases").to_frame()
+    if "is_complex" in data.cases.columns:
+        complex_ = _numbers(data.cases["is_complex"])
+        for value, name in ((1.0, "truly complex"), (0.0, "truly simple")):
+            chosen = streams[complex_ == value]
+            table[name] = chosen.value_counts(normalize=True)
+    order = [s for s in ("simple", "review", "complex") if s in table.index]
+    return table.reindex(order).fillna(0.0)
+
+
+def example_reasons(triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.DataFrame:
+    """A few decided cases of each stream with their top reasons, in Chinese and English."""
+    decisions = triage.decide(cases, reasons=3)
+    complex_reasons = decisions.reasons_complex.dicts()
+    assets_reasons = decisions.reasons_assets.dicts()
+    chosen: list[int] = []
+    for stream in ("simple", "review", "complex"):
+        chosen += np.flatnonzero(decisions.stream == stream)[:per_stream].tolist()
+    rows = []
+    for i in chosen:
+        rows.append(
+            {
+                "case_id": decisions.case_id[i],
+                "stream": decisions.stream[i],
+                "p_complex": decisions.p_complex[i],
+                "p_assets": decisions.p_assets[i],
+                "complex: reasons": _reason_text(complex_reasons[i]),
+                "assets: reasons": _reason_text(assets_reasons[i]),
+            }
+        )
+    return pd.DataFrame(rows).set_index("case_id")
+
+
+def _reason_text(reasons: Sequence[Mapping[str, object]]) -> str:
+    return " · ".join(f"{r['zh']} / {r['en']} ({float(r['effect']):+.2f})" for r in reasons)
