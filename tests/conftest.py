@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 
+# scikit-learn runs its array-API estimator check only when scipy is told to
+# support the array API, and skips it otherwise; set before scipy is imported so
+# the check runs (and is reported as an expected failure: the builder reads cases).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import pytest
 
 from features.record import example_case
