@@ -1,0 +1,266 @@
+"""Subcommands of the ``serving`` package: ``serve``, ``keys`` and ``decisions``.
+
+Registered in the ``triage`` command through the ``triage.commands`` entry
+point; ``python -m serving.cli …`` runs the same commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from features.cli import CommandError
+
+#: The service, as `bentoml serve` imports it.
+SERVICE = "serving.service:TriageService"
+#: Where the project's packages live (the working directory of `bentoml serve`).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve``, ``keys`` and ``decisions`` to ``triage``."""
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve the champion models over HTTP (BentoML)",
+        description="Import the registry's champions (and a differing challenger, scored in "
+        "the shadow) into the BentoML model store, then run the triage service.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=3000, help="port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (each loads the models)"
+    )
+    serve.add_argument(
+        "--import-only",
+        action="store_true",
+        help="import the models into the BentoML store and exit (before `bentoml build`)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    keys = subparsers.add_parser("keys", help="API keys of the service")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--name", required=True, help="who or what uses the key, e.g. desk-1")
+    create.set_defaults(handler=_keys_create)
+    listing = key_commands.add_parser("list", help="names and creation times (never keys)")
+    listing.set_defaults(handler=_keys_list)
+    revoke = key_commands.add_parser("revoke", help="forget a key")
+    revoke.add_argument("--name", required=True)
+    revoke.set_defaults(handler=_keys_revoke)
+
+    decisions = subparsers.add_parser("decisions", help="the decision log")
+    decision_commands = decisions.add_subparsers(
+        dest="decisions_command", required=True, metavar="ACTION"
+    )
+    export = decision_commands.add_parser(
+        "export", help="write the decisions of a period to CSV or Parquet"
+    )
+    export.add_argument("--since", required=True, help="first day (YYYY-MM-DD, UTC) or ISO time")
+    export.add_argument("--until", help="last day, included (default: up to now)")
+    export.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    export.set_defaults(handler=_decisions_export)
+
+
+# --------------------------------------------------------------------------
+# serve
+# --------------------------------------------------------------------------
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """The `bentoml serve` command line of the service."""
+    return [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        SERVICE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--working-dir",
+        str(PROJECT_ROOT),
+    ]
+
+
+def serve_environment(tag: str, workers: int) -> dict[str, str]:
+    """The service's environment: the models to load and the number of workers."""
+    from serving.models import MODELS_TAG_ENV
+
+    env = dict(os.environ)
+    env[MODELS_TAG_ENV] = tag
+    options = env.get("BENTOML_CONFIG_OPTIONS", "")
+    env["BENTOML_CONFIG_OPTIONS"] = f"{options} services.triage.workers={workers}".strip()
+    return env
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.decision_log import DecisionLog
+    from serving.keys import KeyChecker
+    from serving.models import NoChampion, prepare_models
+
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    if not 0 < args.port < 65536:
+        raise CommandError(f"--port must be 1-65535, got {args.port}")
+    settings = get_settings()
+    try:
+        tag = prepare_models(settings)
+    except NoChampion as error:
+        raise CommandError(f"nothing to serve: {error}") from error
+    except Exception as error:  # registry unreachable, broken model version …
+        raise CommandError(
+            f"could not import the models: {type(error).__name__}: {error}"
+        ) from error
+    print(f"models: {tag} (BentoML store {settings.bentoml_home})", file=sys.stderr)
+    if args.import_only:
+        print(tag)
+        return 0
+    decision_log = DecisionLog(settings.resolved_decision_log_url())
+    try:
+        decision_log.create()
+    except Exception as error:
+        raise CommandError(
+            f"the decision log {decision_log.describe()} cannot be written: {error}"
+        ) from error
+    finally:
+        decision_log.close()
+    if KeyChecker(settings.keys_file, settings.api_key_list()).count == 0:
+        print(
+            "warning: no API keys yet, every scoring request will get 401: "
+            "create one with `triage keys create --name NAME`",
+            file=sys.stderr,
+        )
+    print(
+        f"serving on http://{args.host}:{args.port} — Swagger UI at /, OpenAPI at /docs.json, "
+        f"decision log {decision_log.describe()}",
+        file=sys.stderr,
+        flush=True,
+    )
+    # Replace this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
+    # BentoML's arbiter directly, and MLflow's memory goes away.
+    command = serve_command(args.host, args.port)
+    os.execve(sys.executable, command, serve_environment(tag, args.workers))
+    return 0  # not reached
+
+
+def try_it(url: str, key: str) -> str:
+    """A ready-to-paste ``curl`` of the contract's example case, and where the docs are.
+
+    For `make demo`, which makes a key (``serving.keys.create_key``) and then
+    starts ``triage serve``.
+    """
+    import json
+    import shlex
+
+    from features.record import example_case
+
+    body = json.dumps({"case": example_case()}, ensure_ascii=False)
+    return "\n".join(
+        [
+            f"Swagger UI: {url}/   OpenAPI: {url}/docs.json   health: {url}/readyz",
+            "Try it:",
+            f"  curl -s {url}/triage -H 'Authorization: Bearer {key}' \\",
+            f"    -H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        ]
+    )
+
+
+# --------------------------------------------------------------------------
+# keys
+# --------------------------------------------------------------------------
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.keys import create_key
+
+    settings = get_settings()
+    try:
+        key = create_key(settings.keys_file, args.name)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    print(
+        f"key {args.name!r} created; it is shown only now (only its hash is kept in "
+        f"{settings.keys_file}):",
+        file=sys.stderr,
+    )
+    print(key)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.keys import read_keys
+
+    settings = get_settings()
+    keys = read_keys(settings.keys_file)
+    if not keys:
+        print("no keys: create one with `triage keys create --name NAME`")
+    for key in keys:
+        print(f"{key.name:<24} created {key.created_at}")
+    if settings.api_key_list():
+        print(f"(and {len(settings.api_key_list())} key(s) from TRIAGE_API_KEYS)")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.keys import revoke_key
+
+    try:
+        revoke_key(get_settings().keys_file, args.name)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    print(f"key {args.name!r} revoked")
+    return 0
+
+
+# --------------------------------------------------------------------------
+# decisions
+# --------------------------------------------------------------------------
+
+
+def _decisions_export(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.decision_log import DecisionLog, export, parse_moment
+
+    try:
+        since = parse_moment(args.since)
+        until = parse_moment(args.until, end_of_day=True) if args.until else None
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    if until is not None and until <= since:
+        raise CommandError(f"--until {args.until} is before --since {args.since}")
+    decision_log = DecisionLog(get_settings().resolved_decision_log_url())
+    try:
+        decision_log.create()  # no decisions yet is an empty export, not an error
+        written = export(decision_log, args.out, since=since, until=until)
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    finally:
+        decision_log.close()
+    print(f"exported {written} decisions ({since} to {until or 'now'}) -> {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m serving.cli``: the serving commands without the other packages'."""
+    from features.settings import apply_environment
+
+    parser = argparse.ArgumentParser(prog="triage", description="The triage service.")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    apply_environment()
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as error:
+        print(f"triage {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

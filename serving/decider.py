@@ -1,0 +1,194 @@
+"""From validated cases to decisions: the champions decide, the challengers shadow.
+
+:class:`Decider` wraps the :class:`~training.triage.Triage` that batch
+scoring uses (so ``/triage``, ``/triage_batch`` and ``triage score`` give the
+same numbers), adds what a response carries (decision id and time, the
+thresholds applied, the model names and versions) and what the decision log
+keeps (including the shadow challengers' scores, which never reach a
+response).  It does no I/O: the service writes the rows and sends the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from features.record import example_case
+from serving.decision_log import DecisionIds, Shadow, build_rows
+from serving.models import ServedModels
+from serving.schemas import STREAM_VALUES
+
+
+@dataclass
+class Scored:
+    """Decisions on a batch of cases, ready to log and to answer."""
+
+    cases: Sequence[Mapping[str, object]]
+    ids: list[str]
+    decided_at: str
+    p_complex: list[float]
+    p_assets: list[float]
+    streams: list[str]
+    #: ``{"complex": [...], "assets": [...]}`` per case, as ``triage score`` writes it.
+    reasons_json: list[str]
+    shadow: Shadow | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class Decider:
+    """Decisions of the served models on validated case records (dicts)."""
+
+    def __init__(self, served: ServedModels, ids: DecisionIds | None = None) -> None:
+        self.served = served
+        self.triage = served.triage
+        self.challengers = served.challengers
+        self.ids = ids or DecisionIds()
+        stream, assets = self.triage.stream, self.triage.assets
+        self.stream_model = (stream.name, stream.version)
+        self.assets_model = (assets.name, assets.version)
+        self.thresholds = stream.model.thresholds.to_dict()
+        self.models = {
+            "stream": {"name": stream.name, "version": stream.version},
+            "assets": {"name": assets.name, "version": assets.version},
+        }
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def score(self, cases: Sequence[Mapping[str, object]], source: str) -> Scored:
+        """Decide every case (champions) and shadow-score it (challengers)."""
+        decisions = self.triage.decide(cases)
+        ids, decided_at = self.ids.next(len(cases))
+        return Scored(
+            cases=cases,
+            ids=ids,
+            decided_at=decided_at,
+            p_complex=decisions.p_complex.tolist(),
+            p_assets=decisions.p_assets.tolist(),
+            streams=decisions.stream.tolist(),
+            reasons_json=decisions.reasons_json(),
+            shadow=self._shadow(cases),
+            source=source,
+        )
+
+    def _shadow(self, cases: Sequence[Mapping[str, object]]) -> Shadow | None:
+        if not self.challengers:
+            return None
+        p_complex = p_assets = streams = None
+        stream_version = assets_version = None
+        if "stream" in self.challengers:
+            challenger = self.challengers["stream"]
+            probability = challenger.model.predict(cases, reasons=0).probability
+            p_complex = probability.tolist()
+            # The challenger routes with its own thresholds: that is what it would decide.
+            streams = challenger.model.route(probability).tolist()
+            stream_version = challenger.version
+        if "assets" in self.challengers:
+            challenger = self.challengers["assets"]
+            p_assets = challenger.model.predict(cases, reasons=0).probability.tolist()
+            assets_version = challenger.version
+        return Shadow(
+            stream_version=stream_version,
+            assets_version=assets_version,
+            p_complex=p_complex,
+            p_assets=p_assets,
+            stream=streams,
+        )
+
+    # --- what is kept and what is answered ---------------------------------------------------
+
+    def log_rows(self, scored: Scored) -> list[dict[str, object]]:
+        return build_rows(
+            ids=scored.ids,
+            decided_at=scored.decided_at,
+            cases=scored.cases,
+            p_complex=scored.p_complex,
+            p_assets=scored.p_assets,
+            streams=scored.streams,
+            reasons_json=scored.reasons_json,
+            stream_model=self.stream_model,
+            assets_model=self.assets_model,
+            shadow=scored.shadow,
+            source=scored.source,
+        )
+
+    def responses(self, scored: Scored) -> list[str]:
+        """One JSON object per case (see :class:`serving.schemas.Decision`).
+
+        The reasons are spliced in as the very text the decision log and
+        ``triage score`` hold, so the three cannot differ (and are not encoded twice).
+        """
+        shared = json.dumps(
+            {"thresholds": self.thresholds, "models": self.models},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )[1:-1]
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+        return [
+            "{"
+            f'"decision_id":"{scored.ids[i]}","decided_at":"{scored.decided_at}",'
+            f'"case_id":{dumps(case["case_id"])},"stream":"{scored.streams[i]}",'
+            f'"p_complex":{dumps(scored.p_complex[i])},"p_assets":{dumps(scored.p_assets[i])},'
+            f'"reasons":{scored.reasons_json[i]},{shared}'
+            "}"
+            for i, case in enumerate(scored.cases)
+        ]
+
+    # --- readiness and description ---------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Decide the contract's golden case; raise if the answer is not a valid decision.
+
+        Nothing is logged: this is a check of the loaded models, not a decision.
+        """
+        from serving.schemas import Decision
+
+        golden = example_case()
+        scored = self.score([golden], "api")
+        (response,) = self.responses(scored)
+        Decision.model_validate_json(response)
+        values = [*scored.p_complex, *scored.p_assets]
+        if scored.shadow is not None:
+            values += list(scored.shadow.p_complex or []) + list(scored.shadow.p_assets or [])
+        if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
+            raise ValueError(f"warm-up on the golden case gave probabilities {values}")
+        if scored.streams[0] not in STREAM_VALUES:
+            raise ValueError(f"warm-up on the golden case gave stream {scored.streams[0]!r}")
+
+    def model_info(self) -> dict[str, object]:
+        """Names, versions, aliases, training windows, policy and test metrics of what is served."""
+        stream = self.triage.stream
+        policy = stream.model.policy
+        return {
+            "stream": _card(stream),
+            "assets": _card(self.triage.assets),
+            "thresholds": self.thresholds,
+            "policy": None if policy is None else policy.model_dump(),
+            "challengers": {kind: _card(model) for kind, model in self.challengers.items()},
+            "bento_model": self.served.tag,
+            "imported_at": self.served.metadata.get("imported_at"),
+        }
+
+
+def _card(loaded) -> dict[str, object]:
+    metadata = loaded.model.metadata
+    metrics = metadata.get("test_metrics")
+    return {
+        "name": loaded.name,
+        "version": loaded.version,
+        "alias": loaded.alias,
+        "run_id": metadata.get("run_id"),
+        "trained_at": metadata.get("trained_at"),
+        "training_window": metadata.get("training_window"),
+        "n_cases": metadata.get("n_cases"),
+        "calibration": metadata.get("calibration"),
+        "test_metrics": (
+            {k: v for k, v in metrics.items() if isinstance(v, int | float) or v is None}
+            if isinstance(metrics, dict)
+            else None
+        ),
+    }

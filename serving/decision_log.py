@@ -1,0 +1,514 @@
+"""The decision log: every decision the service acknowledges, written before it answers.
+
+One table, ``decisions``, in SQLite (WAL, under ``TRIAGE_HOME``) or PostgreSQL
+(``TRIAGE_DECISION_LOG_URL=postgresql+psycopg://…``), through one SQLAlchemy
+Core code path.  Dashboards and drift monitoring read it, so its column names
+are a contract (see :data:`decisions`).  Nothing personal is in it: of a case
+it keeps ``case_id``, ``court_id``, ``province``, ``filing_date`` and the
+contract's *feature* fields (``case_features``, JSON); requests carrying
+personal data are refused before they get here.
+
+Durability: a decision is committed before its response is sent.  SQLite runs
+in WAL mode with ``synchronous=NORMAL``: a commit is a ``write()`` of the WAL
+frames into the operating system, which keeps them when the service process
+dies (``kill -9``, out of memory, a crash); only a power cut or kernel panic
+could lose the last commits, which ``TRIAGE_DECISION_LOG_SYNC=FULL`` (fsync per
+commit) covers at the cost of a disk flush per request.  The service writes
+through :class:`GroupCommitWriter`, so concurrent requests share commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from features.record import FEATURE_FIELDS
+
+SOURCES = ("api", "batch")
+#: Columns of the ``decisions`` table, in order.  Others build on these names.
+COLUMNS = (
+    "decision_id",
+    "decided_at",
+    "case_id",
+    "court_id",
+    "province",
+    "filing_date",
+    "stream",
+    "p_complex",
+    "p_assets",
+    "stream_model",
+    "stream_model_version",
+    "assets_model",
+    "assets_model_version",
+    "reasons",
+    "case_features",
+    "challenger_stream_version",
+    "challenger_assets_version",
+    "challenger_p_complex",
+    "challenger_p_assets",
+    "challenger_stream",
+    "source",
+)
+_FEATURE_NAMES = tuple(spec.name for spec in FEATURE_FIELDS)
+
+metadata = sa.MetaData()
+
+#: The table (one row per decision).
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("decision_id", sa.String(26), primary_key=True, comment="time-sortable id (ULID)"),
+    sa.Column("decided_at", sa.String(24), nullable=False, comment="ISO-8601 UTC, ms"),
+    sa.Column("case_id", sa.Text, nullable=False),
+    sa.Column("court_id", sa.String(16), nullable=False),
+    sa.Column("province", sa.String(2), nullable=False),
+    sa.Column("filing_date", sa.String(10), nullable=False),
+    sa.Column("stream", sa.String(8), nullable=False),
+    sa.Column("p_complex", sa.Double, nullable=False),
+    sa.Column("p_assets", sa.Double, nullable=False),
+    sa.Column("stream_model", sa.Text, nullable=False),
+    sa.Column("stream_model_version", sa.Text, nullable=False),
+    sa.Column("assets_model", sa.Text, nullable=False),
+    sa.Column("assets_model_version", sa.Text, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False, comment='{"complex": [...], "assets": [...]}'),
+    sa.Column("case_features", sa.Text, nullable=False, comment="feature fields only, JSON"),
+    sa.Column("challenger_stream_version", sa.Text),
+    sa.Column("challenger_assets_version", sa.Text),
+    sa.Column("challenger_p_complex", sa.Double),
+    sa.Column("challenger_p_assets", sa.Double),
+    sa.Column("challenger_stream", sa.String(8)),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Index("ix_decisions_decided_at", "decided_at"),
+    sa.Index("ix_decisions_court_id", "court_id"),
+    sa.Index("ix_decisions_province", "province"),
+    sa.Index("ix_decisions_stream", "stream"),
+)
+
+
+# --------------------------------------------------------------------------
+# Ids and times
+# --------------------------------------------------------------------------
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class DecisionIds:
+    """ULIDs: 48-bit millisecond time + 80 random bits, 26 characters, sortable as text.
+
+    Ids made by one generator are strictly increasing, also within one
+    millisecond (the random part is incremented), so the ids of a batch sort
+    in request order.  The random part makes ids from different workers and
+    hosts distinct; it need not be secret.
+    """
+
+    def __init__(self) -> None:
+        import random
+
+        self._random = random.Random(secrets.randbits(128))
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+        self._second = -1
+        self._second_text = ""
+
+    def next(self, count: int = 1) -> tuple[list[str], str]:
+        """``count`` new ids and the shared decision time (ISO-8601 UTC, ms)."""
+        with self._lock:
+            now_ms = time.time_ns() // 1_000_000
+            if now_ms <= self._last_ms:
+                now_ms = self._last_ms
+                random = self._last_random + 1
+            else:
+                random = self._random.getrandbits(79)  # room to count up within a millisecond
+            self._last_ms, self._last_random = now_ms, random + count - 1
+            seconds, ms = divmod(now_ms, 1000)
+            if seconds != self._second:
+                self._second = seconds
+                self._second_text = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%S"
+                )
+            decided_at = f"{self._second_text}.{ms:03d}Z"
+        base = now_ms << 80
+        return [_encode(base | (random + i)) for i in range(count)], decided_at
+
+
+def _encode(value: int) -> str:
+    """Crockford base32 of a 128-bit number, 26 characters, most significant first."""
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """``2024-03-15T08:30:00.123Z`` of a time in milliseconds since the epoch."""
+    seconds, ms = divmod(epoch_ms, 1000)
+    stamp = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{ms:03d}Z"
+
+
+# --------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------
+
+
+def case_features_json(case: Mapping[str, object]) -> str:
+    """The contract feature fields of a case as JSON (no identity, nothing personal)."""
+    return json.dumps(
+        {name: case.get(name) for name in _FEATURE_NAMES},
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=False,
+    )
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A challenger's scores of a batch, for the log only (None where no challenger)."""
+
+    stream_version: str | None
+    assets_version: str | None
+    p_complex: Sequence[float] | None
+    p_assets: Sequence[float] | None
+    stream: Sequence[str] | None
+
+
+# --------------------------------------------------------------------------
+# The log
+# --------------------------------------------------------------------------
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+class DecisionLog:
+    """Writes and reads decisions; one per process (it owns a connection pool).
+
+    ``url`` is an SQLAlchemy URL: ``sqlite:////abs/path/decisions.db`` or
+    ``postgresql+psycopg://user@host/db`` (``postgresql://`` is read as
+    psycopg 3, the driver of the ``postgres`` extra).
+    """
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "NORMAL") -> None:
+        parsed = sa.make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            path = _sqlite_path(parsed)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            synchronous = sqlite_synchronous.upper()
+            if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+                raise ValueError(
+                    f"SQLite synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}"
+                )
+            self.engine = sa.create_engine(
+                parsed,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=4,
+                max_overflow=4,
+                hide_parameters=True,  # errors must not carry case data into logs
+            )
+
+            @sa.event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_connection, _record) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+        else:
+            self.engine = sa.create_engine(
+                parsed, pool_size=4, max_overflow=4, pool_pre_ping=True, hide_parameters=True
+            )
+        self._insert = decisions.insert()
+
+    def describe(self) -> str:
+        """The URL without a password, for messages and logs."""
+        return self.url.render_as_string(hide_password=True)
+
+    def create(self) -> DecisionLog:
+        """Create the table and its indexes if missing (safe from several processes at once)."""
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                return self
+            except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
+                # Another worker created it between our check and our CREATE.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return self
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Insert rows in one transaction; returns only after the commit."""
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(self._insert, list(rows))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(decisions)).scalar()
+            )
+
+    def ids(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(connection.execute(sa.select(decisions.c.decision_id)).scalars())
+
+    def rows(
+        self, *, since: str | None = None, until: str | None = None, chunk_rows: int = 50_000
+    ) -> Iterator[list[dict[str, object]]]:
+        """Decisions with ``since <= decided_at < until`` (ISO-8601 text), oldest first, in chunks."""
+        query = sa.select(decisions).order_by(decisions.c.decided_at, decisions.c.decision_id)
+        if since is not None:
+            query = query.where(decisions.c.decided_at >= since)
+        if until is not None:
+            query = query.where(decisions.c.decided_at < until)
+        with self.engine.connect() as connection:
+            result = connection.execution_options(yield_per=chunk_rows).execute(query)
+            for partition in result.mappings().partitions():
+                yield [dict(row) for row in partition]
+
+
+class GroupCommitWriter:
+    """Writes the rows of concurrent requests in shared transactions, from one thread.
+
+    Each request hands its rows over and waits for the commit that includes
+    them; meanwhile the thread gathers whatever else arrived and commits it
+    all at once.  Under load one commit serves several requests (a commit is
+    most of the cost of a logged decision), the event loop never waits on the
+    database, and a request still answers only after its rows are committed.
+    A batch request's rows always go into one transaction.  When a commit
+    fails, every request in it fails (nothing is acknowledged that is not logged).
+    """
+
+    def __init__(self, log: DecisionLog, *, max_rows: int = 20_000) -> None:
+        import concurrent.futures
+        import queue
+
+        self.log = log
+        self.max_rows = max_rows
+        self._futures = concurrent.futures
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._connection: sa.Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: Sequence[Mapping[str, object]]):
+        """A future that completes when ``rows`` are committed."""
+        future = self._futures.Future()
+        self._queue.put((rows, future))
+        return future
+
+    def write(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Block until ``rows`` are committed (for callers in threads)."""
+        self.submit(rows).result()
+
+    async def write_async(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Wait, without blocking the event loop, until ``rows`` are committed."""
+        import asyncio
+
+        await asyncio.wrap_future(self.submit(rows))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            group = [item]
+            size = len(item[0])
+            while size < self.max_rows:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # finish this group, then stop
+                    break
+                group.append(item)
+                size += len(item[0])
+            self._commit(group)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _commit(self, group: list) -> None:
+        rows = [row for item, _ in group for row in item]
+        try:
+            if self._connection is None:
+                self._connection = self.log.engine.connect()
+            with self._connection.begin():
+                if rows:
+                    self._connection.execute(self.log._insert, rows)
+        except BaseException as error:
+            if self._connection is not None:
+                with contextlib.suppress(Exception):
+                    self._connection.close()
+                self._connection = None  # a fresh connection for the next group
+            for _, future in group:
+                future.set_exception(error)
+            return
+        for _, future in group:
+            future.set_result(None)
+
+
+def build_rows(
+    *,
+    ids: Sequence[str],
+    decided_at: str,
+    cases: Sequence[Mapping[str, object]],
+    p_complex: Sequence[float],
+    p_assets: Sequence[float],
+    streams: Sequence[str],
+    reasons_json: Sequence[str],
+    stream_model: tuple[str, str],
+    assets_model: tuple[str, str],
+    shadow: Shadow | None,
+    source: str,
+) -> list[dict[str, object]]:
+    """The log rows of a batch of decisions (pure; the service and tests share it)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    rows = []
+    for i, case in enumerate(cases):
+        row = {
+            "decision_id": ids[i],
+            "decided_at": decided_at,
+            "case_id": case["case_id"],
+            "court_id": case["court_id"],
+            "province": case["province"],
+            "filing_date": case["filing_date"],
+            "stream": streams[i],
+            "p_complex": p_complex[i],
+            "p_assets": p_assets[i],
+            "stream_model": stream_model[0],
+            "stream_model_version": stream_model[1],
+            "assets_model": assets_model[0],
+            "assets_model_version": assets_model[1],
+            "reasons": reasons_json[i],
+            "case_features": case_features_json(case),
+            "challenger_stream_version": None,
+            "challenger_assets_version": None,
+            "challenger_p_complex": None,
+            "challenger_p_assets": None,
+            "challenger_stream": None,
+            "source": source,
+        }
+        if shadow is not None:
+            if shadow.p_complex is not None:
+                row["challenger_stream_version"] = shadow.stream_version
+                row["challenger_p_complex"] = shadow.p_complex[i]
+                row["challenger_stream"] = shadow.stream[i] if shadow.stream is not None else None
+            if shadow.p_assets is not None:
+                row["challenger_assets_version"] = shadow.assets_version
+                row["challenger_p_assets"] = shadow.p_assets[i]
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------
+
+
+def parse_moment(text: str, *, end_of_day: bool = False) -> str:
+    """``YYYY-MM-DD`` or an ISO-8601 time → the ISO text ``decided_at`` compares with.
+
+    A bare date means the start of that day (UTC), or with ``end_of_day`` the
+    start of the next day, so that ``--until 2024-03-31`` includes the 31st.
+    """
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            if end_of_day:
+                day += dt.timedelta(days=1)
+            return f"{day.isoformat()}T00:00:00.000Z"
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO-8601 time") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    doubles = {"p_complex", "p_assets", "challenger_p_complex", "challenger_p_assets"}
+    return pa.schema([(name, pa.float64() if name in doubles else pa.string()) for name in COLUMNS])
+
+
+def export(
+    log: DecisionLog, out: str | os.PathLike, *, since: str, until: str | None = None
+) -> int:
+    """Write the decisions of a period to CSV or Parquet (by extension), atomically.
+
+    Streams in chunks, so any period fits in memory; the file appears only
+    when complete.  Returns the number of decisions written.
+    """
+    import pyarrow as pa
+
+    from features.load import file_format
+
+    out = Path(out)
+    kind = file_format(out)
+    schema = _arrow_schema()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(temporary)
+    written = 0
+    writer = None
+    try:
+        if kind == "csv":
+            import pyarrow.csv as pacsv
+
+            writer = pacsv.CSVWriter(str(temporary), schema)
+        else:
+            import pyarrow.parquet as pq
+
+            writer = pq.ParquetWriter(str(temporary), schema)
+        for chunk in log.rows(since=since, until=until):
+            table = pa.Table.from_pylist(chunk, schema=schema)
+            writer.write_table(table)
+            written += len(chunk)
+        if written == 0:
+            writer.write_table(schema.empty_table())
+        writer.close()
+        writer = None
+        os.replace(temporary, out)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        temporary.unlink(missing_ok=True)
+        raise
+    return written

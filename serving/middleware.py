@@ -1,0 +1,248 @@
+"""The service's own ASGI middlewares: keys, request shape, readiness, field-level errors.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): cheap per request and streaming-safe.
+BentoML runs them inside its own metrics, tracing, access-log, timeout and
+concurrency middlewares, so refused requests are still counted and logged
+(without bodies).  They share one :class:`Gate` with the service instance,
+which tells them whether the models are ready and which keys are valid.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from dataclasses import dataclass, field
+
+from serving.keys import KeyChecker
+
+Scope = t.MutableMapping[str, t.Any]
+Message = t.MutableMapping[str, t.Any]
+Receive = t.Callable[[], t.Awaitable[Message]]
+Send = t.Callable[[Message], t.Awaitable[None]]
+ASGIApp = t.Callable[[Scope, Receive, Send], t.Awaitable[None]]
+
+JSON_TYPE = "application/json"
+
+
+@dataclass
+class Gate:
+    """What the middlewares need to know of the service, set by the service instance."""
+
+    ready: bool = False
+    reason: str = "loading the models"
+    keys: KeyChecker | None = None
+    max_body_bytes: int = 64 << 20
+    extra: dict[str, t.Any] = field(default_factory=dict)
+
+    def not_ready(self, reason: str) -> None:
+        self.ready, self.reason = False, reason
+
+    def set_ready(self) -> None:
+        self.ready, self.reason = True, "ready"
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, t.Any], headers: t.Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", JSON_TYPE.encode()),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+class AuthMiddleware:
+    """401 unless ``Authorization: Bearer <key>`` carries a known key; open paths excepted.
+
+    Everything is closed by default (unknown paths too): only health, metrics
+    and the API documentation are open.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        open_paths: t.Iterable[str],
+        open_prefixes: t.Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.open_paths = frozenset(open_paths)
+        self.open_prefixes = tuple(open_prefixes)
+
+    def _is_open(self, path: str) -> bool:
+        return path in self.open_paths or path.startswith(self.open_prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._is_open(scope["path"]):
+            return await self.app(scope, receive, send)
+        value = (_header(scope, b"authorization") or b"").decode("latin-1")
+        scheme, _, presented = value.partition(" ")
+        keys = self.gate.keys
+        if scheme.lower() != "bearer" or keys is None or not keys.check(presented.strip()):
+            return await send_json(
+                send,
+                401,
+                {"error": "unauthorized: send `Authorization: Bearer <key>` with a valid key"},
+                [(b"www-authenticate", b'Bearer realm="triage"')],
+            )
+        return await self.app(scope, receive, send)
+
+
+class RequestGuardMiddleware:
+    """On the scoring routes: 503 until ready, 415 unless JSON, 413 above the size limit.
+
+    Only ``application/json`` is read: BentoML would otherwise pick a
+    deserialiser from the Content-Type (multipart forms, and pickle on
+    non-entry services).  The size check uses Content-Length, and bodies
+    without one are read up to the limit and replayed.  ``/readyz`` answers
+    503 with the reason while the models are not ready.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: Gate,
+        api_paths: t.Iterable[str],
+        gated_paths: t.Iterable[str] = (),
+        readyz_path: str = "/readyz",
+    ) -> None:
+        self.app = app
+        self.gate = gate
+        self.api_paths = frozenset(api_paths)
+        self.gated_paths = frozenset(gated_paths) | self.api_paths
+        self.readyz_path = readyz_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == self.readyz_path and not self.gate.ready:
+            return await send_json(send, 503, {"ready": False, "reason": self.gate.reason})
+        if path not in self.gated_paths:
+            return await self.app(scope, receive, send)
+        if not self.gate.ready:
+            return await send_json(
+                send,
+                503,
+                {"error": f"not ready: {self.gate.reason}"},
+                [(b"retry-after", b"5")],
+            )
+        if path not in self.api_paths or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+        if content_type.split(";")[0].strip().lower() != JSON_TYPE:
+            return await send_json(
+                send, 415, {"error": "unsupported media type: send Content-Type: application/json"}
+            )
+        limit = self.gate.max_body_bytes
+        too_large = {"error": f"request body larger than {limit} bytes"}
+        length = _header(scope, b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                return await send_json(send, 400, {"error": "malformed Content-Length"})
+            if declared > limit:
+                return await send_json(send, 413, too_large)
+            return await self.app(scope, receive, send)
+        # No Content-Length (chunked): read up to the limit, then replay.  Raising from a
+        # wrapped receive would not work: BentoML turns it into a 500.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:
+                return await send_json(send, 413, too_large)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def field_errors(detail: list[dict[str, t.Any]]) -> tuple[int, dict[str, t.Any]]:
+    """Status and body for pydantic's error list: which field, what was wrong.
+
+    Malformed JSON is a 400; anything else (types, codes, ranges, missing or
+    unknown fields, personal data, cross-field rules) is a 422.
+    """
+    from serving.schemas import describe_errors
+
+    fields = describe_errors(detail)
+    if fields and all(f["type"] == "json_invalid" for f in fields):
+        return 400, {"error": "malformed JSON", "fields": fields}
+    n = len(fields)
+    return 422, {"error": f"{n} invalid field{'s' if n != 1 else ''}", "fields": fields}
+
+
+class FieldErrorsMiddleware:
+    """Turns BentoML's validation 400 into 422 with one entry per field.
+
+    BentoML answers a pydantic ``ValidationError`` with 400
+    ``{"error": "...", "detail": [errors without input values]}``; only those
+    small bodies of the scoring routes are buffered and rewritten.
+    """
+
+    def __init__(self, app: ASGIApp, api_paths: t.Iterable[str]) -> None:
+        self.app = app
+        self.api_paths = frozenset(api_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.api_paths:
+            return await self.app(scope, receive, send)
+        held: Message | None = None
+        chunks: list[bytes] = []
+
+        async def rewriting_send(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                held = message
+                return
+            if held is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            status = 400
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("detail"), list):
+                status, rewritten = field_errors(data["detail"])
+                body = json.dumps(rewritten, ensure_ascii=False).encode("utf-8")
+            headers = [(k, v) for k, v in held["headers"] if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**held, "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewriting_send)

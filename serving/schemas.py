@@ -1,0 +1,415 @@
+"""The API's request and response models, derived from the one case record.
+
+:func:`case_model` builds the pydantic model of a case from
+:data:`features.record.FIELDS` — types, allowed codes, bounds, descriptions
+(with the Chinese labels) and examples — so the OpenAPI document at
+``/docs.json`` and the validation of every request follow the contract with
+no second copy of the fields.  The models are strict: unknown fields, numbers
+written as strings, ``3.0`` for an integer, ``NaN`` and ``Infinity`` are all
+refused, and personal-data fields (:data:`features.record.PII_FIELDS`) are
+refused by name without their values ever entering an error message.
+
+The cross-field rules of :mod:`features.load` (``_check_across_fields``) apply
+too, with the same wording; ``tests/serving/test_schemas.py`` checks the
+wording against the loader so that the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from features.record import (
+    FEATURE_FIELDS,
+    INQUIRY_FIELDS,
+    PII_FIELDS,
+    RECORD_FIELDS,
+    FieldSpec,
+    Kind,
+    example_case,
+)
+
+#: Most cases one ``/triage_batch`` request may carry.
+MAX_BATCH = 10_000
+#: Longest text accepted in a free-text identity field (a case number is ~20 characters).
+MAX_TEXT = 100
+#: Sanity bounds where the contract sets none, so that no number can overflow the
+#: feature formulas: counts and days up to a billion, amounts up to 10^15 CNY.
+MAX_INTEGER = 1_000_000_000
+MAX_AMOUNT = 1e15
+STREAM_VALUES = ("simple", "complex", "review")
+
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+# The loader's wording (features/load.py); test_schemas checks that they agree.
+MSG_DATE = "is not a date written YYYY-MM-DD"
+MSG_AT_MOST = "is greater than {other}"
+MSG_COURT_PROVINCE = "first two characters differ from the province code"
+MSG_INQUIRY_EMPTY = "must be empty when inquiry_done is false"
+MSG_DUPLICATE = "duplicate case_id"
+MSG_PERSONAL = "personal data is not accepted: remove this field (its value was not read)"
+
+_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _real_date(value: str) -> str:
+    """A date written YYYY-MM-DD that exists in the calendar; kept as text."""
+    if _DATE_SHAPE.fullmatch(value):
+        try:
+            dt.date.fromisoformat(value)
+            return value
+        except ValueError:
+            pass
+    raise PydanticCustomError("date_format", MSG_DATE)
+
+
+def _description(spec: FieldSpec) -> str:
+    text = f"{spec.zh} · {spec.en}. {spec.description}"
+    if spec.codes:
+        text += " Codes: " + "; ".join(f"`{c.code}` {c.zh} ({c.en})" for c in spec.codes) + "."
+    if not spec.required:
+        text += " Optional: null or absent when not known."
+    return text
+
+
+def _annotation(spec: FieldSpec) -> tuple[Any, dict[str, Any]]:
+    """The Python type of a field and its pydantic constraints."""
+    constraints: dict[str, Any] = {}
+    if spec.kind is Kind.STRING:
+        length = spec.extra.get("length")
+        constraints["min_length"] = length or 1
+        constraints["max_length"] = length or MAX_TEXT
+        return str, constraints
+    if spec.kind is Kind.DATE:
+        constraints["json_schema_extra"] = {
+            "format": "date",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        }
+        return Annotated[str, AfterValidator(_real_date)], constraints
+    if spec.kind is Kind.CODE:
+        return Literal[spec.code_values], constraints  # type: ignore[valid-type]
+    if spec.kind in (Kind.AMOUNT, Kind.INTEGER):
+        if spec.minimum is not None:
+            constraints["gt" if spec.min_exclusive else "ge"] = spec.minimum
+        default_maximum = MAX_AMOUNT if spec.kind is Kind.AMOUNT else MAX_INTEGER
+        constraints["le"] = spec.maximum if spec.maximum is not None else default_maximum
+        return (float if spec.kind is Kind.AMOUNT else int), constraints
+    if spec.kind is Kind.BOOLEAN:
+        return bool, constraints
+    raise ValueError(f"field {spec.name}: kind {spec.kind} is not part of a request")
+
+
+def _field(spec: FieldSpec) -> tuple[Any, Any]:
+    annotation, constraints = _annotation(spec)
+    extra = constraints.pop("json_schema_extra", {})
+    if spec.example is not None:
+        # OpenAPI 3.0 (what BentoML publishes) knows `example`, not JSON Schema's `examples`.
+        extra["example"] = spec.example
+    if spec.required:
+        return annotation, Field(
+            ..., description=_description(spec), json_schema_extra=extra, **constraints
+        )
+    return annotation | None, Field(
+        None, description=_description(spec), json_schema_extra=extra, **constraints
+    )
+
+
+def _errors(loc_errors: list[tuple[tuple[str | int, ...], str, str]], title: str):
+    """A ValidationError from ``(loc, type, message)`` triples (values never included)."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=None)
+            for loc, kind, message in loc_errors
+        ],
+    )
+
+
+class OpenAPI30Schema(GenerateJsonSchema):
+    """JSON Schema as OpenAPI 3.0 reads it (the version BentoML's /docs.json declares).
+
+    pydantic writes JSON Schema 2020-12: ``"exclusiveMinimum": 0`` and
+    ``anyOf [..., {"type": "null"}]``.  OpenAPI 3.0 means ``"minimum": 0,
+    "exclusiveMinimum": true`` and ``"nullable": true``; tools that follow it
+    (schemathesis, code generators) refuse or misread the 2020-12 forms.
+    """
+
+    def generate(self, schema, mode="validation"):
+        return _openapi30(super().generate(schema, mode=mode))
+
+
+def _openapi30(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_openapi30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _openapi30(value) for key, value in node.items()}
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
+            node[limit], node[bound] = node[bound], True
+    variants = node.get("anyOf")
+    if isinstance(variants, list) and {"type": "null"} in variants:
+        rest = [v for v in variants if v != {"type": "null"}]
+        if len(rest) == 1:
+            node.pop("anyOf")
+            node = {**rest[0], **node, "nullable": True}
+            if "enum" in node and None not in node["enum"]:
+                node["enum"] = [*node["enum"], None]  # 3.0: null must be one of the values
+    return node
+
+
+class _OpenAPI30Model(BaseModel):
+    """Models whose JSON schema (and so the OpenAPI document) is OpenAPI 3.0."""
+
+    @classmethod
+    def model_json_schema(
+        cls,
+        by_alias: bool = True,
+        ref_template: str = "#/$defs/{model}",
+        schema_generator: type[GenerateJsonSchema] = OpenAPI30Schema,
+        mode: str = "validation",
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        return super().model_json_schema(
+            by_alias=by_alias,
+            ref_template=ref_template,
+            schema_generator=schema_generator,
+            mode=mode,
+            **kwargs,
+        )
+
+
+class StrictRequest(_OpenAPI30Model):
+    """Base of every request model: strict and closed (unknown fields are refused).
+
+    Personal-data fields are unknown fields too, so they are refused without
+    their values being read; :func:`describe_errors` names them as personal
+    data.  (Checking in the error path only keeps valid requests free of a
+    Python validator per object.)
+    """
+
+    model_config = STRICT
+
+
+_AT_MOST = tuple((spec.name, spec.at_most_field) for spec in RECORD_FIELDS if spec.at_most_field)
+_INQUIRY = tuple(spec.name for spec in INQUIRY_FIELDS)
+
+
+def _check_case(case: BaseModel) -> BaseModel:
+    """The cross-field rules of ``features.load._check_across_fields`` on one case."""
+    values = case.__dict__
+    problems: list[tuple[tuple[str | int, ...], str, str]] = []
+    for name, other in _AT_MOST:
+        if values[name] is not None and values[other] is not None and values[name] > values[other]:
+            problems.append(((name,), "at_most", MSG_AT_MOST.format(other=other)))
+    if values["court_id"][:2] != values["province"]:
+        problems.append((("court_id",), "court_province", MSG_COURT_PROVINCE))
+    if values["inquiry_done"] is False:
+        for name in _INQUIRY:
+            if values[name] is not None:
+                problems.append(((name,), "inquiry_not_done", MSG_INQUIRY_EMPTY))
+    if problems:
+        raise _errors(problems, type(case).__name__)
+    return case
+
+
+def _example(document: dict[str, Any]) -> None:
+    document["example"] = example_case()
+
+
+class _CaseBase(StrictRequest):
+    model_config = ConfigDict(json_schema_extra=_example)
+
+
+def case_model(name: str = "Case") -> type[BaseModel]:
+    """The pydantic model of one case as the API receives it, built from the contract.
+
+    Identity and feature fields only (outcomes are never sent for scoring).
+    Field values stay plain Python values (dates as ``YYYY-MM-DD`` text), so
+    ``model.__dict__`` is the record :meth:`training.triage.Triage.decide` takes.
+    """
+    fields = {spec.name: _field(spec) for spec in RECORD_FIELDS}
+    model = create_model(
+        name,
+        __base__=_CaseBase,
+        __doc__=(
+            "One enforcement case (执行案件) as the case-record contract defines it: "
+            "identity fields and the features known at filing and from the first "
+            "network inquiry. Personal data is refused."
+        ),
+        __validators__={"_cross_field": model_validator(mode="after")(_check_case)},
+        **fields,
+    )
+    return model
+
+
+Case = case_model()
+
+
+class TriageRequest(StrictRequest):
+    """Body of ``POST /triage``: one case."""
+
+    case: Case = Field(description="The case to triage.")  # type: ignore[valid-type]
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda document: document.update(example={"case": example_case()})
+    )
+
+
+def _check_unique_case_ids(request: BatchRequest) -> BatchRequest:
+    seen: set[str] = set()
+    problems = []
+    for position, case in enumerate(request.cases):
+        case_id = case.case_id
+        if case_id in seen:
+            problems.append((("cases", position, "case_id"), "duplicate", MSG_DUPLICATE))
+        seen.add(case_id)
+    if problems:
+        raise _errors(problems, "BatchRequest")
+    return request
+
+
+class BatchRequest(StrictRequest):
+    """Body of ``POST /triage_batch``: 1 to 10,000 cases with distinct ``case_id``."""
+
+    cases: list[Case] = Field(  # type: ignore[valid-type]
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"The cases to triage, 1 to {MAX_BATCH:,}; answered in the same order.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda document: document.update(example={"cases": [example_case()]})
+    )
+
+    @model_validator(mode="after")
+    def _unique_case_ids(self) -> BatchRequest:
+        return _check_unique_case_ids(self)
+
+
+def describe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Field-level problems from pydantic's errors (``include_input=False``): which field, what.
+
+    An unknown field that is personal data is reported as such.  Values are
+    never part of the result.
+    """
+    described = []
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if part != "root"]
+        kind, message = error.get("type"), error.get("msg")
+        if kind == "extra_forbidden" and loc and loc[-1] in PII_FIELDS:
+            kind, message = "personal_data", MSG_PERSONAL
+        described.append(
+            {
+                "field": ".".join(str(part) for part in loc) or "(body)",
+                "loc": loc,
+                "type": kind,
+                "message": message,
+            }
+        )
+    return described
+
+
+# --------------------------------------------------------------------------
+# Responses (the service builds plain dicts; these models document them and
+# tests validate the dicts against them)
+# --------------------------------------------------------------------------
+
+
+class Reason(_OpenAPI30Model):
+    """One factor behind a probability, strongest first."""
+
+    code: str = Field(description="Stable code `feature:phrase`, for counting reasons.")
+    zh: str = Field(description="What a clerk reads, in Chinese.")
+    en: str = Field(description="The same in English.")
+    effect: float = Field(description="Signed contribution to the log-odds of the probability.")
+
+
+class Reasons(_OpenAPI30Model):
+    complex: list[Reason] = Field(description="Top reasons behind p_complex.")
+    assets: list[Reason] = Field(description="Top reasons behind p_assets.")
+
+
+class Thresholds(_OpenAPI30Model):
+    """Routing thresholds on p_complex applied to this decision."""
+
+    simple_below: float = Field(description="`simple` when p_complex is below this.")
+    complex_from: float = Field(description="`complex` when p_complex is at or above this.")
+
+
+class ModelRef(_OpenAPI30Model):
+    name: str = Field(description="Registered model name.")
+    version: str = Field(description="Registered model version.")
+
+
+class Models(_OpenAPI30Model):
+    stream: ModelRef
+    assets: ModelRef
+
+
+class Decision(_OpenAPI30Model):
+    """The decision on one case; `decision_id` finds it in the decision log."""
+
+    decision_id: str = Field(description="Time-sortable id of this decision in the decision log.")
+    decided_at: str = Field(description="When it was decided (ISO-8601 UTC, milliseconds).")
+    case_id: str = Field(description="The case's case_id, as sent.")
+    stream: Literal["simple", "complex", "review"] = Field(
+        description="Routing: simple 简案, complex 繁案, review 人工复核."
+    )
+    p_complex: float = Field(ge=0, le=1, description="Calibrated probability the case is complex.")
+    p_assets: float = Field(
+        ge=0, le=1, description="Calibrated probability that assets will be recovered."
+    )
+    reasons: Reasons
+    thresholds: Thresholds
+    models: Models
+
+
+class BatchResponse(_OpenAPI30Model):
+    decisions: list[Decision] = Field(description="One decision per case, in request order.")
+
+
+class ModelCard(_OpenAPI30Model):
+    """What a served model is: version, alias, training window, policy, test metrics."""
+
+    name: str
+    version: str
+    alias: str | None = None
+    run_id: str | None = None
+    trained_at: str | None = None
+    training_window: dict[str, list[str]] | None = None
+    n_cases: int | None = None
+    calibration: str | None = None
+    test_metrics: dict[str, float | None] | None = None
+
+
+class ModelInfo(_OpenAPI30Model):
+    """The models behind the decisions (shadow challengers are scored and logged only)."""
+
+    stream: ModelCard
+    assets: ModelCard
+    thresholds: Thresholds
+    policy: dict[str, float] | None = Field(description="The routing policy the thresholds meet.")
+    challengers: dict[str, ModelCard] = Field(
+        description="Shadow challengers by kind (`stream`, `assets`); never in responses."
+    )
+    bento_model: str = Field(description="BentoML model store tag the service loaded.")
+    imported_at: str | None = Field(description="When the versions were imported from MLflow.")
+
+
+def feature_names() -> tuple[str, ...]:
+    """The contract's feature fields, in order (what the decision log keeps of a case)."""
+    return tuple(spec.name for spec in FEATURE_FIELDS)

@@ -1,0 +1,267 @@
+"""The triage service: BentoML 1.4, class-based.
+
+Start it with ``triage serve`` (which imports the registry's champions into
+the BentoML model store first, then runs ``bentoml serve`` on this module),
+or build a Bento with ``bentoml build`` at the repository root and serve that
+offline.  Endpoints:
+
+* ``POST /triage`` — one case → stream, probabilities, reasons, thresholds,
+  model versions and a ``decision_id``;
+* ``POST /triage_batch`` — up to 10,000 cases → the same per case, in order;
+* ``GET /model_info`` — what is served;
+* ``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI document ``/docs.json``
+  (Swagger UI at ``/``) stay open; everything else needs ``Authorization: Bearer <key>``.
+
+BentoML imports this module in the CLI process, the arbiter and every
+worker, so importing it does no work: models are loaded per worker, in a
+background thread started by ``__init__``, while ``/livez`` already answers
+and ``/readyz`` says 503 with the reason.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+import typing as t
+
+import anyio
+import attrs
+import bentoml
+from bentoml.exceptions import NotFound
+from bentoml.models import BentoModel
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from serving import patches
+from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
+from serving.models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
+from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
+
+log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
+
+API_PATHS = ("/triage", "/triage_batch")
+INFO_PATH = "/model_info"
+OPEN_PATHS = ("/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json", "/")
+OPEN_PREFIXES = ("/static_content/",)
+JSON_HEADERS = {"content-type": "application/json"}
+
+# BentoML reads its middleware classes from module attributes when a worker builds
+# the app, right after importing this module: the swap has to happen here.
+patches.install(known_paths=(*API_PATHS, INFO_PATH, *OPEN_PATHS), known_prefixes=OPEN_PREFIXES)
+
+#: What the middlewares know of this worker's service (readiness, keys, limits).
+GATE = Gate()
+
+
+@attrs.frozen
+class StoreModel(BentoModel):
+    """A model of the local BentoML store that never reaches for BentoCloud.
+
+    ``bentoml build`` packs it (and fails with instructions when it is
+    missing); at serve time a missing model does not stop the server: the
+    service stays alive and not ready, saying how to train.
+    """
+
+    def to_info(self, alias: str | None = None):
+        if self.stored is None:
+            raise NotFound(
+                f"no {self.tag} in the BentoML store: {TRAIN_HINT}, then import the champions "
+                "with `triage serve --import-only` before `bentoml build`"
+            )
+        return super().to_info(alias)
+
+    def resolve(self, base_path=None):
+        if self.stored is None:
+            return None
+        return super().resolve(base_path)
+
+
+info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+
+@bentoml.asgi_app(info_app, path="/")
+@bentoml.service(
+    name="triage",
+    workers=1,
+    traffic={"timeout": 60},
+    http={"port": 3000},
+    # BentoML's OpenTelemetry middleware costs ~0.3 ms per request even with tracing off
+    # (sample rate 0, no exporter) — a fifth of a decision.  To trace the scoring routes,
+    # override: BENTOML_CONFIG_OPTIONS="services.triage.tracing.excluded_urls=/livez".
+    tracing={"excluded_urls": [*API_PATHS, INFO_PATH]},
+)
+class TriageService:
+    """Enforcement-case triage (执行案件繁简分流): the stream of a case, the chance
+    it turns out complex, the chance assets will be recovered, and why.
+
+    Send `Authorization: Bearer <key>` (`triage keys create --name NAME`).
+    Every decision is written to the decision log before it is answered."""
+
+    bundle = StoreModel(f"{BENTO_MODEL}:latest")
+
+    def __init__(self) -> None:
+        from features.settings import get_settings
+        from serving.keys import KeyChecker
+        from serving.metrics import decision_metrics
+        from serving.settings import ServingSettings
+
+        self.settings = get_settings()
+        self.decider = None
+        self.decision_log = None
+        self.writer = None
+        self.metrics = decision_metrics()
+        GATE.keys = KeyChecker(self.settings.keys_file, self.settings.api_key_list())
+        self.serving_settings = ServingSettings()
+        GATE.max_body_bytes = self.serving_settings.max_request_bytes
+        GATE.not_ready("loading the models")
+        patches.cache_api_callables(self, TriageService.apis)
+        # Load in the background: /livez answers meanwhile, /readyz says why not yet.
+        self._loader = threading.Thread(target=self._load, name="triage-load", daemon=True)
+        self._loader.start()
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @staticmethod
+    def models_tag() -> str:
+        """The BentoML model to serve: the Bento's own, else `triage serve`'s, else the latest."""
+        bento = TriageService.bento
+        if bento is not None:
+            for model in bento.info.all_models:
+                if model.tag.name == BENTO_MODEL:
+                    return str(model.tag)
+        return os.environ.get(MODELS_TAG_ENV) or f"{BENTO_MODEL}:latest"
+
+    def _load(self) -> None:
+        from serving.decider import Decider
+        from serving.decision_log import DecisionLog, GroupCommitWriter
+        from serving.models import load_models
+
+        try:
+            served = load_models(self.models_tag(), threads=1)
+            decider = Decider(served)
+            decider.warm_up()
+            decision_log = DecisionLog(
+                self.settings.resolved_decision_log_url(),
+                sqlite_synchronous=self.serving_settings.decision_log_sync,
+            ).create()
+        except NoChampion as error:
+            GATE.not_ready(str(error))
+            log.error("not ready: %s", error)
+            return
+        except Exception as error:  # any failure leaves the worker alive and not ready
+            GATE.not_ready(f"loading failed: {type(error).__name__}: {error}")
+            log.exception("not ready: loading the models failed")
+            return
+        self.decider, self.decision_log = decider, decision_log
+        self.writer = GroupCommitWriter(decision_log)
+        # Everything loaded so far lives as long as the worker: out of the collector's
+        # sight, full collections stay short (they were the p99 spikes).
+        gc.collect()
+        gc.freeze()
+        GATE.set_ready()
+        log.info(
+            "ready: %s v%s and %s v%s from %s%s",
+            *decider.stream_model,
+            *decider.assets_model,
+            served.tag,
+            f", shadow challengers {sorted(served.challengers)}" if served.challengers else "",
+        )
+
+    def __is_ready__(self) -> bool:
+        return GATE.ready
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.decision_log is not None:
+            self.decision_log.close()
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    def _score(self, records: list[dict[str, t.Any]], source: str):
+        """Decisions and their log rows (CPU only; nothing is answered before the rows commit)."""
+        decider = self.decider
+        if decider is None:  # the gate answers 503 before this; a race at start-up only
+            raise bentoml.exceptions.ServiceUnavailable(f"not ready: {GATE.reason}")
+        scored = decider.score(records, source)
+        return scored, decider.log_rows(scored)
+
+    async def _logged(self, rows: list[dict[str, t.Any]]) -> bool:
+        """Commit the rows; False (and the error in the server log) when that failed."""
+        try:
+            await self.writer.write_async(rows)
+        except Exception:
+            log.exception("decision log write failed: %d decision(s) not made", len(rows))
+            return False
+        return True
+
+    def _answer(self, scored) -> list[str]:
+        """Count the committed decisions; their response objects as JSON."""
+        self.metrics.observe(
+            scored.streams,
+            scored.p_complex,
+            scored.p_assets,
+            scored.source,
+            scored.shadow.stream if scored.shadow is not None else None,
+        )
+        return self.decider.responses(scored)
+
+    @bentoml.api(route="/triage", input_spec=TriageRequest, output_spec=Decision)
+    async def triage(self, case: Case) -> Response:  # type: ignore[valid-type]
+        """Triage one case: stream, p_complex, p_assets, reasons, thresholds, model versions.
+
+        The decision is in the decision log under `decision_id` before this answers."""
+        scored, rows = self._score([case.__dict__], "api")
+        if not await self._logged(rows):
+            return _not_logged()
+        (decision,) = self._answer(scored)
+        return _json(decision)
+
+    @bentoml.api(route="/triage_batch", input_spec=BatchRequest, output_spec=BatchResponse)
+    async def triage_batch(self, cases: list[Case]) -> Response:  # type: ignore[valid-type]
+        """Triage up to 10,000 cases in one request; decisions in request order.
+
+        All of them are logged in one transaction before this answers."""
+        records = [case.__dict__ for case in cases]
+        # A big batch takes seconds of CPU: off the event loop, so health checks answer.
+        scored, rows = await anyio.to_thread.run_sync(self._score, records, "batch")
+        if not await self._logged(rows):
+            return _not_logged()
+        decisions = await anyio.to_thread.run_sync(self._answer, scored)
+        return _json('{"decisions":[' + ",".join(decisions) + "]}")
+
+    @info_app.get(
+        INFO_PATH,
+        response_model=ModelInfo,
+        summary="The served models",
+        description="Names, versions, aliases, training windows, routing policy and test "
+        "metrics of the models behind the decisions. Needs `Authorization: Bearer <key>`.",
+    )
+    async def model_info(self) -> dict[str, t.Any]:
+        return self.decider.model_info()
+
+
+def _json(text: str) -> Response:
+    return Response(text.encode("utf-8"), headers=JSON_HEADERS)
+
+
+def _not_logged() -> Response:
+    """A decision that could not be logged is not made: the client may retry it."""
+    return Response(
+        b'{"error":"the decision log could not be written: no decision was made; retry later"}',
+        status_code=503,
+        headers={**JSON_HEADERS, "retry-after": "5"},
+    )
+
+
+# Outermost first; all inside BentoML's metrics, tracing, access-log and timeout layers.
+TriageService.add_asgi_middleware(
+    AuthMiddleware, gate=GATE, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES
+)
+TriageService.add_asgi_middleware(
+    RequestGuardMiddleware, gate=GATE, api_paths=API_PATHS, gated_paths=(INFO_PATH,)
+)
+TriageService.add_asgi_middleware(FieldErrorsMiddleware, api_paths=API_PATHS)

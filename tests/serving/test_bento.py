@@ -1,0 +1,121 @@
+"""`bentoml build` at the repository root gives a Bento that serves offline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from features.record import example_case
+from tests.serving.conftest import AUTH, KEY, free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Any attempt to reach the network fails: the Bento must build and serve offline.
+OFFLINE = {
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "127.0.0.1,localhost",
+}
+
+
+@pytest.fixture(scope="module")
+def env(serving_home, models_tag, tmp_path_factory) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env.pop("PYTHONPATH", None)
+    return (
+        env
+        | OFFLINE
+        | {
+            "BENTOML_HOME": str(serving_home / "bentoml"),
+            "BENTOML_DO_NOT_TRACK": "true",
+            "TRIAGE_HOME": str(tmp_path_factory.mktemp("bento-home")),
+            "TRIAGE_API_KEYS": KEY,
+            "TMPDIR": str(tmp_path_factory.mktemp("bento-tmp")),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def bento(env) -> Path:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("bentoml")), "build", "--output", "tag"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tag = done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    name, version = tag.split(":")
+    return Path(env["BENTOML_HOME"]) / "bentos" / name / version
+
+
+def test_the_bento_holds_the_code_the_models_and_no_mlflow(bento, models_tag):
+    info = yaml.safe_load((bento / "bento.yaml").read_text())
+    (service,) = info["services"]
+    assert [m["tag"] for m in service["models"]] == [models_tag]
+    source = bento / "src"
+    for package in ("features", "training", "serving"):
+        assert (source / package / "__init__.py").exists()
+    assert not (source / "tests").exists() and not (source / "benchmarks").exists()
+    requirements = (bento / "env" / "python" / "requirements.txt").read_text()
+    assert "lightgbm==" in requirements and "mlflow" not in requirements
+
+
+def test_the_workers_never_import_mlflow(env, models_tag):
+    script = (
+        "import sys\n"
+        "import serving.service\n"
+        "from serving.models import load_models\n"
+        "from serving.decider import Decider\n"
+        f"Decider(load_models({models_tag!r})).warm_up()\n"
+        "print('mlflow' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_the_bento_serves_offline(env, bento, models_tag):
+    port = free_port()
+    name, version = bento.parent.name, bento.name
+    with open(Path(env["TRIAGE_HOME"]) / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("bentoml")), "serve", f"{name}:{version}"]
+            + ["--port", str(port)],
+            cwd=env["TRIAGE_HOME"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                assert process.poll() is None and time.monotonic() < deadline
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.25)
+            answer = httpx.post(f"{url}/triage", json={"case": example_case()}, headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            info = httpx.get(f"{url}/model_info", headers=AUTH).json()
+            assert info["bento_model"] == models_tag
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+    assert (Path(env["TRIAGE_HOME"]) / "decisions.db").exists()

@@ -1,0 +1,138 @@
+"""`triage keys`, `triage decisions export` and the argument handling of `triage serve`."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.metadata import EntryPoint
+
+import pandas as pd
+import pytest
+
+from serving import cli
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    from features.settings import get_settings
+
+    monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TRIAGE_API_KEYS", raising=False)
+    monkeypatch.delenv("TRIAGE_DECISION_LOG_URL", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def test_the_commands_join_the_triage_dispatcher(monkeypatch):
+    """Registered through the `triage.commands` entry point (pyproject.toml)."""
+    import features.cli
+
+    ours = EntryPoint(name="serving", value="serving.cli:register", group="triage.commands")
+    real = features.cli.entry_points
+
+    def with_serving(group):
+        found = [e for e in real(group=group) if e.name != "serving"]
+        return [*found, ours]
+
+    monkeypatch.setattr(features.cli, "entry_points", with_serving)
+    parser = features.cli.build_parser()
+    args = parser.parse_args(["serve", "--port", "3001", "--workers", "2"])
+    assert (args.host, args.port, args.workers, args.handler) == ("127.0.0.1", 3001, 2, cli._serve)
+    assert parser.parse_args(["keys", "create", "--name", "d"]).handler is cli._keys_create
+    export = parser.parse_args(["decisions", "export", "--since", "2024-01-01", "--out", "x.csv"])
+    assert export.handler is cli._decisions_export
+
+
+def test_keys_create_list_revoke(home, capsys):
+    assert cli.main(["keys", "create", "--name", "desk-1"]) == 0
+    out, err = capsys.readouterr()
+    key = out.strip()
+    assert key.startswith("trg_") and "shown only now" in err
+    assert key not in (home / "api-keys.json").read_text()
+    assert cli.main(["keys", "create", "--name", "desk-1"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert cli.main(["keys", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "desk-1" in listing and key not in listing
+    assert cli.main(["keys", "revoke", "--name", "desk-1"]) == 0
+    capsys.readouterr()
+    cli.main(["keys", "list"])
+    assert "no keys" in capsys.readouterr().out
+
+
+def test_decisions_export(home, tmp_path, capsys):
+    from features.record import example_case
+    from features.settings import get_settings
+    from serving.decision_log import DecisionIds, DecisionLog, build_rows
+
+    log = DecisionLog(get_settings().resolved_decision_log_url()).create()
+    ids, at = DecisionIds().next(3)
+    rows = build_rows(
+        ids=ids,
+        decided_at=at,
+        cases=[dict(example_case(), case_id=str(i)) for i in range(3)],
+        p_complex=[0.1, 0.5, 0.9],
+        p_assets=[0.2] * 3,
+        streams=["simple", "review", "complex"],
+        reasons_json=["{}"] * 3,
+        stream_model=("s", "1"),
+        assets_model=("a", "1"),
+        shadow=None,
+        source="api",
+    )
+    log.write(rows)
+    log.close()
+    out = tmp_path / "export.parquet"
+    assert cli.main(["decisions", "export", "--since", at[:10], "--out", str(out)]) == 0
+    assert "exported 3 decisions" in capsys.readouterr().out
+    assert pd.read_parquet(out)["decision_id"].tolist() == ids
+    assert cli.main(["decisions", "export", "--since", "2030-01-01", "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out)) == 0
+    bad = ["decisions", "export", "--since", "2024-02-01", "--until", "2024-01-01"]
+    assert cli.main([*bad, "--out", str(out)]) == 2
+    assert "before --since" in capsys.readouterr().err
+    assert cli.main(["decisions", "export", "--since", "yesterday", "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--workers", "0"], "--workers must be at least 1"),
+        (["serve", "--port", "70000"], "--port must be 1-65535"),
+    ],
+)
+def test_serve_refuses_bad_arguments(home, capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_serve_command_line_and_environment(monkeypatch):
+    monkeypatch.setenv("BENTOML_CONFIG_OPTIONS", "api_server.metrics.namespace=x")
+    command = cli.serve_command("0.0.0.0", 8080)
+    assert command[1:5] == ["-m", "bentoml", "serve", "serving.service:TriageService"]
+    assert command[command.index("--port") + 1] == "8080"
+    env = cli.serve_environment("triage-models:s1-a1-abc", 3)
+    assert env["TRIAGE_MODELS_TAG"] == "triage-models:s1-a1-abc"
+    assert env["BENTOML_CONFIG_OPTIONS"] == (
+        "api_server.metrics.namespace=x services.triage.workers=3"
+    )
+
+
+def test_help_lists_the_serving_commands(capsys):
+    parser = argparse.ArgumentParser(prog="triage")
+    cli.register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--help"])
+    assert "--import-only" in capsys.readouterr().out
+
+
+def test_the_demo_curl_is_a_valid_request():
+    import shlex
+
+    from serving.schemas import TriageRequest
+
+    text = cli.try_it("http://127.0.0.1:3000", "trg_demo")
+    words = shlex.split(" ".join(line.rstrip("\\") for line in text.splitlines()[2:]))
+    assert words[:3] == ["curl", "-s", "http://127.0.0.1:3000/triage"]
+    assert "Authorization: Bearer trg_demo" in words
+    TriageRequest.model_validate_json(words[words.index("-d") + 1])

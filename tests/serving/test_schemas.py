@@ -1,0 +1,177 @@
+"""The request models derive from the case record and are strict; messages match the loader's."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from features.load import validate_frame
+from features.record import FIELDS, PII_FIELDS, RECORD_FIELDS, Kind, example_case
+from serving.schemas import (
+    MAX_BATCH,
+    BatchRequest,
+    Case,
+    Decision,
+    TriageRequest,
+    describe_errors,
+)
+
+
+def errors_of(body: str, model=TriageRequest) -> list[dict]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate_json(body)
+    return describe_errors(caught.value.errors(include_input=False, include_context=False))
+
+
+def fields_of(body: str, model=TriageRequest) -> dict[str, str]:
+    return {e["field"]: e["type"] for e in errors_of(body, model)}
+
+
+def request(**changes) -> str:
+    case = example_case() | changes
+    return json.dumps({"case": {k: v for k, v in case.items() if v is not ...}})
+
+
+def test_the_example_case_is_valid_and_kept_as_plain_values():
+    case = TriageRequest.model_validate_json(request()).case
+    assert case.__dict__ == example_case()
+
+
+def test_every_record_field_and_nothing_else_is_in_the_request_model():
+    assert list(Case.model_fields) == [f.name for f in RECORD_FIELDS]
+    outcome = {f.name for f in FIELDS} - {f.name for f in RECORD_FIELDS}
+    assert outcome and not outcome & set(Case.model_fields)
+
+
+@pytest.mark.parametrize("spec", RECORD_FIELDS, ids=lambda s: s.name)
+def test_each_field_follows_its_spec(spec):
+    schema = Case.model_json_schema()
+    field = schema["properties"][spec.name]
+    assert spec.zh in field["description"] and spec.description in field["description"]
+    assert (spec.name in schema["required"]) == spec.required
+    # OpenAPI 3.0 forms (what /docs.json declares): `nullable`, boolean exclusive bounds
+    assert "anyOf" not in field and field.get("nullable", False) == (not spec.required)
+    if spec.kind is Kind.CODE:
+        nulls = [] if spec.required else [None]
+        assert field["enum"] == [*spec.code_values, *nulls]
+        assert all(c.zh in field["description"] for c in spec.codes)
+    if spec.minimum is not None:
+        assert field["minimum"] == spec.minimum
+        assert field.get("exclusiveMinimum", False) is spec.min_exclusive
+    if spec.maximum is not None:
+        assert field["maximum"] == spec.maximum
+    if spec.example is not None:
+        assert field["example"] == spec.example
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "kind"),
+    [
+        ({"claim_amount": "125000.5"}, "case.claim_amount", "float_type"),
+        ({"n_applicants": 1.0}, "case.n_applicants", "int_type"),
+        ({"n_applicants": True}, "case.n_applicants", "int_type"),
+        ({"dishonest_listed": "false"}, "case.dishonest_listed", "bool_type"),
+        ({"dishonest_listed": 0}, "case.dishonest_listed", "bool_type"),
+        ({"cause": "bogus"}, "case.cause", "literal_error"),
+        ({"province": 44}, "case.province", "literal_error"),
+        ({"claim_amount": 0}, "case.claim_amount", "greater_than"),
+        ({"bank_balance": -1.0}, "case.bank_balance", "greater_than_equal"),
+        ({"respondent_age": 12}, "case.respondent_age", "greater_than_equal"),
+        ({"n_respondents": 10**30}, "case.n_respondents", "less_than_equal"),
+        ({"court_id": "4403051"}, "case.court_id", "string_too_long"),
+        ({"filing_date": "2024-02-30"}, "case.filing_date", "date_format"),
+        ({"filing_date": "2024/03/15"}, "case.filing_date", "date_format"),
+        ({"case_id": None}, "case.case_id", "string_type"),
+        ({"cause": ...}, "case.cause", "missing"),
+        ({"surprise": 1}, "case.surprise", "extra_forbidden"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(changes, field, kind):
+    assert fields_of(request(**changes)) == {field: kind}
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_refused(literal):
+    body = request().replace('"claim_amount": 125000.5', f'"claim_amount": {literal}')
+    assert fields_of(body) == {"case.claim_amount": "finite_number"}
+
+
+def test_unknown_top_level_fields_and_malformed_json_are_refused():
+    body = json.dumps({"case": example_case(), "extra": 1})
+    assert fields_of(body) == {"extra": "extra_forbidden"}
+    assert fields_of('{"case": {') == {"(body)": "json_invalid"}
+
+
+@pytest.mark.parametrize("name", PII_FIELDS)
+def test_personal_data_is_refused_by_name_and_never_echoed(name):
+    secret = "张三-110101199003071234"
+    problems = errors_of(request(**{name: secret}))
+    assert problems == [
+        {
+            "field": f"case.{name}",
+            "loc": ["case", name],
+            "type": "personal_data",
+            "message": problems[0]["message"],
+        }
+    ]
+    assert "personal data" in problems[0]["message"]
+    assert secret not in json.dumps(problems, ensure_ascii=False)
+    # also at the top level of the body
+    assert fields_of(json.dumps({"case": example_case(), name: secret})) == {name: "personal_data"}
+
+
+def _loader_messages(case: dict) -> dict[str, str]:
+    """What features.load says about the same case in a file."""
+    frame = pd.DataFrame([{k: v for k, v in case.items()}], dtype=object)
+    _, report = validate_frame(frame, source="api")
+    return {p.field: p.message for p in report.problems}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"respondent_prior_cases": 1, "respondent_prior_terminated": 2},
+        {"court_id": "110105"},
+        {"inquiry_done": False, "bank_balance": 10.0, "vehicle_count": 1},
+    ],
+)
+def test_cross_field_rules_say_what_the_loader_says(changes):
+    case = example_case() | changes
+    if changes.get("inquiry_done") is False:
+        for name in ("real_estate_count", "securities_value", "equity_stakes"):
+            case[name] = None
+        case |= {"online_payment_balance": None, "has_salary_income": None}
+    with pytest.raises(ValidationError) as caught:
+        TriageRequest.model_validate({"case": case})
+    ours = {e["loc"][-1]: e["msg"] for e in caught.value.errors()}
+    assert ours == _loader_messages(case)
+    assert ours  # the rule fired
+
+
+def test_date_message_is_the_loaders():
+    case = example_case() | {"filing_date": "2024-02-30"}
+    ours = errors_of(json.dumps({"case": case}))
+    assert ours[0]["message"] == _loader_messages(case)["filing_date"]
+
+
+def test_batch_size_bounds_and_duplicate_case_ids():
+    case = example_case()
+    assert fields_of(json.dumps({"cases": []}), BatchRequest) == {"cases": "too_short"}
+    too_many = {"cases": [case] * (MAX_BATCH + 1)}
+    assert fields_of(json.dumps(too_many), BatchRequest) == {"cases": "too_long"}
+    twice = {"cases": [case, dict(case, case_id="other"), case]}
+    assert fields_of(json.dumps(twice), BatchRequest) == {"cases.2.case_id": "duplicate"}
+
+
+def test_documented_examples_validate():
+    assert TriageRequest.model_json_schema()["example"] == {"case": example_case()}
+    BatchRequest.model_validate(BatchRequest.model_json_schema()["example"])
+    assert typing.get_args(Decision.model_fields["stream"].annotation) == (
+        "simple",
+        "complex",
+        "review",
+    )
