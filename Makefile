@@ -28,6 +28,7 @@ demo: setup
 	@$(BIN)/python -m training.demo
 
 test: setup
+	@.ci/system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
 
 test-fast: setup
