@@ -25,7 +25,7 @@ $(BIN)/triage: pyproject.toml uv.lock | $(UV)
 setup: $(BIN)/triage
 
 demo: setup
-	@$(BIN)/python -m training.demo
+	@$(BIN)/python -m serving.demo
 
 test: setup
 	@.ci/system-deps

@@ -667,3 +667,35 @@ __all__ = [
     "validate_frame",
     "write_atomically",
 ]
+
+
+def records_from_frame(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The case-record fields of each row of a canonical frame as JSON-ready dicts.
+
+    What an API client sends: codes and identity as strings, ``filing_date``
+    as ``YYYY-MM-DD``, integers as ``int``, amounts as ``float``, booleans as
+    ``bool`` and ``None`` for missing.  Outcome columns are left out.
+    """
+    from features.record import RECORD_FIELDS
+
+    converters = {
+        Kind.INTEGER: int,
+        Kind.AMOUNT: float,
+        Kind.BOOLEAN: bool,
+        Kind.STRING: str,
+        Kind.CODE: str,
+    }
+    columns = {}
+    for spec in RECORD_FIELDS:
+        if spec.name not in frame.columns:
+            columns[spec.name] = [None] * len(frame)
+            continue
+        values = frame[spec.name]
+        if spec.kind is Kind.DATE:
+            text = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
+            columns[spec.name] = [None if pd.isna(v) else v for v in text]
+            continue
+        convert = converters[spec.kind]
+        columns[spec.name] = [None if pd.isna(v) else convert(v) for v in values.tolist()]
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,17 @@ class TriageSettings(BaseSettings):
     )
     threads: int = Field(
         default=2, ge=1, description="Threads for LightGBM training and batch scoring."
+    )
+    max_request_bytes: int = Field(
+        default=32 << 20,
+        ge=1024,
+        description="Largest request body the service accepts (413 above); holds a "
+        "10,000-case batch (about 10 MB of compact JSON) with room for indentation.",
+    )
+    decision_log_sync: Literal["NORMAL", "FULL", "EXTRA"] = Field(
+        default="NORMAL",
+        description="SQLite decision log: NORMAL survives any crash of the service process "
+        "(kill -9); FULL also a power cut, at the cost of one disk flush per commit.",
     )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"

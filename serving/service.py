@@ -105,7 +105,6 @@ class TriageService:
         from features.settings import get_settings
         from serving.keys import KeyChecker
         from serving.metrics import decision_metrics
-        from serving.settings import ServingSettings
 
         self.settings = get_settings()
         self.decider = None
@@ -113,8 +112,7 @@ class TriageService:
         self.writer = None
         self.metrics = decision_metrics()
         GATE.keys = KeyChecker(self.settings.keys_file, self.settings.api_key_list())
-        self.serving_settings = ServingSettings()
-        GATE.max_body_bytes = self.serving_settings.max_request_bytes
+        GATE.max_body_bytes = self.settings.max_request_bytes
         GATE.not_ready("loading the models")
         patches.cache_api_callables(self, TriageService.apis)
         # Load in the background: /livez answers meanwhile, /readyz says why not yet.
@@ -144,7 +142,7 @@ class TriageService:
             decider.warm_up()
             decision_log = DecisionLog(
                 self.settings.resolved_decision_log_url(),
-                sqlite_synchronous=self.serving_settings.decision_log_sync,
+                sqlite_synchronous=self.settings.decision_log_sync,
             ).create()
         except NoChampion as error:
             GATE.not_ready(str(error))

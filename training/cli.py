@@ -89,8 +89,10 @@ def _train(args: argparse.Namespace) -> int:
     from training.config import TrainingConfig
     from training.train import TrainingRefused, train, write_results
 
+    from features.settings import get_settings
+
     _logging()
-    config = TrainingConfig()
+    config = TrainingConfig(threads=get_settings().threads)
     search = {}
     if args.time_budget is not None:
         search["time_budget_seconds"] = args.time_budget

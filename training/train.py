@@ -447,8 +447,8 @@ def train(
     from training import registry
     from training.gate import promote_if_better
 
-    config = config or TrainingConfig()
     settings = settings or get_settings()
+    config = config or TrainingConfig(threads=settings.threads)
     started = time.monotonic()
     frame, report = read_cases(data, require_labels=True)
     check_trainable(frame, report, config)

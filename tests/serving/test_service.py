@@ -260,11 +260,11 @@ def test_bodies_over_the_limit_are_a_413(client, case, monkeypatch):
 
 
 def test_the_default_limit_holds_a_full_batch():
+    from features.settings import TriageSettings
     from serving.schemas import MAX_BATCH
-    from serving.settings import ServingSettings
 
     size = len(json.dumps({"cases": [example_case()] * MAX_BATCH}, ensure_ascii=False).encode())
-    assert size < ServingSettings().max_request_bytes
+    assert size < TriageSettings().max_request_bytes
 
 
 def test_metrics_count_streams_and_probabilities_and_ignore_random_paths(client, case):
