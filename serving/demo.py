@@ -109,7 +109,7 @@ def main() -> int:
         demo.step("the service is running (Ctrl-C stops it)")
         print(try_it(url, key))
         print(f"Dashboard: {url}/dashboard#key={key}")
-        print(f"MLflow runs and the registry: `make mlflow-ui`, then http://127.0.0.1:5000")
+        print("MLflow runs and the registry: `make mlflow-ui`, then http://127.0.0.1:5000")
         print(f"State directory: {settings.home}", flush=True)
         server.wait()
     except KeyboardInterrupt:

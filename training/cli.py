@@ -85,11 +85,10 @@ def _logging() -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from features.load import CaseDataError
+    from features.settings import get_settings
     from training.card import summary_lines
     from training.config import TrainingConfig
     from training.train import TrainingRefused, train, write_results
-
-    from features.settings import get_settings
 
     _logging()
     config = TrainingConfig(threads=get_settings().threads)

@@ -29,7 +29,7 @@ from training.config import SearchConfig
 log = logging.getLogger(__name__)
 
 #: The first trials: regularised defaults (small trees, bagging, L2).
-DEFAULT_TRIALS: tuple[dict[str, float | int], ...] = (
+DEFAULT_TRIALS: tuple[dict[str, float | int | bool], ...] = (
     {
         "num_leaves": 7,
         "min_data_in_leaf": 50,
@@ -38,6 +38,17 @@ DEFAULT_TRIALS: tuple[dict[str, float | int], ...] = (
         "lambda_l2": 1.0,
         "cat_smooth": 10.0,
         "min_data_per_group": 100,
+        "extra_trees": False,
+    },
+    {
+        "num_leaves": 5,
+        "min_data_in_leaf": 100,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "lambda_l2": 1.0,
+        "cat_smooth": 10.0,
+        "min_data_per_group": 100,
+        "extra_trees": True,
     },
     {
         "num_leaves": 31,
@@ -47,6 +58,7 @@ DEFAULT_TRIALS: tuple[dict[str, float | int], ...] = (
         "lambda_l2": 1.0,
         "cat_smooth": 10.0,
         "min_data_per_group": 100,
+        "extra_trees": False,
     },
 )
 
@@ -60,6 +72,10 @@ class SearchResult:
     trials: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
     n_rows: int = 0
+    #: Rounds of the winning trial (at the search's learning rate) and its pace.
+    rounds: int = 0
+    seconds_per_round: float = 0.0
+    search_learning_rate: float = 0.1
 
 
 @dataclass
@@ -189,9 +205,12 @@ def search_params(
             lambda_l2=trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
             cat_smooth=trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
             min_data_per_group=trial.suggest_int("min_data_per_group", 20, 200, log=True),
+            # Random split points: smoother, more additive fits of smooth effects.
+            extra_trees=trial.suggest_categorical("extra_trees", [False, True]),
         )
         # The first trial always finishes (within twice the budget): there is a model.
         stopwatch = _Stopwatch(deadline + (time_budget if trial.number == 0 else 0.0))
+        trial_started = time.monotonic()
         booster = lgb.train(
             params,
             train_set,
@@ -206,7 +225,8 @@ def search_params(
             | trial.params
         )
         if not best or loss < best["loss"]:
-            best.update(loss=loss, params=params)
+            pace = (time.monotonic() - trial_started) / max(booster.current_iteration(), 1)
+            best.update(loss=loss, params=params, rounds=booster.best_iteration, pace=pace)
         return loss
 
     study = optuna.create_study(
@@ -224,7 +244,37 @@ def search_params(
         trials=trials,
         seconds=time.monotonic() - started,
         n_rows=len(rows),
+        rounds=int(best["rounds"]),
+        seconds_per_round=float(best["pace"]),
+        search_learning_rate=config.search_learning_rate,
     )
+
+
+def affordable_learning_rate(
+    search: SearchResult, n_rows: int, final_rate: float, seconds: float | None
+) -> float:
+    """The final learning rate, or the search's when the final one would not fit in time.
+
+    Halving the rate roughly doubles the rounds; the search's pace, scaled to
+    the final number of rows, says whether that fits.  A model cut short by
+    the clock underfits more than a higher rate costs.
+    """
+    if seconds is None or final_rate >= search.search_learning_rate:
+        return final_rate
+    rounds = search.rounds * search.search_learning_rate / final_rate
+    pace = search.seconds_per_round * n_rows / max(search.n_rows, 1)
+    # A margin: early stopping runs past the best round, and rounds grow with the data.
+    expected = 1.5 * rounds * pace
+    if expected <= seconds:
+        return final_rate
+    log.info(
+        "final fit at learning rate %.2f would take about %.0f s (%.0f s left): using %.2f",
+        final_rate,
+        expected,
+        seconds,
+        search.search_learning_rate,
+    )
+    return search.search_learning_rate
 
 
 def fit_final(
@@ -242,12 +292,19 @@ def fit_final(
 ) -> FitResult:
     """The searched parameters on all training cases, early-stopped on validation."""
     started = time.monotonic()
+    rate = affordable_learning_rate(
+        search,
+        len(y_train),
+        float(search.params["learning_rate"]),
+        None if deadline is None else deadline - started,
+    )
+    params = dict(search.params) | {"learning_rate": rate}
     train_set, valid_set = _datasets(
         X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
     )
     stopwatch = _Stopwatch(float("inf") if deadline is None else deadline)
     booster = lgb.train(
-        search.params,
+        params,
         train_set,
         num_boost_round=config.max_rounds,
         valid_sets=[valid_set],
@@ -263,7 +320,7 @@ def fit_final(
         log.warning("the time budget ran out before early stopping: the model may underfit")
     return FitResult(
         booster=booster,
-        params=search.params,
+        params=params,
         best_iteration=booster.current_iteration(),
         validation_log_loss=validation_log_loss,
         search=search,

@@ -388,11 +388,11 @@ def fit_models(
         left = started + budget * fraction - time.monotonic()
         return max(left / (len(KINDS) - position), 1.0)
 
-    # A third of the budget searches, the final fits run until two thirds, the
-    # refits until 85 %; the rest is for baselines, plots and logging.
+    # A quarter of the budget searches, the final fits run until 80 %, the
+    # refits until 92 %; the rest is for baselines, plots and logging (~15 s).
     searched: dict[str, SearchResult] = {}
     for position, kind in enumerate(KINDS):
-        seconds = share_until(0.3, position)
+        seconds = share_until(0.25, position)
         searched[kind] = search_model(kind, frame, X, split, builder, config, time_budget=seconds)
         log.info(
             "%s: %d search trials in %.0f s on %d cases, best validation log loss %.5f",
@@ -404,7 +404,7 @@ def fit_models(
         )
     fitted: dict[str, FitResult] = {}
     for position, kind in enumerate(KINDS):
-        deadline = time.monotonic() + share_until(0.65, position)
+        deadline = time.monotonic() + share_until(0.8, position)
         fitted[kind] = fit_model(
             kind, searched[kind], frame, X, split, builder, config, deadline=deadline
         )
@@ -417,7 +417,7 @@ def fit_models(
         )
     outcomes = {}
     for position, kind in enumerate(KINDS):
-        deadline = time.monotonic() + share_until(0.85, position)
+        deadline = time.monotonic() + share_until(0.92, position)
         outcomes[kind] = finish_model(
             kind,
             fitted[kind],
