@@ -325,30 +325,10 @@ def _get_json(port: int, path: str) -> dict:
 
 
 def _cases(n: int, seed: int) -> list[dict]:
-    import pandas as pd
-
-    from features.record import RECORD_FIELDS
+    from features.load import records_from_frame
     from features.synthetic import generate_cases
 
-    frame = generate_cases(n, seed=seed).cases
-    cases = []
-    for row in frame.astype(object).to_dict(orient="records"):
-        case = {}
-        for spec in RECORD_FIELDS:
-            value = row[spec.name]
-            if spec.name == "filing_date":
-                value = value.strftime("%Y-%m-%d")
-            elif not isinstance(value, str) and pd.isna(value):
-                value = None
-            elif spec.kind.value in ("integer",):
-                value = int(value)
-            elif spec.kind.value == "boolean":
-                value = bool(value)
-            elif spec.kind.value == "amount":
-                value = float(value)
-            case[spec.name] = value
-        cases.append(case)
-    return cases
+    return records_from_frame(generate_cases(n, seed=seed).cases)
 
 
 def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 # scikit-learn runs its array-API estimator check only when scipy is told to
 # support the array API, and skips it otherwise; set before scipy is imported so
@@ -17,20 +20,36 @@ from features.record import example_case
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_triage_home(tmp_path_factory: pytest.TempPathFactory):
     """No test writes into the developer's .triage, home directory or cwd."""
-    home = tmp_path_factory.mktemp("triage-home")
-    saved = {k: os.environ.get(k) for k in ("TRIAGE_HOME", "MLFLOW_TRACKING_URI")}
+    with triage_home(tmp_path_factory.mktemp("triage-home"), apply=False) as home:
+        yield home
+
+
+@contextlib.contextmanager
+def triage_home(home: Path, *, apply: bool = True) -> Iterator[Path]:
+    """Point TRIAGE_HOME (and the MLflow store, the decision log) at ``home`` for a while.
+
+    Module fixtures that train into a registry of their own use it; the
+    previous environment and settings come back afterwards.
+    """
+    from features.settings import apply_environment, get_settings
+
+    keys = ("TRIAGE_HOME", "MLFLOW_TRACKING_URI", "TRIAGE_DECISION_LOG_URL")
+    saved = {key: os.environ.get(key) for key in keys}
     os.environ["TRIAGE_HOME"] = str(home)
     os.environ.pop("MLFLOW_TRACKING_URI", None)
-    from features.settings import get_settings
-
+    os.environ.pop("TRIAGE_DECISION_LOG_URL", None)
     get_settings.cache_clear()
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    if apply:
+        apply_environment()
+    try:
+        yield home
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
 
 
 def valid_rows(n: int = 6) -> list[dict[str, object]]:

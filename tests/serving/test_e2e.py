@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.record import RECORD_FIELDS, example_case
+from features.load import records_from_frame
+from features.record import example_case
 from serving.schemas import BatchResponse, Decision
 from tests.serving.conftest import KEY, free_port
 
@@ -142,27 +143,6 @@ def post(server, path: str, body, headers=AUTH, **kwargs) -> httpx.Response:
     return httpx.post(f"{server.url}{path}", json=body, headers=headers, timeout=60, **kwargs)
 
 
-def records_of(frame: pd.DataFrame) -> list[dict]:
-    records = []
-    for row in frame.astype(object).to_dict(orient="records"):
-        record = {}
-        for spec in RECORD_FIELDS:
-            value = row.get(spec.name)
-            if spec.name == "filing_date":
-                value = value.strftime("%Y-%m-%d")
-            elif not isinstance(value, str) and pd.isna(value):
-                value = None
-            elif spec.kind.value == "integer":
-                value = int(value)
-            elif spec.kind.value == "boolean":
-                value = bool(value)
-            elif spec.kind.value == "amount":
-                value = float(value)
-            record[spec.name] = value
-        records.append(record)
-    return records
-
-
 def test_a_contract_case_gets_every_field(server, registry):
     answer = post(server, "/triage", {"case": example_case()})
     assert answer.status_code == 200, answer.text
@@ -228,7 +208,7 @@ def test_single_and_batch_answers_equal_triage_score(server, env, tmp_path):
     )
     assert scored.returncode == 0, scored.stderr[-3000:]
     expected = pd.read_csv(out)
-    records = records_of(frame)
+    records = records_from_frame(frame)
     batch = BatchResponse.model_validate(
         post(server, "/triage_batch", {"cases": records}).json()
     ).decisions

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.load import records_from_frame
 from features.record import PII_FIELDS, RECORD_FIELDS, example_case
 from serving.schemas import BatchResponse, Decision, ModelInfo
 from tests.serving.conftest import AUTH, KEY
@@ -98,23 +99,7 @@ def test_single_batch_and_triage_score_give_the_same_numbers(client, models_tag,
             data, tmp_path / "scored.csv", triage=load_models(models_tag).triage, progress=False
         )["out"]
     )
-    records = []
-    for row in frame.astype(object).to_dict(orient="records"):
-        record = {}
-        for spec in RECORD_FIELDS:
-            value = row.get(spec.name)
-            if spec.name == "filing_date":
-                value = value.strftime("%Y-%m-%d")
-            elif not isinstance(value, str) and pd.isna(value):
-                value = None
-            elif spec.kind.value == "integer":
-                value = int(value)
-            elif spec.kind.value == "boolean":
-                value = bool(value)
-            elif spec.kind.value == "amount":
-                value = float(value)
-            record[spec.name] = value
-        records.append(record)
+    records = records_from_frame(frame)
     batch = client.post("/triage_batch", json={"cases": records}, headers=AUTH).json()["decisions"]
     single = [client.post("/triage", json={"case": r}, headers=AUTH).json() for r in records[:15]]
     for answers in (batch, single):

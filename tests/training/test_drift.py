@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
 
 import numpy as np
@@ -21,6 +20,7 @@ import pytest
 from features.builder import FEATURE_NAMES, CaseFeatureBuilder
 from features.record import FEATURE_FIELDS
 from features.synthetic import generate_cases, write_synthetic
+from tests.conftest import triage_home
 from training.config import SearchConfig, TrainingConfig
 from training.drift import (
     EPSILON,
@@ -382,23 +382,8 @@ def test_the_summary_names_the_alerts(models, live):
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A fresh TRIAGE_HOME with its MLflow store and decision log."""
-    from features.settings import apply_environment, get_settings
-
-    home = tmp_path_factory.mktemp("drift-home")
-    keys = ("TRIAGE_HOME", "MLFLOW_TRACKING_URI", "TRIAGE_DECISION_LOG_URL")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ["TRIAGE_HOME"] = str(home)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    os.environ.pop("TRIAGE_DECISION_LOG_URL", None)
-    get_settings.cache_clear()
-    apply_environment()
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with triage_home(tmp_path_factory.mktemp("drift-home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="module")

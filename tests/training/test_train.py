@@ -8,7 +8,6 @@ commands did.  Run with ``--dist loadfile`` so the module stays on one worker.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mlflow
@@ -18,8 +17,8 @@ import pytest
 
 from features.cli import main
 from features.record import PII_FIELDS
-from features.settings import apply_environment, get_settings
 from features.synthetic import GeneratorConfig, write_synthetic
+from tests.conftest import triage_home
 from training import registry
 from training.config import SearchConfig, TrainingConfig
 from training.train import TrainingRefused, train
@@ -33,19 +32,8 @@ CLI_FAST = ["--time-budget", "20", "--trials", "3"]
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A fresh TRIAGE_HOME (and MLflow store) for this module."""
-    home = tmp_path_factory.mktemp("train-home")
-    saved = {k: os.environ.get(k) for k in ("TRIAGE_HOME", "MLFLOW_TRACKING_URI")}
-    os.environ["TRIAGE_HOME"] = str(home)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    get_settings.cache_clear()
-    apply_environment()
-    yield home
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
+    with triage_home(tmp_path_factory.mktemp("train-home")) as home:
+        yield home
 
 
 @pytest.fixture(scope="module")
