@@ -1,4 +1,4 @@
-"""Subcommands of the ``serving`` package: ``serve``, ``keys`` and ``decisions``.
+"""Subcommands of the ``serving`` package: ``serve``, ``keys``, ``decisions`` and ``drift``.
 
 Registered in the ``triage`` command through the ``triage.commands`` entry
 point; ``python -m serving.cli …`` runs the same commands on their own.
@@ -7,6 +7,7 @@ point; ``python -m serving.cli …`` runs the same commands on their own.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``serve``, ``keys`` and ``decisions`` to ``triage``."""
+    """Add ``serve``, ``keys``, ``decisions`` and ``drift`` to ``triage``."""
     serve = subparsers.add_parser(
         "serve",
         help="serve the champion models over HTTP (BentoML)",
@@ -62,10 +63,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     export.set_defaults(handler=_decisions_export)
 
+    # --------------------------------------------------------------------------
+    # serve
+    # --------------------------------------------------------------------------
 
-# --------------------------------------------------------------------------
-# serve
-# --------------------------------------------------------------------------
+    drift = subparsers.add_parser(
+        "drift",
+        help="compare recent decisions with what the champions learned (PSI per feature)",
+    )
+    drift.add_argument(
+        "--since", required=True, help="first day (YYYY-MM-DD) or time (ISO-8601) of decisions"
+    )
+    drift.add_argument("--until", help="last day (included) or time (excluded); default: now")
+    drift.add_argument("--out", help="write the HTML report here")
+    drift.add_argument("--json", help="write the report as JSON here")
+    drift.add_argument(
+        "--model-alias", default="champion", help="compare with this alias of both models"
+    )
+    drift.add_argument("--warn", type=float, default=0.1, help="PSI from which to warn")
+    drift.add_argument("--alert", type=float, default=0.25, help="PSI from which to alert")
+    drift.set_defaults(handler=_drift)
 
 
 def serve_command(host: str, port: int) -> list[str]:
@@ -224,9 +241,9 @@ def _keys_revoke(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 
 
-def _decisions_export(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
-    from serving.decision_log import DecisionLog, export, parse_moment
+def _window(args: argparse.Namespace) -> tuple[str, str | None]:
+    """``--since``/``--until`` as decision-log moments (``--until`` a day is inclusive)."""
+    from serving.decision_log import parse_moment
 
     try:
         since = parse_moment(args.since)
@@ -235,6 +252,14 @@ def _decisions_export(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     if until is not None and until <= since:
         raise CommandError(f"--until {args.until} is before --since {args.since}")
+    return since, until
+
+
+def _decisions_export(args: argparse.Namespace) -> int:
+    from features.settings import get_settings
+    from serving.decision_log import DecisionLog, export
+
+    since, until = _window(args)
     decision_log = DecisionLog(get_settings().resolved_decision_log_url())
     try:
         decision_log.create()  # no decisions yet is an empty export, not an error
@@ -247,19 +272,74 @@ def _decisions_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m serving.cli``: the serving commands without the other packages'."""
-    from features.settings import apply_environment
+def _drift(args: argparse.Namespace) -> int:
+    """Drift of the decisions of a window against the reference profiles of the champions.
 
-    parser = argparse.ArgumentParser(prog="triage", description="The triage service.")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    apply_environment()
+    Drift is information, not a failure: exit 0 whatever the PSI; a refusal
+    (no decisions, no models to compare with) exits 2.
+    """
+    import sqlalchemy as sa
+
+    from features.load import write_atomically
+    from features.settings import get_settings
+    from serving.decision_log import DecisionLog
+    from training import registry
+    from training.drift import DriftThresholds, monitor_decisions
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    if not 0 < args.warn < args.alert:
+        raise CommandError(f"need 0 < --warn < --alert, got {args.warn} and {args.alert}")
+    thresholds = DriftThresholds(warn=args.warn, alert=args.alert)
+    since, until = _window(args)
+    settings = get_settings()
+    registry.configure_mlflow(settings)
+    models = {}
+    for kind in ("stream", "assets"):
+        try:
+            models[kind] = registry.load_case_model(
+                registry.model_name(kind, settings), alias=args.model_alias
+            )
+        except LookupError as error:
+            raise CommandError(f"nothing to compare with: {error}") from error
+
+    decision_log = DecisionLog(settings.resolved_decision_log_url())
+    where = decision_log.describe()
+    path = decision_log.url.database if decision_log.is_sqlite else None
     try:
-        return int(args.handler(args) or 0)
-    except CommandError as error:
-        print(f"triage {args.command}: {error}", file=sys.stderr)
-        return 2
+        # A log that does not exist yet is not created by a command that only reads.
+        if path and path != ":memory:" and not Path(path).exists():
+            raise CommandError(f"no decision log at {where}: the service writes it")
+        report = monitor_decisions(
+            decision_log.rows(since=since, until=until),
+            models,
+            thresholds=thresholds,
+            since=since,
+            until=until,
+        )
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        raise CommandError(f"cannot read the decision log {where}: {error.orig}") from error
+    except ValueError as error:  # a model without a profile, or no decisions
+        window = f"{since} to {until or 'now'}"
+        raise CommandError(f"{error} ({window} in {where})") from error
+    finally:
+        decision_log.close()
+
+    for line in report.summary_lines():
+        print(line)
+    if args.out:
+        write_atomically(args.out, report.to_html())
+        print(f"report -> {args.out}")
+    if args.json:
+        write_atomically(args.json, report.to_json())
+        print(f"json -> {args.json}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m serving.cli``: the ``triage`` command (for a checkout not yet installed)."""
+    from features.cli import main as triage
+
+    return triage(argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Subcommands of the ``training`` package: train, score, promote, rollback, models, drift."""
+"""Subcommands of the ``training`` package: train, score, promote, rollback, models."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from features.cli import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``score``, ``promote``, ``rollback``, ``models`` and ``drift`` to ``triage``."""
+    """Add ``train``, ``score``, ``promote``, ``rollback`` and ``models`` to ``triage``."""
     train = subparsers.add_parser("train", help="train, evaluate and register both models")
     train.add_argument("--data", required=True, help="labelled cases (.csv or .parquet)")
     train.add_argument("--truth", help="true probabilities (from `triage generate --truth`)")
@@ -58,23 +57,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     models = subparsers.add_parser("models", help="list model versions, aliases and alias history")
     models.set_defaults(handler=_models)
-
-    drift = subparsers.add_parser(
-        "drift",
-        help="compare recent decisions with what the champions learned (PSI per feature)",
-    )
-    drift.add_argument(
-        "--since", required=True, help="first day (YYYY-MM-DD) or time (ISO-8601) of decisions"
-    )
-    drift.add_argument("--until", help="last day (included) or time (excluded); default: now")
-    drift.add_argument("--out", help="write the HTML report here")
-    drift.add_argument("--json", help="write the report as JSON here")
-    drift.add_argument(
-        "--model-alias", default="champion", help="compare with this alias of both models"
-    )
-    drift.add_argument("--warn", type=float, default=0.1, help="PSI from which to warn")
-    drift.add_argument("--alert", type=float, default=0.25, help="PSI from which to alert")
-    drift.set_defaults(handler=_drift)
 
 
 def _logging() -> None:
@@ -198,74 +180,4 @@ def _models(args: argparse.Namespace) -> int:
             print(
                 f"  {move['time']}  {move['alias']}: {move['from']} -> {move['to']}  {move['reason']}"
             )
-    return 0
-
-
-def _drift(args: argparse.Namespace) -> int:
-    """Drift of the decisions of a window against the reference profiles of the champions.
-
-    Drift is information, not a failure: exit 0 whatever the PSI; a refusal
-    (no decisions, no models to compare with) exits 2.
-    """
-    import sqlalchemy as sa
-
-    from features.load import write_atomically
-    from features.settings import get_settings
-    from serving.decision_log import DecisionLog, parse_moment
-    from training import registry
-    from training.drift import DriftThresholds, monitor_decisions
-
-    _logging()
-    if not 0 < args.warn < args.alert:
-        raise CommandError(f"need 0 < --warn < --alert, got {args.warn} and {args.alert}")
-    thresholds = DriftThresholds(warn=args.warn, alert=args.alert)
-    try:
-        since = parse_moment(args.since)
-        until = parse_moment(args.until, end_of_day=True) if args.until else None
-    except ValueError as error:
-        raise CommandError(str(error)) from error
-    if until is not None and until <= since:
-        raise CommandError(f"--until {args.until} is before --since {args.since}")
-
-    settings = get_settings()
-    registry.configure_mlflow(settings)
-    models = {}
-    for kind in ("stream", "assets"):
-        try:
-            models[kind] = registry.load_case_model(
-                registry.model_name(kind, settings), alias=args.model_alias
-            )
-        except LookupError as error:
-            raise CommandError(f"nothing to compare with: {error}") from error
-
-    decision_log = DecisionLog(settings.resolved_decision_log_url())
-    where = decision_log.describe()
-    path = decision_log.url.database if decision_log.is_sqlite else None
-    try:
-        # A log that does not exist yet is not created by a command that only reads.
-        if path and path != ":memory:" and not Path(path).exists():
-            raise CommandError(f"no decision log at {where}: the service writes it")
-        report = monitor_decisions(
-            decision_log.rows(since=since, until=until),
-            models,
-            thresholds=thresholds,
-            since=since,
-            until=until,
-        )
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-        raise CommandError(f"cannot read the decision log {where}: {error.orig}") from error
-    except ValueError as error:  # a model without a profile, or no decisions
-        window = f"{since} to {until or 'now'}"
-        raise CommandError(f"{error} ({window} in {where})") from error
-    finally:
-        decision_log.close()
-
-    for line in report.summary_lines():
-        print(line)
-    if args.out:
-        write_atomically(args.out, report.to_html())
-        print(f"report -> {args.out}")
-    if args.json:
-        write_atomically(args.json, report.to_json())
-        print(f"json -> {args.json}")
     return 0
