@@ -542,9 +542,13 @@ def _check_across_fields(
         ids = frame["case_id"]
         duplicated = (ids.notna() & ids.duplicated(keep="first")).to_numpy()
         if seen_case_ids is not None:
-            earlier = ids.isin(seen_case_ids).to_numpy()
+            # Set membership per case: Series.isin(set) would copy the whole set of
+            # earlier chunks every chunk (quadratic over a large file).
+            present = ids.dropna().tolist()
+            earlier = np.zeros(len(ids), dtype=bool)
+            earlier[ids.notna().to_numpy()] = [case_id in seen_case_ids for case_id in present]
             duplicated = duplicated | earlier
-            seen_case_ids.update(ids.dropna().tolist())
+            seen_case_ids.update(present)
         add(duplicated, "case_id", "duplicate case_id")
 
 
