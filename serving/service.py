@@ -9,6 +9,8 @@ offline.  Endpoints:
   model versions and a ``decision_id``;
 * ``POST /triage_batch`` — up to 10,000 cases → the same per case, in order;
 * ``GET /model_info`` — what is served;
+* ``GET /dashboard`` — the monitoring page, and ``GET /v1/stats/...`` — its data
+  (:mod:`serving.dashboard`);
 * ``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI document ``/docs.json``
   (Swagger UI at ``/``) stay open; everything else needs ``Authorization: Bearer <key>``.
 
@@ -35,6 +37,7 @@ from fastapi import FastAPI
 from starlette.responses import Response
 
 from serving import patches
+from serving.dashboard import ASSETS_PREFIX, PAGE_PATHS, STATS_PATHS, dashboard_app
 from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
 from serving.models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
@@ -43,13 +46,19 @@ log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `
 
 API_PATHS = ("/triage", "/triage_batch")
 INFO_PATH = "/model_info"
-OPEN_PATHS = ("/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json", "/")
-OPEN_PREFIXES = ("/static_content/",)
+# The dashboard's page and assets are open (it asks for a key); its /v1/stats data is not.
+OPEN_PATHS = (
+    *("/livez", "/healthz", "/readyz", "/metrics", "/docs.json", "/schema.json", "/"),
+    *PAGE_PATHS,
+)
+OPEN_PREFIXES = ("/static_content/", ASSETS_PREFIX)
 JSON_HEADERS = {"content-type": "application/json"}
 
 # BentoML reads its middleware classes from module attributes when a worker builds
 # the app, right after importing this module: the swap has to happen here.
-patches.install(known_paths=(*API_PATHS, INFO_PATH, *OPEN_PATHS), known_prefixes=OPEN_PREFIXES)
+patches.install(
+    known_paths=(*API_PATHS, INFO_PATH, *OPEN_PATHS, *STATS_PATHS), known_prefixes=OPEN_PREFIXES
+)
 
 #: What the middlewares know of this worker's service (readiness, keys, limits).
 GATE = Gate()
@@ -81,6 +90,7 @@ class StoreModel(BentoModel):
 info_app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
 
+@bentoml.asgi_app(dashboard_app, path="/")  # /dashboard and /v1/stats/...
 @bentoml.asgi_app(info_app, path="/")
 @bentoml.service(
     name="triage",

@@ -72,6 +72,7 @@ def test_ids_are_unique_sortable_and_in_request_order():
     assert not set(other) & set(made)
 
 
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_table_columns_and_indexes_are_the_published_ones(log):
     inspector = sa.inspect(log.engine)
     assert [c["name"] for c in inspector.get_columns("decisions")] == list(COLUMNS)

@@ -1,0 +1,315 @@
+"""The dashboard as a person uses it: a real headless Chromium against a real `triage serve`.
+
+The service runs as a subprocess on a free loopback port, on models from a
+real MLflow registry that carry reference profiles (as `triage train` writes
+them), with a shadow challenger; a few thousand synthetic cases go through
+``/triage_batch`` first.  Chromium is Debian's (``/usr/bin/chromium``, which
+``.ci/system-deps`` installs), driven by Playwright for Python; Playwright's
+own browser downloads are never used.  Screenshots go to ``test-artifacts/``
+at the repository root and to the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serving.conftest import KEY
+from tests.serving.test_e2e import Server
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AUTH = {"Authorization": f"Bearer {KEY}"}
+N_CASES = 3000
+CHARTS = (
+    "chart-daily",
+    "chart-courts",
+    "chart-p-complex",
+    "chart-p-assets",
+    "chart-reasons-complex",
+    "chart-reasons-assets",
+    "chart-drift",
+)
+# Pixels of a chart's coloured marks (bars): saturated, unlike axes, grid lines and text.
+COLOURED_PIXELS = """(id) => {
+  const canvas = document.getElementById(id);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let coloured = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const high = Math.max(data[i], data[i + 1], data[i + 2]);
+    const low = Math.min(data[i], data[i + 1], data[i + 2]);
+    if (data[i + 3] > 0 && high - low > 60) coloured += 1;
+  }
+  return coloured;
+}"""
+
+
+def _chromium() -> Path:
+    """Debian's Chromium: found, or installed where we may; skipped only where it cannot be."""
+    if not CHROMIUM.exists() and os.geteuid() == 0:
+        subprocess.run(["bash", str(ROOT / ".ci" / "system-deps")], check=False, timeout=900)
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/system-deps should have installed it")
+    pytest.skip(f"no {CHROMIUM} and not root: `apt-get install chromium` to run this test")
+
+
+def register_profiled(seed: int, aliases: tuple[str, ...]) -> dict[str, str]:
+    """Both models trained in seconds and registered with a reference profile, like `triage train`.
+
+    Runs in the registry subprocess (MLflow store of its TRIAGE_HOME).
+    """
+    import mlflow
+
+    from features.synthetic import generate_cases
+    from tests.serving.registry_fixture import FAST
+    from training import registry
+    from training.train import fit_models, reference_profile
+
+    frame = generate_cases(2500, seed=seed).cases
+    fitted = fit_models(frame, FAST)
+    train_rows = fitted.X[fitted.split.train]
+    registry.configure_mlflow()
+    versions = {}
+    with mlflow.start_run(run_name=f"dashboard test models seed {seed}") as run:
+        for kind, outcome in fitted.outcomes.items():
+            outcome.model.metadata.update(
+                {
+                    "run_id": run.info.run_id,
+                    "trained_at": "2024-06-01T00:00:00+00:00",
+                    "training_window": {"train": ["2021-01-01", "2023-06-30"]},
+                    "n_cases": len(frame),
+                    "reference_profile": reference_profile(
+                        outcome.model, train_rows, outcome.test_probability
+                    ),
+                }
+            )
+            name = registry.model_name(kind)
+            version = registry.log_case_model(outcome.model, registered_name=name)
+            for alias in aliases:
+                registry.move_alias(name, alias, version, "test")
+            versions[kind] = version
+    return versions
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("dashboard-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
+    env |= {
+        "TRIAGE_HOME": str(home),
+        "TRIAGE_API_KEYS": KEY,
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PYTHONPATH": str(ROOT),
+        "TMPDIR": str(tmp_path_factory.mktemp("dashboard-tmp")),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(env, tmp_path_factory):
+    """`triage serve` with profiled champions and a challenger, and 3,000 decisions logged."""
+    script = (
+        "from features.settings import apply_environment\n"
+        "apply_environment()\n"
+        "from tests.serving.test_dashboard_browser import register_profiled\n"
+        "register_profiled(3, ('champion', 'challenger'))\n"
+        "register_profiled(8, ('challenger',))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    running = Server(env, tmp_path_factory.mktemp("dashboard-logs") / "serve.log")
+    try:
+        running.wait_ready()
+        from features.load import records_from_frame
+        from features.synthetic import generate_cases
+
+        records = records_from_frame(generate_cases(N_CASES, seed=21).cases)
+        for start in range(0, N_CASES, 1000):
+            answer = httpx.post(
+                f"{running.url}/triage_batch",
+                json={"cases": records[start : start + 1000]},
+                headers=AUTH,
+                timeout=120,
+            )
+            assert answer.status_code == 200, answer.text[:2000]
+        yield running
+    finally:
+        running.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("playwright is not installed (a dev dependency)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page and what it said: console errors, uncaught exceptions, requests to /v1/stats."""
+
+    def __init__(self, browser) -> None:
+        # A court's browser: Chinese locale (date fields read 年/月/日).
+        self.context = browser.new_context(
+            viewport={"width": 1440, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.requests: list[tuple[str, str | None]] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.on(
+            "request",
+            lambda r: (
+                self.requests.append((r.url, r.headers.get("authorization")))
+                if "/v1/stats/" in r.url
+                else None
+            ),
+        )
+
+    def wait_loaded(self, loads: int) -> None:
+        """Until the page has rendered its ``loads``-th refresh (no eval: the page's CSP)."""
+        self.page.wait_for_selector(
+            f'body[data-state="ready"][data-loads="{loads}"]', state="attached", timeout=60_000
+        )
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _screenshot(page, name: str, tmp_path: Path, record_property) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    (tmp_path / name).write_bytes(path.read_bytes())
+    record_property(name, str(path))
+    return path
+
+
+def test_without_a_key_the_page_loads_and_shows_no_data(server, browser):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(f"{server.url}/dashboard")
+    page.wait_for_selector('body[data-state="nokey"]', state="attached")
+    assert page.is_visible("#key-panel") and not page.is_visible("#board")
+    assert watched.requests == []  # nothing asked without a key
+    page.fill("#key-input", "trg_not-a-valid-key")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-error:not([hidden])")
+    assert "密钥无效" in watched.text("#key-error")
+    assert not page.is_visible("#board")
+    assert page.evaluate("() => sessionStorage.length") == 0
+    assert watched.errors == [e for e in watched.errors if "401" in e]  # only the refused request
+    watched.close()
+
+
+def test_the_dashboard_shows_the_log_filters_and_speaks_both_languages(
+    server, browser, tmp_path, record_property
+):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(f"{server.url}/dashboard#key={KEY}")
+    watched.wait_loaded(1)
+
+    # The key left the address bar, lives in this tab only and goes in a header, never a URL.
+    assert "#" not in page.url and KEY not in page.url
+    assert page.evaluate("() => Object.values(sessionStorage)") == [KEY]
+    assert page.evaluate("() => localStorage.getItem('triage.dashboard.key')") is None
+    assert watched.requests and all(auth == f"Bearer {KEY}" for _, auth in watched.requests)
+    assert not any(KEY in url for url, _ in watched.requests)
+
+    # Totals are the log's; every chart has drawn coloured marks.
+    summary = httpx.get(f"{server.url}/v1/stats/summary", headers=AUTH).json()
+    assert summary["decisions"] == N_CASES
+    assert watched.text("#kpi-decisions") == f"{N_CASES:,}"
+    for chart in CHARTS:
+        assert page.evaluate(COLOURED_PIXELS, chart) > 500, f"{chart} drew no data"
+    assert page.locator("#cases tbody tr").count() == 12
+    assert page.locator("#models tbody tr").count() == 2
+    assert "v1 → v2" in watched.text("#challengers")
+    drift = httpx.get(f"{server.url}/v1/stats/drift", headers=AUTH).json()
+    assert drift["available"] and drift["n_cases"] == N_CASES
+    assert f"正常 {drift['counts']['ok']}" in watched.text("#drift-counts")
+    _screenshot(page, "dashboard-zh.png", tmp_path, record_property)
+
+    # A court filter changes the numbers to that court's.
+    court = page.eval_on_selector("#f-court", "s => s.options[1].value")
+    courts = httpx.get(
+        f"{server.url}/v1/stats/streams/courts", params={"limit": 5000}, headers=AUTH
+    ).json()
+    expected = next(c["total"] for c in courts["courts"] if c["court_id"] == court)
+    before = page.evaluate(COLOURED_PIXELS, "chart-daily")
+    page.select_option("#f-court", court)
+    watched.wait_loaded(2)
+    assert watched.text("#kpi-decisions") == f"{expected:,}" != f"{N_CASES:,}"
+    assert page.evaluate(COLOURED_PIXELS, "chart-daily") < before
+    assert any(f"court_id={court}" in url for url, _ in watched.requests)
+    rows = page.locator("#cases tbody tr td:nth-child(2)").all_inner_texts()
+    assert rows and all(text.startswith(court) for text in rows)
+
+    # The language switch changes the page's words and the contract's labels.
+    assert watched.text("h1") == "执行案件繁简分流 · 监控面板"
+    province_label = page.eval_on_selector("#f-province", "s => s.options[1].textContent")
+    page.click("[data-lang=en]")
+    assert watched.text("h1") == "Enforcement case triage · Dashboard"
+    assert watched.text("#cases thead th:first-child") == "Case"
+    english = page.eval_on_selector("#f-province", "s => s.options[1].textContent")
+    assert (province_label, english) == ("11 北京", "11 Beijing")
+    assert page.evaluate("() => document.documentElement.lang") == "en"
+    page.select_option("#f-court", "")
+    watched.wait_loaded(3)
+    _screenshot(page, "dashboard-en.png", tmp_path, record_property)
+
+    assert watched.errors == []
+    watched.close()
+
+
+def test_the_page_holds_no_copy_of_the_contract_labels():
+    """Province and stream names reach the page from /v1/stats/labels only."""
+    from features.record import PROVINCES
+    from serving.stats import STREAM_LABELS
+
+    folder = ROOT / "serving" / "static" / "dashboard"
+    for name in ("app.js", "index.html"):
+        text = (folder / name).read_text(encoding="utf-8")
+        assert not [p.zh for p in PROVINCES if p.zh in text], name
+        assert not [p.en for p in PROVINCES if f'"{p.en}"' in text], name
+        for zh, _en in STREAM_LABELS.values():
+            assert json.dumps(zh, ensure_ascii=False) not in text, (name, zh)
+            assert f">{zh}<" not in text, (name, zh)
