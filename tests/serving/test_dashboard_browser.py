@@ -15,13 +15,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.serving.conftest import KEY
+from tests.serving.registry_fixture import register_champion_and_challenger, service_env
 from tests.serving.test_e2e import Server
 
 pytestmark = pytest.mark.slow
@@ -75,74 +75,16 @@ def _chromium() -> Path:
     pytest.skip(f"no {CHROMIUM} and not root: `apt-get install chromium` to run this test")
 
 
-def register_profiled(seed: int, aliases: tuple[str, ...]) -> dict[str, str]:
-    """Both models trained in seconds and registered with a reference profile, like `triage train`.
-
-    Runs in the registry subprocess (MLflow store of its TRIAGE_HOME).
-    """
-    import mlflow
-
-    from features.synthetic import generate_cases
-    from tests.serving.registry_fixture import FAST
-    from training import registry
-    from training.train import fit_models, reference_profile
-
-    frame = generate_cases(2500, seed=seed).cases
-    fitted = fit_models(frame, FAST)
-    train_rows = fitted.X[fitted.split.train]
-    registry.configure_mlflow()
-    versions = {}
-    with mlflow.start_run(run_name=f"dashboard test models seed {seed}") as run:
-        for kind, outcome in fitted.outcomes.items():
-            outcome.model.metadata.update(
-                {
-                    "run_id": run.info.run_id,
-                    "trained_at": "2024-06-01T00:00:00+00:00",
-                    "training_window": {"train": ["2021-01-01", "2023-06-30"]},
-                    "n_cases": len(frame),
-                    "reference_profile": reference_profile(
-                        outcome.model, train_rows, outcome.test_probability
-                    ),
-                }
-            )
-            name = registry.model_name(kind)
-            version = registry.log_case_model(outcome.model, registered_name=name)
-            for alias in aliases:
-                registry.move_alias(name, alias, version, "test")
-            versions[kind] = version
-    return versions
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("dashboard-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
-    env |= {
-        "TRIAGE_HOME": str(home),
-        "TRIAGE_API_KEYS": KEY,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PYTHONPATH": str(ROOT),
-        "TMPDIR": str(tmp_path_factory.mktemp("dashboard-tmp")),
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return env
+    return service_env(home, tmp_path_factory.mktemp("dashboard-tmp"), KEY)
 
 
 @pytest.fixture(scope="module")
 def server(env, tmp_path_factory):
     """`triage serve` with profiled champions and a challenger, and 3,000 decisions logged."""
-    script = (
-        "from features.settings import apply_environment\n"
-        "apply_environment()\n"
-        "from tests.serving.test_dashboard_browser import register_profiled\n"
-        "register_profiled(3, ('champion', 'challenger'))\n"
-        "register_profiled(8, ('challenger',))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    register_champion_and_challenger(env)
     running = Server(env, tmp_path_factory.mktemp("dashboard-logs") / "serve.log")
     try:
         running.wait_ready()

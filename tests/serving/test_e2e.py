@@ -29,6 +29,7 @@ from features.load import records_from_frame
 from features.record import example_case
 from serving.schemas import BatchResponse, Decision
 from tests.serving.conftest import KEY, free_port
+from tests.serving.registry_fixture import register_champion_and_challenger, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -43,37 +44,13 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(home, tmp_path_factory) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
-    env |= {
-        "TRIAGE_HOME": str(home),
-        "TRIAGE_API_KEYS": KEY,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        # BentoML leaves socket and client folders in the temporary directory.
-        "TMPDIR": str(tmp_path_factory.mktemp("e2e-tmp")),
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the server makes its own
-    return env
+    return service_env(home, tmp_path_factory.mktemp("e2e-tmp"), KEY)
 
 
 @pytest.fixture(scope="module")
 def registry(env) -> dict:
     """Champions (seed 3) and a differing challenger (seed 8) in the MLflow registry."""
-    script = (
-        "import json\n"
-        "from features.settings import apply_environment\n"
-        "apply_environment()\n"
-        "from tests.serving.registry_fixture import register_models\n"
-        "champion = register_models(seed=3)\n"
-        "challenger = register_models(seed=8, aliases=('challenger',))\n"
-        "print(json.dumps({'champion': champion, 'challenger': challenger}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return register_champion_and_challenger(env)
 
 
 class Server:
