@@ -40,10 +40,16 @@ DEFAULT_TRIALS: tuple[dict[str, float | int | bool], ...] = (
         "min_data_per_group": 100,
         "extra_trees": False,
     },
+    # Random thresholds on a third of the features per tree: many of the features
+    # are related (funds, their ratios to the claim, the items to seize), so
+    # trees that see few of them at a time are less alike and their sum varies
+    # less.  With it (and the search allowed below 0.5), the log-loss gap to the
+    # Bayes limit on 60 k synthetic cases fell from 0.94/0.82 % to 0.81/0.69 %
+    # (assets) and from 1.40/1.25 % to 1.36/1.05 % (stream) on two samples.
     {
         "num_leaves": 5,
         "min_data_in_leaf": 100,
-        "feature_fraction": 0.8,
+        "feature_fraction": 0.3,
         "bagging_fraction": 0.8,
         "lambda_l2": 1.0,
         "cat_smooth": 10.0,
@@ -200,7 +206,7 @@ def search_params(
         params.update(
             num_leaves=trial.suggest_int("num_leaves", 3, 63, log=True),
             min_data_in_leaf=trial.suggest_int("min_data_in_leaf", 10, 400, log=True),
-            feature_fraction=trial.suggest_float("feature_fraction", 0.5, 1.0),
+            feature_fraction=trial.suggest_float("feature_fraction", 0.2, 1.0),
             bagging_fraction=trial.suggest_float("bagging_fraction", 0.6, 1.0),
             lambda_l2=trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
             cat_smooth=trial.suggest_float("cat_smooth", 1.0, 50.0, log=True),
@@ -211,14 +217,7 @@ def search_params(
         # The first trial always finishes (within twice the budget): there is a model.
         stopwatch = _Stopwatch(deadline + (time_budget if trial.number == 0 else 0.0))
         trial_started = time.monotonic()
-        booster = lgb.train(
-            params,
-            train_set,
-            num_boost_round=config.max_rounds,
-            valid_sets=[valid_set],
-            valid_names=["validation"],
-            callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), stopwatch],
-        )
+        booster = _train_early_stopped(params, train_set, valid_set, config, stopwatch)
         loss = float(booster.best_score["validation"]["binary_logloss"])
         trials.append(
             {"number": trial.number, "log_loss": loss, "rounds": booster.best_iteration}
@@ -277,6 +276,24 @@ def affordable_learning_rate(
     return search.search_learning_rate
 
 
+def _train_early_stopped(
+    params: dict[str, object],
+    train_set: lgb.Dataset,
+    valid_set: lgb.Dataset,
+    config: SearchConfig,
+    stopwatch: _Stopwatch,
+) -> lgb.Booster:
+    """Boost up to ``config.max_rounds``, stopping early on validation log loss or the stopwatch."""
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=config.max_rounds,
+        valid_sets=[valid_set],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), stopwatch],
+    )
+
+
 def fit_final(
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -303,14 +320,7 @@ def fit_final(
         X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
     )
     stopwatch = _Stopwatch(float("inf") if deadline is None else deadline)
-    booster = lgb.train(
-        params,
-        train_set,
-        num_boost_round=config.max_rounds,
-        valid_sets=[valid_set],
-        valid_names=["validation"],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), stopwatch],
-    )
+    booster = _train_early_stopped(params, train_set, valid_set, config, stopwatch)
     seconds = time.monotonic() - started
     per_round = seconds / max(booster.current_iteration(), 1)
     validation_log_loss = float(booster.best_score["validation"]["binary_logloss"])
