@@ -65,6 +65,10 @@ class CaseDataError(ValueError):
         super().__init__(report.render())
 
 
+#: The ``field`` of a problem with the file as a whole (unreadable, no header, empty).
+WHOLE_FILE = "(file)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one cell (or a whole column when ``row`` is None)."""
@@ -75,6 +79,8 @@ class Problem:
     case_id: str | None = None
 
     def render(self) -> str:
+        if self.field == WHOLE_FILE:
+            return f"{'file' if self.row is None else f'row {self.row}'}: {self.message}"
         where = "column" if self.row is None else f"row {self.row}"
         case = f" (case_id {self.case_id})" if self.case_id else ""
         return f"{where}{case}, field {self.field}: {self.message}"
@@ -191,11 +197,43 @@ def _header(path: str | os.PathLike) -> list[str]:
     return list(pq.ParquetFile(path).schema_arrow.names)
 
 
+#: Arrow's message for a ragged CSV row ends with the row's text, which may be personal data.
+_RAGGED_ROW = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
 def _unreadable(path: str | os.PathLike, error: BaseException) -> CaseDataError:
     report = ValidationReport(source=str(path))
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    report.add([Problem(field="(file)", message=f"cannot be read: {message}")])
+    ragged = _RAGGED_ROW.search(message)
+    if ragged:
+        # Never echo the row: name it by number and say what was wrong with it.
+        expected, got = ragged.groups()
+        report.add(
+            [
+                Problem(
+                    field=WHOLE_FILE,
+                    row=_first_ragged_row(path, int(expected)),
+                    message=f"cannot be read: expected {expected} columns, got {got}",
+                )
+            ]
+        )
+    else:
+        report.add([Problem(field=WHOLE_FILE, message=f"cannot be read: {message}")])
     return CaseDataError(report)
+
+
+def _first_ragged_row(path: str | os.PathLike, n_columns: int) -> int | None:
+    """The data-row number (1 = the first after the header) of the first row of another width."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = (row for row in csv.reader(handle) if row)  # Arrow skips empty lines too
+            next(rows, None)  # the header
+            for number, row in enumerate(rows, start=1):
+                if len(row) != n_columns:
+                    return number
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return None
 
 
 def _read_raw_chunks(path: str | os.PathLike, chunk_rows: int | None) -> Iterator[pa.Table]:
@@ -616,7 +654,7 @@ def validate_file(path: str | os.PathLike, *, require_labels: bool = False) -> V
     try:
         header = _header(path)
         if not header:
-            total.add([Problem(field="(file)", message="file has no header row")])
+            total.add([Problem(field=WHOLE_FILE, message="file has no header row")])
             return total
         for _, report in iter_cases(path, require_labels=require_labels):
             total.merge(report)
@@ -625,7 +663,7 @@ def validate_file(path: str | os.PathLike, *, require_labels: bool = False) -> V
     except (OSError, ValueError) as error:
         total.merge(_unreadable(path, error).report)
     if total.n_rows == 0 and total.ok:
-        total.add([Problem(field="(file)", message="file holds no cases")])
+        total.add([Problem(field=WHOLE_FILE, message="file holds no cases")])
     return total
 
 

@@ -308,6 +308,17 @@ def test_chunks_number_rows_within_the_file_and_catch_duplicates_across_chunks(t
     assert found == [(26, "case_id"), (28, "cause")]
 
 
+def test_a_ragged_row_is_named_by_number_and_its_text_never_shown(tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        "respondent_name,case_id,province\n张三,a,11\n\n李四,b,44,9\n", encoding="utf-8"
+    )
+    report = validate_file(path)
+    assert [(p.row, p.field) for p in report.problems] == [(2, "(file)")]
+    assert "expected 3 columns, got 4" in report.render()
+    assert "李四" not in report.render() and "张三" not in report.render()
+
+
 def test_unreadable_files_are_refused_naming_the_file(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("case_id,province\n(2024)\xe7\xb2\xa4,44\n".encode() + b"\xff\xfe\n")
