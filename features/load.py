@@ -676,14 +676,26 @@ def _warn_ignored(report: ValidationReport) -> None:
         )
 
 
-def write_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that readers see the old file or the whole new one."""
+def write_atomically(
+    path: str | os.PathLike, text: str, *, mode: int | None = None, durable: bool = False
+) -> None:
+    """Write a text file so that readers see the old file or the whole new one.
+
+    ``mode`` sets the permissions before any byte is written (e.g. ``0o600``
+    for secrets); ``durable`` flushes the new file to disk before it replaces
+    the old one, so a crash right after cannot leave it empty.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(handle, mode)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

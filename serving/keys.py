@@ -14,14 +14,14 @@ import fcntl
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from features.load import write_atomically
 
 KEY_PREFIX = "trg_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -41,28 +41,27 @@ def hash_key(key: str) -> str:
 
 
 def read_keys(path: Path) -> list[StoredKey]:
-    """The stored keys (an absent file is no keys)."""
+    """The stored keys (an absent file is no keys); ValueError names a damaged file."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
-    return [StoredKey(**entry) for entry in document.get("keys", [])]
+    except ValueError as error:  # not UTF-8, not JSON
+        raise ValueError(f"{path}: not a keys file ({error})") from error
+    entries = document.get("keys", []) if isinstance(document, dict) else None
+    try:
+        if not isinstance(entries, list):
+            raise TypeError("no list of keys")
+        return [StoredKey(**entry) for entry in entries]
+    except TypeError as error:
+        raise ValueError(
+            f'{path}: expected {{"keys": [{{name, created_at, sha256}}, ...]}} ({error})'
+        ) from error
 
 
 def _write_keys(path: Path, keys: Iterable[StoredKey]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"keys": [asdict(k) for k in keys]}, indent=2) + "\n"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text, mode=0o600, durable=True)
 
 
 @contextmanager

@@ -59,12 +59,17 @@ def test_keys_made_or_revoked_while_serving_take_effect(tmp_path):
         revoke_key(path, "late")
 
 
-def test_a_damaged_keys_file_keeps_the_keys_already_read(tmp_path):
+@pytest.mark.parametrize(
+    "damage", ["{not json", "[]", '{"keys": {}}', '{"keys": ["x"]}', '{"keys": [{"a": 1}]}']
+)
+def test_a_damaged_keys_file_keeps_the_keys_already_read(tmp_path, damage):
     path = tmp_path / "api-keys.json"
     key = create_key(path, "desk")
     now = [0.0]
     checker = KeyChecker(path, clock=lambda: now[0])
-    path.write_text("{not json")
+    path.write_text(damage)
     now[0] = 2.0
     assert checker.check(key)
     assert not KeyChecker(path).check(key)  # a fresh start with a damaged file: no keys
+    with pytest.raises(ValueError, match="api-keys.json"):
+        read_keys(path)
