@@ -19,6 +19,7 @@ from features.record import example_case
 from serving.decision_log import DecisionIds, Shadow, build_rows
 from serving.models import ServedModels
 from serving.schemas import STREAM_VALUES
+from training.triage import CaseFeatures
 
 
 @dataclass
@@ -56,12 +57,22 @@ class Decider:
             "stream": {"name": stream.name, "version": stream.version},
             "assets": {"name": assets.name, "version": assets.version},
         }
+        # What every response carries alike, encoded once (the tail of each JSON object).
+        self._shared_json = json.dumps(
+            {"thresholds": self.thresholds, "models": self.models},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )[1:-1]
+        self._encode = json.JSONEncoder(
+            ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode
 
     # --- scoring ---------------------------------------------------------------------------
 
     def score(self, cases: Sequence[Mapping[str, object]], source: str) -> Scored:
         """Decide every case (champions) and shadow-score it (challengers)."""
-        decisions = self.triage.decide(cases)
+        features = CaseFeatures(cases)  # champions and challengers share builds
+        decisions = self.triage.decide(cases, features=features)
         ids, decided_at = self.ids.next(len(cases))
         return Scored(
             cases=cases,
@@ -71,25 +82,27 @@ class Decider:
             p_assets=decisions.p_assets.tolist(),
             streams=decisions.stream.tolist(),
             reasons_json=decisions.reasons_json(),
-            shadow=self._shadow(cases),
+            shadow=self._shadow(features),
             source=source,
         )
 
-    def _shadow(self, cases: Sequence[Mapping[str, object]]) -> Shadow | None:
+    def _shadow(self, features: CaseFeatures) -> Shadow | None:
         if not self.challengers:
             return None
         p_complex = p_assets = streams = None
         stream_version = assets_version = None
         if "stream" in self.challengers:
             challenger = self.challengers["stream"]
-            probability = challenger.model.predict(cases, reasons=0).probability
+            model = challenger.model
+            probability = model.predict_features(features.of(model), reasons=0).probability
             p_complex = probability.tolist()
             # The challenger routes with its own thresholds: that is what it would decide.
             streams = challenger.model.route(probability).tolist()
             stream_version = challenger.version
         if "assets" in self.challengers:
             challenger = self.challengers["assets"]
-            p_assets = challenger.model.predict(cases, reasons=0).probability.tolist()
+            model = challenger.model
+            p_assets = model.predict_features(features.of(model), reasons=0).probability.tolist()
             assets_version = challenger.version
         return Shadow(
             stream_version=stream_version,
@@ -122,12 +135,7 @@ class Decider:
         The reasons are spliced in as the very text the decision log and
         ``triage score`` hold, so the three cannot differ (and are not encoded twice).
         """
-        shared = json.dumps(
-            {"thresholds": self.thresholds, "models": self.models},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )[1:-1]
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+        shared, dumps = self._shared_json, self._encode
         return [
             "{"
             f'"decision_id":"{scored.ids[i]}","decided_at":"{scored.decided_at}",'

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from training.model import CaseModel
 from training.reasons import Reasons
 from training.registry import LoadedModel
 
@@ -54,6 +55,28 @@ class Decisions:
         ]
 
 
+class CaseFeatures:
+    """The features of one batch of cases, built once per feature vocabulary.
+
+    Models of one training run share their builder's vocabulary (the codes
+    of each categorical), and so their features: only a model with another
+    vocabulary costs another build.
+    """
+
+    def __init__(self, cases: pd.DataFrame | Sequence[Mapping[str, object]]) -> None:
+        self.cases = cases
+        self._built: list[tuple[dict, np.ndarray]] = []
+
+    def of(self, model: CaseModel) -> np.ndarray:
+        vocabulary = model.builder.categories_
+        for known, features in self._built:
+            if known is vocabulary or known == vocabulary:
+                return features
+        features = model.features(self.cases)
+        self._built.append((vocabulary, features))
+        return features
+
+
 @dataclass
 class Triage:
     """The stream and assets models that decide together."""
@@ -65,10 +88,6 @@ class Triage:
     def __post_init__(self) -> None:
         if self.stream.model.thresholds is None:
             raise ValueError(f"{self.stream.name} v{self.stream.version} has no routing thresholds")
-        # Models from one training run share the feature vocabulary: build features once.
-        self._shared_features = (
-            self.stream.model.builder.categories_ == self.assets.model.builder.categories_
-        )
 
     @classmethod
     def from_registry(cls, alias: str = "champion", *, threads: int = 1) -> Triage:
@@ -92,13 +111,22 @@ class Triage:
         }
 
     def decide(
-        self, cases: pd.DataFrame | Sequence[Mapping[str, object]], *, reasons: int | None = None
+        self,
+        cases: pd.DataFrame | Sequence[Mapping[str, object]],
+        *,
+        reasons: int | None = None,
+        features: CaseFeatures | None = None,
     ) -> Decisions:
-        """Decisions on a canonical frame or on validated records."""
+        """Decisions on a canonical frame or on validated records.
+
+        Pass ``features`` (of the same cases) to share feature builds with
+        other models scoring them, e.g. shadow challengers.
+        """
         k = self.reasons if reasons is None else reasons
+        features = CaseFeatures(cases) if features is None else features
         stream_model, assets_model = self.stream.model, self.assets.model
-        stream_features = stream_model.features(cases)
-        assets_features = stream_features if self._shared_features else assets_model.features(cases)
+        stream_features = features.of(stream_model)
+        assets_features = features.of(assets_model)
         complex_ = stream_model.predict_features(stream_features, reasons=k)
         assets = assets_model.predict_features(assets_features, reasons=k)
         if isinstance(cases, pd.DataFrame):

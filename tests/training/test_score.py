@@ -105,3 +105,37 @@ def test_personal_data_in_the_input_never_reaches_the_scores(triage, tmp_path):
     written = out.read_text(encoding="utf-8")
     assert [s for s in secrets if s in written] == []
     assert not set(PII_FIELDS) & set(pd.read_csv(out, nrows=1).columns)
+
+
+def test_features_are_built_once_per_vocabulary_and_shared(triage, cases_csv):
+    """Champions and shadow challengers of one run share one feature build."""
+    import dataclasses
+
+    from features.builder import CaseFeatureBuilder
+    from training.triage import CaseFeatures
+
+    frame = load_cases(cases_csv).head(50)
+    stream, assets = triage.stream.model, triage.assets.model
+    vocabulary = {name: codes[1:] for name, codes in assets.builder.categories_.items()}
+    other = dataclasses.replace(assets, builder=CaseFeatureBuilder.from_vocabulary(vocabulary))
+    builds = []
+    for model in (stream, assets, other):
+        model_features = model.features
+        object.__setattr__(
+            model,
+            "features",
+            lambda cases, _f=model_features, _m=model: builds.append(_m) or _f(cases),
+        )
+    try:
+        features = CaseFeatures(frame)
+        shared = triage.decide(frame, features=features)
+        assert len(builds) == 1  # both champions, one vocabulary
+        assert features.of(other) is not features.of(stream)
+        assert features.of(other) is features.of(other)
+        assert builds == [stream, other]
+    finally:
+        for model in (stream, assets, other):
+            del model.__dict__["features"]
+    alone = triage.decide(frame)
+    np.testing.assert_array_equal(shared.p_complex, alone.p_complex)
+    np.testing.assert_array_equal(shared.p_assets, alone.p_assets)
