@@ -493,17 +493,21 @@ def latest_run(run_id: str | None = None):
     return runs[0]
 
 
+def _metrics_under(run, prefix: str) -> dict[str, float]:
+    """The run's metrics whose key starts with ``prefix``, keyed by the rest of the key."""
+    return {
+        key[len(prefix) :]: value
+        for key, value in run.data.metrics.items()
+        if key.startswith(prefix)
+    }
+
+
 def run_metrics(run) -> pd.DataFrame:
     """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
     rows = []
     for kind in _KINDS:
         for scorer in SCORERS:
-            prefix = f"{kind}.{scorer}.test."
-            values = {
-                key[len(prefix) :]: value
-                for key, value in run.data.metrics.items()
-                if key.startswith(prefix)
-            }
+            values = _metrics_under(run, f"{kind}.{scorer}.test.")
             if values:
                 rows.append({"model": kind, "scorer": scorer, **values})
     columns = ["model", "scorer", *[m for m in evaluate.METRIC_NAMES if m != "n"], "n"]
@@ -515,12 +519,7 @@ def bayes_gaps(run) -> pd.DataFrame:
     """How far each model is from the Bayes limit (logged when training had the truth)."""
     rows = []
     for kind in _KINDS:
-        prefix = f"{kind}.gap_to_bayes."
-        values = {
-            key[len(prefix) :]: value
-            for key, value in run.data.metrics.items()
-            if key.startswith(prefix)
-        }
+        values = _metrics_under(run, f"{kind}.gap_to_bayes.")
         if values:
             rows.append({"model": kind, **values})
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
