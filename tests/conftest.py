@@ -14,7 +14,23 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
 
-from features.record import example_case
+from features.record import INQUIRY_FIELDS, example_case
+
+#: The first inquiry's answers (empty when it has not been done).
+INQUIRY_NAMES = tuple(f.name for f in INQUIRY_FIELDS)
+
+
+def missing_system_package(what: str) -> None:
+    """Skip for a missing system package where it cannot be installed; fail where it can.
+
+    As root with apt-get (CI, a fresh container) `.ci/system-deps` installs it
+    before the tests run, so its absence there is a failure, never a skip.
+    """
+    import shutil
+
+    if os.environ.get("CI") or (os.geteuid() == 0 and shutil.which("apt-get")):
+        pytest.fail(f"{what} is missing although .ci/system-deps could install it here")
+    pytest.skip(f"{what} is missing and cannot be installed here (not root with apt-get)")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -68,15 +84,7 @@ def valid_rows(n: int = 6) -> list[dict[str, object]]:
             row["registered_capital"] = 500_000.0
         if i % 3 == 2:
             row["inquiry_done"] = False
-            for name in (
-                "bank_balance",
-                "real_estate_count",
-                "vehicle_count",
-                "securities_value",
-                "equity_stakes",
-                "online_payment_balance",
-                "has_salary_income",
-            ):
+            for name in INQUIRY_NAMES:
                 row[name] = None
         row["is_complex"] = i % 2
         row["has_recoverable_assets"] = (i + 1) % 2

@@ -20,7 +20,7 @@ from features.load import (
     validate_frame,
 )
 from features.record import FIELDS, LABELS, PII_FIELDS, Kind
-from tests.conftest import valid_rows
+from tests.conftest import INQUIRY_NAMES, valid_rows
 
 
 def write_csv(tmp_path, rows, name="cases.csv"):
@@ -104,15 +104,7 @@ def _bad_value(spec):
 def test_every_field_refuses_a_wrong_value_naming_row_case_and_field(spec):
     rows = valid_rows(3)
     rows[1][spec.name] = _bad_value(spec)
-    if spec.name in (
-        "bank_balance",
-        "real_estate_count",
-        "vehicle_count",
-        "securities_value",
-        "equity_stakes",
-        "online_payment_balance",
-        "has_salary_income",
-    ):
+    if spec.name in INQUIRY_NAMES:
         rows[1]["inquiry_done"] = True
     report = problems_of(rows, require_labels=True)
     mine = [p for p in report.problems if p.field == spec.name]

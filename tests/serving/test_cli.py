@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from importlib.metadata import EntryPoint
 
 import pandas as pd
 import pytest
@@ -23,18 +22,10 @@ def home(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def test_the_commands_join_the_triage_dispatcher(monkeypatch):
-    """Registered through the `triage.commands` entry point (pyproject.toml)."""
+def test_the_commands_join_the_triage_dispatcher():
+    """Registered through the installed `triage.commands` entry point (pyproject.toml)."""
     import features.cli
 
-    ours = EntryPoint(name="serving", value="serving.cli:register", group="triage.commands")
-    real = features.cli.entry_points
-
-    def with_serving(group):
-        found = [e for e in real(group=group) if e.name != "serving"]
-        return [*found, ours]
-
-    monkeypatch.setattr(features.cli, "entry_points", with_serving)
     parser = features.cli.build_parser()
     args = parser.parse_args(["serve", "--port", "3001", "--workers", "2"])
     assert (args.host, args.port, args.workers, args.handler) == ("127.0.0.1", 3001, 2, cli._serve)

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.conftest import KEY
+from tests.conftest import missing_system_package
+from tests.serving.conftest import AUTH, KEY
 from tests.serving.registry_fixture import register_champion_and_challenger, service_env
 from tests.serving.test_e2e import Server
 
@@ -39,7 +40,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-AUTH = {"Authorization": f"Bearer {KEY}"}
 N_CASES = 3000
 CHARTS = (
     "chart-daily",
@@ -68,11 +68,9 @@ def _chromium() -> Path:
     """Debian's Chromium: found, or installed where we may; skipped only where it cannot be."""
     if not CHROMIUM.exists() and os.geteuid() == 0:
         subprocess.run(["bash", str(ROOT / ".ci" / "system-deps")], check=False, timeout=900)
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.environ.get("CI"):
-        pytest.fail(f"{CHROMIUM} is missing in CI: .ci/system-deps should have installed it")
-    pytest.skip(f"no {CHROMIUM} and not root: `apt-get install chromium` to run this test")
+    if not CHROMIUM.exists():
+        missing_system_package(f"Debian's chromium ({CHROMIUM})")
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +106,8 @@ def server(env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     chromium = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("playwright is not installed (a dev dependency)")
+    from playwright.sync_api import sync_playwright  # a locked dev dependency
+
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         yield launched

@@ -29,6 +29,7 @@ from serving.decision_log import (
     export,
     parse_moment,
 )
+from tests.conftest import missing_system_package
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -123,14 +124,12 @@ def postgres_url():
     )
     initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
     if not (initdb and pg_ctl):
-        pytest.skip(  # .ci/run installs Debian's postgresql, so CI never skips this
-            "no PostgreSQL server binaries (initdb, pg_ctl) and no TRIAGE_TEST_POSTGRES_URL"
-        )
+        missing_system_package("a PostgreSQL server (initdb, pg_ctl; or TRIAGE_TEST_POSTGRES_URL)")
     as_user: list[str] = []
     folder = Path(tempfile.mkdtemp(prefix="triage-pg-"))
     if os.geteuid() == 0:  # the server refuses to run as root
         if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser")
+            missing_system_package("runuser (to start PostgreSQL as its own user)")
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(folder, "postgres")
     data = folder / "data"
@@ -148,7 +147,8 @@ def postgres_url():
         )
     except (subprocess.CalledProcessError, OSError) as error:
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"could not start a PostgreSQL cluster: {error}")
+        stderr = getattr(error, "stderr", b"") or b""
+        pytest.fail(f"could not start a PostgreSQL cluster: {error}\n{stderr.decode()[-2000:]}")
     try:
         yield f"postgresql://triage@/postgres?host={folder}"
     finally:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
+from tests.conftest import INQUIRY_NAMES
 from training.card import (
     ModelCardData,
     SplitSummary,
@@ -35,16 +36,6 @@ from training.plots import (
     plot_reliability,
     plot_roc,
     plot_score_histograms,
-)
-
-_INQUIRY = (
-    "bank_balance",
-    "real_estate_count",
-    "vehicle_count",
-    "securities_value",
-    "equity_stakes",
-    "online_payment_balance",
-    "has_salary_income",
 )
 
 
@@ -251,7 +242,7 @@ def test_rule_score_follows_the_published_criteria():
     frame.loc[5, ["n_respondents", "n_applicants"]] = [3.0, 1.0]
     frame.loc[6, "respondent_type"] = "government_organ"
     frame.loc[7, "bank_balance"] = 9_999.0  # short of the claim, nothing else → undecided
-    frame.loc[8, list(_INQUIRY)] = np.nan  # inquiry not answered
+    frame.loc[8, list(INQUIRY_NAMES)] = np.nan  # inquiry not answered
     frame.loc[8, "inquiry_done"] = 0.0
     score = rule_based_stream_score(frame)
     assert list(score) == [SIMPLE] + [COMPLEX] * 6 + [UNDECIDED, UNDECIDED]

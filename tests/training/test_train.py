@@ -77,10 +77,12 @@ def first(home, sample, tmp_path_factory):
 
 def _versions(name: str) -> list[str]:
     client = mlflow.MlflowClient()
-    try:
-        return sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'"))
-    except mlflow.exceptions.MlflowException:
-        return []
+    return sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'"))
+
+
+def _run_ids() -> set[str]:
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    return {run.info.run_id for run in runs}
 
 
 def test_first_training_registers_and_promotes_both_models(first):
@@ -201,8 +203,15 @@ def test_untrainable_data_is_refused_before_mlflow(problem, sample, tmp_path, ho
         expected = "one class"
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
+    from training import registry
+
+    registry.configure_mlflow()
+    runs = _run_ids()
+    versions = {name: _versions(name) for name in ("triage-stream", "triage-assets")}
     with pytest.raises(TrainingRefused, match=expected):
         train(path, config=FAST)
+    assert _run_ids() == runs
+    assert {name: _versions(name) for name in versions} == versions
 
 
 def test_promote_and_rollback_move_aliases_and_record_why(first, sample, capsys):
