@@ -495,6 +495,11 @@ def train(
 
         for kind, outcome in outcomes.items():
             name = registry.model_name(kind, settings)
+            # The card's data table also gives this model's positive rate per split.
+            labelled_splits = [
+                describe_split(part, frame.iloc[rows], TARGETS[kind])
+                for part, rows in split.parts().items()
+            ]
             _log_model_run_data(kind, outcome, scratch, splits)
             outcome.model.metadata.update(
                 {
@@ -522,7 +527,7 @@ def train(
                 run.info.run_id,
                 commit,
                 fingerprint,
-                splits,
+                labelled_splits,
                 synthetic,
                 settings,
             )

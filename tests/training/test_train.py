@@ -123,6 +123,9 @@ def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
         assert f"stream/{figure}" in nested
     card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_stream.md")
     assert "Bayes" in card and "routing" in card.lower()
+    # The data table gives each split's share of complex cases.
+    rows = [line for line in card.splitlines() if line.startswith(("| train ", "| test "))]
+    assert len(rows) == 2 and all(row.rstrip(" |").endswith("%") for row in rows), rows
 
 
 def test_registered_model_round_trips_through_mlflow_pyfunc(first, sample):
