@@ -16,6 +16,7 @@ on line 2, under the header).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -23,7 +24,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -702,6 +703,42 @@ def write_atomically(
         raise
 
 
+@contextlib.contextmanager
+def atomic_table_writer(path: str | os.PathLike, schema: pa.Schema) -> Iterator[Callable]:
+    """``write(table)`` appends Arrow tables to a CSV or Parquet file (by extension).
+
+    The file appears only when the block ends without an error (readers see
+    the old file or the whole new one); with nothing written it holds the
+    header (CSV) or the schema (Parquet) and no rows.
+    """
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    kind = file_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    writer = (pacsv.CSVWriter if kind == "csv" else pq.ParquetWriter)(temporary, schema)
+    written = False
+
+    def write(table: pa.Table) -> None:
+        nonlocal written
+        writer.write_table(table)
+        written = True
+
+    try:
+        yield write
+        if not written:
+            writer.write_table(schema.empty_table())
+        writer.close()
+        os.replace(temporary, path)
+    except BaseException:
+        writer.close()
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def feature_frame_columns() -> list[str]:
     """Names of the canonical frame's columns that are model inputs."""
     return [f.name for f in FIELDS if f.is_feature]
@@ -719,6 +756,7 @@ __all__ = [
     "read_cases",
     "validate_file",
     "validate_frame",
+    "atomic_table_writer",
     "write_atomically",
 ]
 

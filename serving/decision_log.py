@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -520,38 +519,12 @@ def export(
     """
     import pyarrow as pa
 
-    from features.load import file_format
+    from features.load import atomic_table_writer
 
-    out = Path(out)
-    kind = file_format(out)
     schema = _arrow_schema()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(temporary)
     written = 0
-    writer = None
-    try:
-        if kind == "csv":
-            import pyarrow.csv as pacsv
-
-            writer = pacsv.CSVWriter(str(temporary), schema)
-        else:
-            import pyarrow.parquet as pq
-
-            writer = pq.ParquetWriter(str(temporary), schema)
+    with atomic_table_writer(out, schema) as write:
         for chunk in log.rows(since=since, until=until):
-            table = pa.Table.from_pylist(chunk, schema=schema)
-            writer.write_table(table)
+            write(pa.Table.from_pylist(chunk, schema=schema))
             written += len(chunk)
-        if written == 0:
-            writer.write_table(schema.empty_table())
-        writer.close()
-        writer = None
-        os.replace(temporary, out)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        temporary.unlink(missing_ok=True)
-        raise
     return written

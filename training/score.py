@@ -9,40 +9,29 @@ validated (not scored) so that the report lists every problem.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pyarrow as pa
 
-from features.load import CaseDataError, ValidationReport, file_format, iter_cases
+from features.load import (
+    CaseDataError,
+    ValidationReport,
+    atomic_table_writer,
+    file_format,
+    iter_cases,
+)
 from features.settings import TriageSettings, get_settings
-from training.triage import Triage
+from training.triage import OUTPUT_COLUMNS, Triage
 
-
-class _Writer:
-    """Appends Arrow tables to a CSV or Parquet file."""
-
-    def __init__(self, path: Path, kind: str):
-        self.path, self.kind, self._writer = path, kind, None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            if self.kind == "csv":
-                import pyarrow.csv as pacsv
-
-                self._writer = pacsv.CSVWriter(str(self.path), table.schema)
-            else:
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(str(self.path), table.schema)
-        self._writer.write_table(table)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+#: Column types of the scores file (fixed, so an empty input still writes a valid file).
+OUTPUT_SCHEMA = pa.schema(
+    [
+        (name, pa.float64() if name in ("p_complex", "p_assets") else pa.string())
+        for name in OUTPUT_COLUMNS
+    ]
+)
 
 
 def score_file(
@@ -66,39 +55,28 @@ def score_file(
 
     settings = settings or get_settings()
     out = Path(out)
-    out_kind = file_format(out)
+    file_format(out)  # an unknown extension is refused before the models load
     if triage is None:
         registry.configure_mlflow(settings)
         triage = Triage.from_registry(threads=settings.threads)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(temporary)
-    writer = _Writer(temporary, out_kind)
     report = ValidationReport(source=str(data))
     started = time.monotonic()
     rows = 0
     show = sys.stderr.isatty() if progress is None else progress
-    try:
-        with tqdm(unit=" cases", desc="scoring", disable=not show, file=sys.stderr) as bar:
-            for frame, chunk_report in iter_cases(data, chunk_rows=chunk_rows):
-                report.merge(chunk_report)
-                if not report.ok:
-                    continue  # keep validating: the report lists every problem
-                decisions = triage.decide_frame(frame, reasons=reasons)
-                writer.write(pa.Table.from_pandas(decisions, preserve_index=False))
-                rows += len(frame)
-                bar.update(len(frame))
-        writer.close()
+    with (
+        atomic_table_writer(out, OUTPUT_SCHEMA) as write,
+        tqdm(unit=" cases", desc="scoring", disable=not show, file=sys.stderr) as bar,
+    ):
+        for frame, chunk_report in iter_cases(data, chunk_rows=chunk_rows):
+            report.merge(chunk_report)
+            if not report.ok:
+                continue  # keep validating: the report lists every problem
+            decisions = triage.decide_frame(frame, reasons=reasons)
+            write(pa.Table.from_pandas(decisions, schema=OUTPUT_SCHEMA, preserve_index=False))
+            rows += len(frame)
+            bar.update(len(frame))
         if not report.ok:
-            raise CaseDataError(report)
-        if rows == 0 and out_kind == "csv":
-            temporary.write_text(",".join(_header()) + "\n", encoding="utf-8")
-        os.replace(temporary, out)
-    except BaseException:
-        writer.close()
-        temporary.unlink(missing_ok=True)
-        raise
+            raise CaseDataError(report)  # leaves no file, and the old one in place
     seconds = time.monotonic() - started
     return {
         "rows": rows,
@@ -108,9 +86,3 @@ def score_file(
         "assets_model": f"{triage.assets.name} v{triage.assets.version}",
         "out": str(out),
     }
-
-
-def _header() -> list[str]:
-    from training.triage import OUTPUT_COLUMNS
-
-    return list(OUTPUT_COLUMNS)

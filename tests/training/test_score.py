@@ -139,3 +139,13 @@ def test_features_are_built_once_per_vocabulary_and_shared(triage, cases_csv):
     alone = triage.decide(frame)
     np.testing.assert_array_equal(shared.p_complex, alone.p_complex)
     np.testing.assert_array_equal(shared.p_assets, alone.p_assets)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_without_cases_scores_to_a_valid_empty_file(triage, cases_csv, tmp_path, suffix):
+    empty = tmp_path / "no_cases.csv"
+    empty.write_text(cases_csv.read_text(encoding="utf-8").splitlines()[0] + "\n", "utf-8")
+    out = tmp_path / f"scores{suffix}"
+    assert score_file(empty, out, triage=triage, progress=False)["rows"] == 0
+    scores = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert list(scores.columns) == list(OUTPUT_COLUMNS) and scores.empty
