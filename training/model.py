@@ -31,6 +31,8 @@ from training.reasons import ReasonExplainer, Reasons
 
 #: What each label means to the model that learns it.
 TARGETS = {"stream": "is_complex", "assets": "has_recoverable_assets"}
+#: The column of each model's true probability in a generator's truth file.
+TRUTH_COLUMNS = {"stream": "p_complex_true", "assets": "p_assets_true"}
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
 FORMAT_VERSION = 1

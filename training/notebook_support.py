@@ -31,6 +31,7 @@ import pandas as pd
 from features.record import FEATURE_FIELDS, FIELD_BY_NAME, LABELS, OUTCOME_FIELDS, Kind
 from features.synthetic import CALIBRATION_TARGETS, SyntheticSample
 from training import evaluate
+from training.model import TARGETS, TRUTH_COLUMNS
 
 __all__ = [
     "CaseData",
@@ -69,9 +70,6 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
 )
 #: How the scorers of a training run are shown, best known first.
 SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "bayes_limit")
-_KINDS = ("stream", "assets")
-_TARGET_OF = {"stream": "is_complex", "assets": "has_recoverable_assets"}
-_TRUTH_OF = {"stream": "p_complex_true", "assets": "p_assets_true"}
 _MISSING = "(missing)"
 
 
@@ -143,16 +141,16 @@ def load_case_data(inputs: NotebookInputs) -> CaseData:
 
     if inputs.cases is None:
         sample = generate_cases(inputs.rows, seed=inputs.seed)
-        truth = sample.truth[["p_complex_true", "p_assets_true"]].reset_index(drop=True)
+        truth = sample.truth[list(TRUTH_COLUMNS.values())].reset_index(drop=True)
         source = f"{inputs.rows:,} synthetic cases (seed {inputs.seed})"
         return CaseData(cases=sample.cases, truth=truth, sample=sample, source=source)
     cases = load_cases(inputs.cases).head(inputs.rows).reset_index(drop=True)
     truth = None
     if inputs.truth is not None:
-        table = pd.read_csv(inputs.truth, dtype={"case_id": str}).set_index("case_id")
-        truth = table.reindex(cases["case_id"].astype(str).to_numpy())[
-            ["p_complex_true", "p_assets_true"]
-        ].reset_index(drop=True)
+        from training.train import read_truth  # checks the file names every case, once
+
+        aligned = read_truth(inputs.truth, cases["case_id"])
+        truth = pd.DataFrame({TRUTH_COLUMNS[kind]: aligned[kind] for kind in TRUTH_COLUMNS})
     return CaseData(
         cases=cases, truth=truth, sample=None, source=f"{len(cases):,} cases of {inputs.cases}"
     )
@@ -505,7 +503,7 @@ def _metrics_under(run, prefix: str) -> dict[str, float]:
 def run_metrics(run) -> pd.DataFrame:
     """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
     rows = []
-    for kind in _KINDS:
+    for kind in TARGETS:
         for scorer in SCORERS:
             values = _metrics_under(run, f"{kind}.{scorer}.test.")
             if values:
@@ -518,7 +516,7 @@ def run_metrics(run) -> pd.DataFrame:
 def bayes_gaps(run) -> pd.DataFrame:
     """How far each model is from the Bayes limit (logged when training had the truth)."""
     rows = []
-    for kind in _KINDS:
+    for kind in TARGETS:
         values = _metrics_under(run, f"{kind}.gap_to_bayes.")
         if values:
             rows.append({"model": kind, **values})
@@ -575,13 +573,13 @@ def run_models(run) -> dict:
 
     client = mlflow.MlflowClient()
     found = {}
-    for kind in _KINDS:
+    for kind in TARGETS:
         name = registry.model_name(kind)
         versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
         if versions:
             version = max(versions, key=lambda v: int(v.version))
             found[kind] = registry.load_case_model(name, version=str(version.version))
-    if set(found) != set(_KINDS):
+    if set(found) != set(TARGETS):
         raise LookupError(f"run {run.info.run_id} registered {sorted(found)} only")
     return found
 
@@ -594,13 +592,13 @@ def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
     """
     rows = []
     for kind, loaded in models.items():
-        y = _numbers(data.cases[_TARGET_OF[kind]])
+        y = _numbers(data.cases[TARGETS[kind]])
         p = loaded.model.predict_proba(data.cases)
         rows.append(
             {"model": kind, "scorer": f"v{loaded.version}", **evaluate.binary_metrics(y, p)}
         )
         if data.truth is not None:
-            bayes = evaluate.bayes_limit(y, data.truth[_TRUTH_OF[kind]].to_numpy())
+            bayes = evaluate.bayes_limit(y, data.truth[TRUTH_COLUMNS[kind]].to_numpy())
             rows.append({"model": kind, "scorer": "bayes_limit", **bayes})
     return pd.DataFrame(rows).set_index(["model", "scorer"])
 
@@ -609,12 +607,12 @@ def reliability_curves(models: Mapping, data: CaseData) -> dict[str, dict[str, p
     """Per model: its reliability curve on the cases, and the true probabilities' one if known."""
     curves: dict[str, dict[str, pd.DataFrame]] = {}
     for kind, loaded in models.items():
-        y = _numbers(data.cases[_TARGET_OF[kind]])
+        y = _numbers(data.cases[TARGETS[kind]])
         p = loaded.model.predict_proba(data.cases)
         curves[kind] = {f"{kind} v{loaded.version}": evaluate.reliability_curve(y, p)}
         if data.truth is not None:
             curves[kind]["Bayes limit"] = evaluate.reliability_curve(
-                y, data.truth[_TRUTH_OF[kind]].to_numpy()
+                y, data.truth[TRUTH_COLUMNS[kind]].to_numpy()
             )
     return curves
 

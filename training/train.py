@@ -37,7 +37,7 @@ from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.config import TrainingConfig
 from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
-from training.model import TARGETS, CaseModel
+from training.model import TARGETS, TRUTH_COLUMNS, CaseModel
 from training.policy import choose_thresholds, routing_outcome
 from training.split import TimeSplit, split_by_filing_date
 
@@ -336,18 +336,25 @@ def git_commit() -> str:
 def read_truth(path: str | Path, case_ids: pd.Series) -> dict[str, pd.Series]:
     """True probabilities from a generator's truth file, aligned to ``case_ids``."""
     truth = pd.read_csv(path, dtype={"case_id": str})
-    needed = {"case_id", "p_complex_true", "p_assets_true"}
+    needed = {"case_id", *TRUTH_COLUMNS.values()}
     if not needed <= set(truth.columns):
         raise TrainingRefused(f"{path}: a truth file needs the columns {sorted(needed)}")
-    truth = truth.set_index("case_id")
-    aligned = truth.reindex(case_ids.astype(str).to_numpy())
-    missing = int(aligned["p_complex_true"].isna().sum())
-    if missing:
-        raise TrainingRefused(f"{path}: {missing} cases of the data have no true probabilities")
-    return {
-        "stream": aligned["p_complex_true"].reset_index(drop=True),
-        "assets": aligned["p_assets_true"].reset_index(drop=True),
-    }
+    repeated = truth["case_id"][truth["case_id"].duplicated()].unique()
+    if len(repeated):
+        raise TrainingRefused(
+            f"{path}: {len(repeated)} case_id(s) appear more than once, e.g. {repeated[0]!r}"
+        )
+    aligned = truth.set_index("case_id").reindex(case_ids.astype(str).to_numpy())
+    for column in TRUTH_COLUMNS.values():
+        probability = aligned[column]
+        unusable = probability.isna() | ~probability.between(0.0, 1.0)
+        if unusable.any():
+            first = aligned.index[unusable.to_numpy()][0]
+            raise TrainingRefused(
+                f"{path}: {int(unusable.sum())} case(s) of the data have no {column} "
+                f"in [0, 1], e.g. case_id {first!r}"
+            )
+    return {kind: aligned[column].reset_index(drop=True) for kind, column in TRUTH_COLUMNS.items()}
 
 
 @dataclass
