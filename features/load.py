@@ -47,11 +47,9 @@ from features.record import (
 #: How many problems a report shows; the count is always complete.
 SHOWN_PROBLEMS = 50
 #: Problems kept per (field, kind of problem), enough to fill the shown list.
-_KEPT_PER_CHECK = SHOWN_PROBLEMS
 
 _TRUE = {"true", "1", "是", "1.0", "t", "yes", "y"}
 _FALSE = {"false", "0", "否", "0.0", "f", "no", "n"}
-_BOOLEAN_WORDS = {w: 1.0 for w in _TRUE} | {w: 0.0 for w in _FALSE}
 # A plain decimal: no thousands separators, no currency signs, optional exponent
 # (spreadsheets write 1.2E+07 for large amounts).
 _NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -121,12 +119,6 @@ class ValidationReport:
         """The first problems by row (column-level problems first)."""
         ordered = sorted(self.problems, key=lambda p: (-1 if p.row is None else p.row, p.field))
         return ordered[:SHOWN_PROBLEMS]
-
-    def counts_by_field(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for problem in self.problems:
-            counts[problem.field] = counts.get(problem.field, 0) + 1
-        return counts
 
     def render(self) -> str:
         lines = [f"{self.source}: {self.n_rows} rows"]
@@ -455,7 +447,7 @@ def _problems_from_mask(
     total = int(mask.sum())
     if total == 0:
         return [], 0
-    where = np.flatnonzero(mask)[:_KEPT_PER_CHECK]
+    where = np.flatnonzero(mask)[:SHOWN_PROBLEMS]
     problems = [
         Problem(
             field=field_name,
@@ -739,17 +731,11 @@ def atomic_table_writer(path: str | os.PathLike, schema: pa.Schema) -> Iterator[
         raise
 
 
-def feature_frame_columns() -> list[str]:
-    """Names of the canonical frame's columns that are model inputs."""
-    return [f.name for f in FIELDS if f.is_feature]
-
-
 __all__ = [
     "FIELD_BY_NAME",
     "CaseDataError",
     "Problem",
     "ValidationReport",
-    "feature_frame_columns",
     "file_format",
     "iter_cases",
     "load_cases",

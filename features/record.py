@@ -567,11 +567,6 @@ OUTCOME_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.group is Gr
 RECORD_FIELDS: tuple[FieldSpec, ...] = tuple(f for f in FIELDS if f.group is not Group.OUTCOME)
 
 
-def field_names(fields: tuple[FieldSpec, ...] = FIELDS) -> list[str]:
-    """Names of the given fields, in contract order."""
-    return [f.name for f in fields]
-
-
 def code_label(field_name: str, code: str, lang: str = "zh") -> str:
     """What a user reads for a code (``code_label("cause", "lease") == "租赁"``)."""
     for c in FIELD_BY_NAME[field_name].codes:

@@ -37,9 +37,6 @@ class Scored:
     shadow: Shadow | None
     source: str
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 class Decider:
     """Decisions of the served models on validated case records (dicts)."""

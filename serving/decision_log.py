@@ -181,13 +181,6 @@ def _encode(value: int) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def iso_ms(epoch_ms: int) -> str:
-    """``2024-03-15T08:30:00.123Z`` of a time in milliseconds since the epoch."""
-    seconds, ms = divmod(epoch_ms, 1000)
-    stamp = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{ms:03d}Z"
-
-
 # --------------------------------------------------------------------------
 # Rows
 # --------------------------------------------------------------------------

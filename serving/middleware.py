@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from serving.keys import KeyChecker
 
@@ -32,7 +32,6 @@ class Gate:
     reason: str = "loading the models"
     keys: KeyChecker | None = None
     max_body_bytes: int = 64 << 20
-    extra: dict[str, t.Any] = field(default_factory=dict)
 
     def not_ready(self, reason: str) -> None:
         self.ready, self.reason = False, reason

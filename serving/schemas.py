@@ -33,7 +33,6 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features.record import (
-    FEATURE_FIELDS,
     INQUIRY_FIELDS,
     PII_FIELDS,
     RECORD_FIELDS,
@@ -408,8 +407,3 @@ class ModelInfo(_OpenAPI30Model):
     )
     bento_model: str = Field(description="BentoML model store tag the service loaded.")
     imported_at: str | None = Field(description="When the versions were imported from MLflow.")
-
-
-def feature_names() -> tuple[str, ...]:
-    """The contract's feature fields, in order (what the decision log keeps of a case)."""
-    return tuple(spec.name for spec in FEATURE_FIELDS)

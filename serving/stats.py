@@ -36,10 +36,10 @@ STREAM_LABELS: Mapping[str, tuple[str, str]] = {
     "complex": ("繁案", "Complex"),
     "review": ("人工复核", "Review"),
 }
-#: The two probabilities, what users read for them, and the reasons' key of each.
-PROBABILITIES: Mapping[str, tuple[str, str, str]] = {
-    "p_complex": ("难案概率", "probability of a complex case", "complex"),
-    "p_assets": ("有可执行财产概率", "probability of recoverable assets", "assets"),
+#: The two probabilities and what users read for them.
+PROBABILITIES: Mapping[str, tuple[str, str]] = {
+    "p_complex": ("难案概率", "probability of a complex case"),
+    "p_assets": ("有可执行财产概率", "probability of recoverable assets"),
 }
 #: Reason groups of the ``reasons`` JSON: why a case is complex, why assets are likely.
 REASON_KINDS = ("complex", "assets")
@@ -538,7 +538,7 @@ def labels() -> dict[str, object]:
             {"code": stream, "zh": zh, "en": en} for stream, (zh, en) in STREAM_LABELS.items()
         ],
         "probabilities": [
-            {"code": name, "zh": zh, "en": en} for name, (zh, en, _) in PROBABILITIES.items()
+            {"code": name, "zh": zh, "en": en} for name, (zh, en) in PROBABILITIES.items()
         ],
     }
 

@@ -54,12 +54,6 @@ class RoutingThresholds:
             np.where(p_complex >= self.complex_from, "complex", "review"),
         )
 
-    def route_one(self, p_complex: float) -> str:
-        """Stream of one case (the API's hot path: no arrays)."""
-        if p_complex < self.simple_below:
-            return "simple"
-        return "complex" if p_complex >= self.complex_from else "review"
-
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 

@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 EXPERIMENT = "enforcement-triage"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-ALIASES = (CHAMPION, CHALLENGER)
 MODEL_ARTIFACT = "model_dir"
 
 

@@ -149,3 +149,16 @@ def test_a_file_without_cases_scores_to_a_valid_empty_file(triage, cases_csv, tm
     assert score_file(empty, out, triage=triage, progress=False)["rows"] == 0
     scores = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert list(scores.columns) == list(OUTPUT_COLUMNS) and scores.empty
+
+
+def test_the_pipeline_view_scores_like_the_model(triage, cases_csv):
+    """CaseModel.pipeline(): one scikit-learn Pipeline (features → calibrated booster)."""
+    from sklearn.pipeline import Pipeline
+
+    frame = load_cases(cases_csv).head(200)
+    for loaded in (triage.stream, triage.assets):
+        pipeline = loaded.model.pipeline()
+        assert isinstance(pipeline, Pipeline)
+        np.testing.assert_allclose(
+            pipeline.predict_proba(frame)[:, 1], loaded.model.predict_proba(frame), atol=1e-12
+        )
