@@ -184,11 +184,11 @@ def run() -> dict:
     return {
         "baseline": "LightGBM Booster.predict, num_threads=1, prepared numpy input",
         "ratios": {
-            f"{name} / booster_predict": round(seconds / base, 2)
+            f"{name} / booster_predict, time": round(seconds / base, 2)
             for name, seconds in single.items()
             if name != "booster_predict"
         }
-        | {"transform / booster_predict, 1M rows": round(transform_s / predict_s, 4)},
+        | {"transform / booster_predict, 1M rows, time": round(transform_s / predict_s, 4)},
         "single_case_microseconds": {k: round(v * 1e6, 2) for k, v in single.items()},
         "bulk_rows_per_second": {
             "transform": round(BULK_ROWS / transform_s),
