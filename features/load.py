@@ -184,10 +184,16 @@ def _header(path: str | os.PathLike) -> list[str]:
     if file_format(path) == "csv":
         with open(path, encoding="utf-8-sig", newline="") as handle:
             first = handle.readline()
-        return next(csv.reader([first]), []) if first.strip() else []
-    import pyarrow.parquet as pq
+        header = next(csv.reader([first]), []) if first.strip() else []
+    else:
+        import pyarrow.parquet as pq
 
-    return list(pq.ParquetFile(path).schema_arrow.names)
+        header = list(pq.ParquetFile(path).schema_arrow.names)
+    if not header:
+        report = ValidationReport(source=str(path))
+        report.add([Problem(field=WHOLE_FILE, message="file has no header row")])
+        raise CaseDataError(report)
+    return header
 
 
 #: Arrow's message for a ragged CSV row ends with the row's text, which may be personal data.
@@ -614,16 +620,21 @@ def load_cases(path: str | os.PathLike, *, require_labels: bool = False) -> pd.D
 
 
 def iter_cases(
-    path: str | os.PathLike, *, chunk_rows: int = 100_000, require_labels: bool = False
+    path: str | os.PathLike,
+    *,
+    chunk_rows: int = 100_000,
+    require_labels: bool = False,
+    warn_ignored: bool = True,
 ) -> Iterator[tuple[pd.DataFrame, ValidationReport]]:
     """Validated chunks of a file, for streaming (memory stays flat).
 
     Each chunk's report numbers rows within the whole file, and ``case_id``
-    uniqueness is checked across chunks.
+    uniqueness is checked across chunks.  Unknown columns raise one warning
+    unless ``warn_ignored`` is False (the caller reports them itself).
     """
     seen: set[str] = set()
     first_row = 1
-    warned = False
+    warned = not warn_ignored
     header = _header(path)
     for raw in _read_raw_chunks(path, chunk_rows):
         frame, report = validate_frame(
@@ -645,11 +656,8 @@ def validate_file(path: str | os.PathLike, *, require_labels: bool = False) -> V
     """Every problem of a file, read in chunks so any size fits in memory."""
     total = ValidationReport(source=str(path))
     try:
-        header = _header(path)
-        if not header:
-            total.add([Problem(field=WHOLE_FILE, message="file has no header row")])
-            return total
-        for _, report in iter_cases(path, require_labels=require_labels):
+        # The report lists the unknown columns: no warning besides.
+        for _, report in iter_cases(path, require_labels=require_labels, warn_ignored=False):
             total.merge(report)
     except CaseDataError as error:
         total.merge(error.report)

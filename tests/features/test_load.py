@@ -238,6 +238,23 @@ def test_unknown_columns_are_ignored_with_one_warning_naming_them(tmp_path):
     messages = [str(w.message) for w in caught if "unknown columns" in str(w.message)]
     assert len(messages) == 1 and "judge_notes, handler" in messages[0]
     assert "judge_notes" not in loaded.columns
+    # A validation report lists them itself: said once there, not warned as well.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = validate_file(path)
+    assert report.ignored_columns == ["judge_notes", "handler"]
+    assert not [w for w in caught if "unknown columns" in str(w.message)]
+
+
+def test_a_file_without_a_header_is_refused_by_every_reader(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    for read in (read_cases, lambda path: next(iter_cases(path)), validate_file):
+        try:
+            report = read(empty)
+        except CaseDataError as error:
+            report = error.report
+        assert [p.message for p in report.problems] == ["file has no header row"]
 
 
 def _with_pii(rows):
