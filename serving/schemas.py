@@ -58,7 +58,7 @@ MSG_DATE = "is not a date written YYYY-MM-DD"
 MSG_AT_MOST = "is greater than {other}"
 MSG_COURT_PROVINCE = "first two characters differ from the province code"
 MSG_INQUIRY_EMPTY = "must be empty when inquiry_done is false"
-MSG_DUPLICATE = "duplicate case_id"
+MSG_DUPLICATE = "duplicate case_id {case_id}, first at cases.{first}"
 MSG_PERSONAL = "personal data is not accepted: remove this field (its value was not read)"
 
 _DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -126,13 +126,16 @@ def _field(spec: FieldSpec) -> tuple[Any, Any]:
     )
 
 
-def _errors(loc_errors: list[tuple[tuple[str | int, ...], str, str]], title: str):
-    """A ValidationError from ``(loc, type, message)`` triples (values never included)."""
+def _errors(loc_errors: list[tuple], title: str):
+    """A ValidationError from ``(loc, type, message[, context])`` (input values never included).
+
+    ``message`` is a template: ``{name}`` takes ``context[name]``.
+    """
     return ValidationError.from_exception_data(
         title,
         [
-            InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=None)
-            for loc, kind, message in loc_errors
+            InitErrorDetails(type=PydanticCustomError(kind, message, *context), loc=loc, input=None)
+            for loc, kind, message, *context in loc_errors
         ],
     )
 
@@ -269,13 +272,15 @@ class TriageRequest(StrictRequest):
 
 
 def _check_unique_case_ids(request: BatchRequest) -> BatchRequest:
-    seen: set[str] = set()
+    first_at: dict[str, int] = {}
     problems = []
     for position, case in enumerate(request.cases):
         case_id = case.case_id
-        if case_id in seen:
-            problems.append((("cases", position, "case_id"), "duplicate", MSG_DUPLICATE))
-        seen.add(case_id)
+        if case_id in first_at:
+            # A case number, not personal data: naming it tells the desk which case to fix.
+            context = {"case_id": case_id, "first": first_at[case_id]}
+            problems.append((("cases", position, "case_id"), "duplicate", MSG_DUPLICATE, context))
+        first_at.setdefault(case_id, position)
     if problems:
         raise _errors(problems, "BatchRequest")
     return request

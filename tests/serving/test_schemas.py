@@ -165,6 +165,8 @@ def test_batch_size_bounds_and_duplicate_case_ids():
     assert fields_of(json.dumps(too_many), BatchRequest) == {"cases": "too_long"}
     twice = {"cases": [case, dict(case, case_id="other"), case]}
     assert fields_of(json.dumps(twice), BatchRequest) == {"cases.2.case_id": "duplicate"}
+    (error,) = errors_of(json.dumps(twice), BatchRequest)
+    assert error["message"] == f"duplicate case_id {case['case_id']}, first at cases.0"
 
 
 def test_documented_examples_validate():
