@@ -282,7 +282,7 @@ def _drift(args: argparse.Namespace) -> int:
 
     from features.load import write_atomically
     from features.settings import get_settings
-    from serving.decision_log import DecisionLog
+    from serving.decision_log import DecisionLog, sqlite_path
     from training import registry
     from training.drift import DriftThresholds, monitor_decisions
 
@@ -304,10 +304,10 @@ def _drift(args: argparse.Namespace) -> int:
 
     decision_log = DecisionLog(settings.resolved_decision_log_url())
     where = decision_log.describe()
-    path = decision_log.url.database if decision_log.is_sqlite else None
+    path = sqlite_path(decision_log.url)
     try:
         # A log that does not exist yet is not created by a command that only reads.
-        if path and path != ":memory:" and not Path(path).exists():
+        if path is not None and not path.exists():
             raise CommandError(f"no decision log at {where}: the service writes it")
         report = monitor_decisions(
             decision_log.rows(since=since, until=until),

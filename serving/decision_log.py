@@ -212,7 +212,8 @@ class Shadow:
 # --------------------------------------------------------------------------
 
 
-def _sqlite_path(url: sa.URL) -> Path | None:
+def sqlite_path(url: sa.URL) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database)
@@ -233,7 +234,7 @@ class DecisionLog:
         self.url = parsed
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            path = _sqlite_path(parsed)
+            path = sqlite_path(parsed)
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             synchronous = sqlite_synchronous.upper()

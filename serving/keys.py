@@ -115,7 +115,8 @@ class KeyChecker:
         self.path = path
         self._clock = clock or time.monotonic
         self._extra = tuple(bytes.fromhex(hash_key(k)) for k in extra_keys if k)
-        self._stored: tuple[bytes, ...] = ()
+        #: Hashes of every accepted key: the stored ones, then the deployment's.
+        self._known: tuple[bytes, ...] = self._extra
         self._stamp: tuple[int, int] | None = None
         self._checked_at = float("-inf")
         self._refresh()
@@ -131,7 +132,8 @@ class KeyChecker:
             stamp = None
         if stamp != self._stamp:
             try:
-                self._stored = tuple(bytes.fromhex(k.sha256) for k in read_keys(self.path))
+                stored = tuple(bytes.fromhex(k.sha256) for k in read_keys(self.path))
+                self._known = stored + self._extra
             except (ValueError, TypeError, KeyError) as error:
                 # A damaged keys file must not take the service down: keep the keys we had.
                 import logging
@@ -143,7 +145,7 @@ class KeyChecker:
 
     @property
     def count(self) -> int:
-        return len(self._stored) + len(self._extra)
+        return len(self._known)
 
     def check(self, presented: str) -> bool:
         """True when ``presented`` is a known key (constant time in the key's content)."""
@@ -151,6 +153,6 @@ class KeyChecker:
             self._refresh()
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
         found = False
-        for known in self._stored + self._extra:
+        for known in self._known:
             found |= hmac.compare_digest(digest, known)
         return found
