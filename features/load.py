@@ -161,11 +161,11 @@ _CSV_BLOCK_BYTES = 32 << 20
 
 
 def file_format(path: str | os.PathLike) -> str:
-    """``"csv"`` or ``"parquet"`` by extension; anything else is refused."""
+    """``"csv"`` or ``"parquet"`` by extension, to read or to write; anything else is refused."""
     suffix = Path(path).suffix.lower()
     if suffix not in _READERS:
         raise ValueError(
-            f"{path}: cannot read a '{suffix or 'extensionless'}' file; "
+            f"{path}: a '{suffix or 'extensionless'}' file is neither CSV nor Parquet; "
             "give a .csv (UTF-8) or .parquet file"
         )
     return _READERS[suffix]

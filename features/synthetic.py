@@ -60,6 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from features.load import file_format
 from features.record import FIELD_BY_NAME, FIELDS, PII_FIELDS, PROVINCES, Kind
 
 __all__ = [
@@ -80,7 +81,6 @@ CHUNK_SIZE = 250_000
 PROGRESS_FROM = 200_000
 _PILOT_SIZE = 60_000
 _PILOT_SEED = 20_250_417
-_OUTPUT_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # Logits are clipped so that every probability stays strictly inside (0, 1).
 _LOGIT_CLIP = 16.0
 # The 6-month time limit of a first-time enforcement case, in days.
@@ -1691,16 +1691,6 @@ def true_probabilities(cases: pd.DataFrame, config: GeneratorConfig | None = Non
     )
 
 
-def _output_format(path: Path, what: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in _OUTPUT_SUFFIXES:
-        raise ValueError(
-            f"{what} {path}: cannot write a '{suffix or 'extensionless'}' file; "
-            "give a path ending in .csv or .parquet"
-        )
-    return _OUTPUT_SUFFIXES[suffix]
-
-
 def _decimal_text(column: pa.Array) -> pa.Array:
     """Amounts as plain decimals ("125000.50", "3000"): never an exponent."""
     values = column.to_numpy(zero_copy_only=False)
@@ -1785,7 +1775,12 @@ def write_synthetic(
 
     config = config or GeneratorConfig()
     targets = [(Path(out), "output")] + ([(Path(truth), "truth file")] if truth is not None else [])
-    formats = [_output_format(path, what) for path, what in targets]
+    formats = []
+    for path, what in targets:
+        try:
+            formats.append(file_format(path))
+        except ValueError as error:
+            raise ValueError(f"{what} {error}") from None
     if truth is not None and Path(out).resolve() == Path(truth).resolve():
         raise ValueError(f"the output and the truth file are the same path: {out}")
     sinks: list[_Sink] = []

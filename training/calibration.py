@@ -38,10 +38,15 @@ class ScoreCalibrator:
     knots_x: tuple[float, ...] = field(default=())
     knots_y: tuple[float, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # probability() runs per request: convert the knots once, not per call.
+        knots = (np.asarray(self.knots_x, dtype=np.float64), np.asarray(self.knots_y, np.float64))
+        object.__setattr__(self, "_knots", knots)
+
     def probability(self, raw_score: np.ndarray) -> np.ndarray:
         raw_score = np.asarray(raw_score, dtype=np.float64)
         if self.method == "isotonic":
-            p = np.interp(raw_score, self.knots_x, self.knots_y)
+            p = np.interp(raw_score, *self._knots)
         else:
             p = _sigmoid(self.slope * raw_score + self.intercept)
         return np.clip(p, _EPSILON, 1 - _EPSILON)

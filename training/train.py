@@ -33,7 +33,7 @@ from features.load import ValidationReport, read_cases, write_atomically
 from features.record import LABELS
 from features.settings import TriageSettings, get_settings
 from training import evaluate, plots
-from training.calibration import choose_calibrator
+from training.calibration import ScoreCalibrator, choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.config import TrainingConfig
 from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
@@ -235,7 +235,7 @@ def finish_model(
     raw_test = booster.predict(X[test], raw_score=True, num_threads=config.threads)
     p_valid = calibrator.probability(raw_valid)
     p_test = calibrator.probability(raw_test)
-    uncalibrated_test = 1 / (1 + np.exp(-raw_test))
+    uncalibrated_test = ScoreCalibrator().probability(raw_test)  # the identity calibration
 
     thresholds = routing = None
     if kind == "stream":
