@@ -40,6 +40,7 @@ from features.record import (
     Kind,
     example_case,
 )
+from training.policy import STREAMS
 
 #: Most cases one ``/triage_batch`` request may carry.
 MAX_BATCH = 10_000
@@ -49,7 +50,7 @@ MAX_TEXT = 100
 #: feature formulas: counts and days up to a billion, amounts up to 10^15 CNY.
 MAX_INTEGER = 1_000_000_000
 MAX_AMOUNT = 1e15
-STREAM_VALUES = ("simple", "complex", "review")
+STREAM_VALUES = STREAMS  # the routing policy's streams
 
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
@@ -370,7 +371,7 @@ class Decision(_OpenAPI30Model):
     decision_id: str = Field(description="Time-sortable id of this decision in the decision log.")
     decided_at: str = Field(description="When it was decided (ISO-8601 UTC, milliseconds).")
     case_id: str = Field(description="The case's case_id, as sent.")
-    stream: Literal["simple", "complex", "review"] = Field(
+    stream: Literal[STREAMS] = Field(  # type: ignore[valid-type]
         description="Routing: simple 简案, complex 繁案, review 人工复核."
     )
     p_complex: float = Field(ge=0, le=1, description="Calibrated probability the case is complex.")

@@ -28,9 +28,9 @@ import sqlalchemy as sa
 
 from features.record import PROVINCES
 from serving.decision_log import DECISION_DAY, decisions
+from training.policy import STREAMS
 
-#: The streams, in the order the dashboard shows them, and what users read for each.
-STREAMS = ("simple", "complex", "review")
+#: What users read for each stream (the routing policy's STREAMS, in that order).
 STREAM_LABELS: Mapping[str, tuple[str, str]] = {
     "simple": ("简案", "Simple"),
     "complex": ("繁案", "Complex"),
