@@ -630,7 +630,7 @@ def create_app(
 
 def _drift(source: StatsSource, filters: Filters) -> dict[str, t.Any]:
     """The drift panel's report: PSI and state per feature and score (bins left out)."""
-    from training.drift import DriftMonitor, DriftThresholds
+    from training.drift import DriftThresholds, monitor_decisions
 
     thresholds = DriftThresholds()
     empty = {
@@ -646,17 +646,15 @@ def _drift(source: StatsSource, filters: Filters) -> dict[str, t.Any]:
     }
     if not source.models:
         return {**empty, "reason": "no models to compare with"}
-    try:
-        monitor = DriftMonitor(source.models, thresholds)
-    except ValueError as error:  # a model trained before drift monitoring has no profile
-        return {**empty, "reason": str(error)}
     with source.engine.connect() as connection:
         rows = stats.latest_decisions(connection, filters, DRIFT_SAMPLE)
     if not rows:
         return {**empty, "reason": "no decisions in the selection"}
-    for start in range(0, len(rows), 2_000):
-        monitor.add_decisions(rows[start : start + 2_000])
-    report = monitor.report().to_dict()
+    chunks = (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
+    try:
+        report = monitor_decisions(chunks, source.models, thresholds=thresholds).to_dict()
+    except ValueError as error:  # e.g. a model trained before drift monitoring: no profile
+        return {**empty, "reason": str(error)}
 
     def item(entry: Mapping[str, t.Any]) -> dict[str, t.Any]:
         keys = ("name", "zh", "en", "kind", "psi", "state", "models")
