@@ -9,13 +9,13 @@ so a first model trained on shuffled labels never serves.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
 from training import registry
 from training.config import GateConfig
 from training.evaluate import DEFAULT_BINS, binary_metrics
-from training.model import CaseModel
 
 
 def ece_ceiling(config: GateConfig, n_cases: int, n_bins: int = DEFAULT_BINS) -> float:
@@ -71,14 +71,18 @@ def promote_if_better(
     name: str,
     version: str,
     *,
-    candidate: CaseModel,
+    candidate_metrics: Mapping[str, float],
+    target: str,
     test_frame: pd.DataFrame,
     config: GateConfig,
 ) -> dict[str, object]:
-    """Make ``version`` the challenger, and the champion if it passes the gate."""
+    """Make ``version`` the challenger, and the champion if it passes the gate.
+
+    ``candidate_metrics`` are the new version's on ``test_frame`` (training
+    computed them already); the champion is scored on the same cases here.
+    """
     registry.move_alias(name, registry.CHALLENGER, version, "newly trained version")
-    y = test_frame[candidate.target].to_numpy()
-    candidate_metrics = binary_metrics(y, candidate.predict_proba(test_frame))
+    y = test_frame[target].to_numpy()
     try:
         champion = registry.load_case_model(name, alias=registry.CHAMPION)
     except LookupError:

@@ -547,7 +547,8 @@ def train(
             promotions[kind] = promote_if_better(
                 name,
                 versions[kind],
-                candidate=outcome.model,
+                candidate_metrics=outcome.metrics["model"],
+                target=TARGETS[kind],
                 test_frame=frame.iloc[split.test].reset_index(drop=True),
                 config=config.gate,
             )
