@@ -68,7 +68,6 @@ def _logging() -> None:
 def _train(args: argparse.Namespace) -> int:
     from features.load import CaseDataError
     from features.settings import get_settings
-    from training.card import summary_lines
     from training.config import TrainingConfig
     from training.train import TrainingRefused, train, write_results
 
@@ -96,14 +95,21 @@ def _train(args: argparse.Namespace) -> int:
         result = train(args.data, truth=args.truth, config=config)
     except (TrainingRefused, CaseDataError, FileNotFoundError, ValueError) as error:
         raise CommandError(f"refused, nothing registered: {error}") from error
-    for kind, outcome in result.outcomes.items():
-        print()
-        print("\n".join(summary_lines(outcome.card)))
-        print(f"  {result.promotions[kind]['reason']}")
+    print_outcomes(result)
     print(f"\nrun {result.run_id}: {result.n_cases} cases in {result.seconds:.0f} s")
     if args.results:
         write_results(result, args.results)
     return 0
+
+
+def print_outcomes(result) -> None:
+    """Each model's card summary and what the promotion gate decided."""
+    from training.card import summary_lines
+
+    for kind, outcome in result.outcomes.items():
+        print()
+        print("\n".join(summary_lines(outcome.card)))
+        print(f"  {result.promotions[kind]['reason']}")
 
 
 def _score(args: argparse.Namespace) -> int:

@@ -71,14 +71,11 @@ def generate(files: DemoFiles) -> None:
 
 def train(files: DemoFiles):
     """Train both models on the historical cases and register them."""
-    from training.card import summary_lines
+    from training.cli import print_outcomes
     from training.train import train as train_models
 
     result = train_models(files.cases, truth=files.truth)
-    for kind, outcome in result.outcomes.items():
-        print()
-        print("\n".join(summary_lines(outcome.card)))
-        print(f"  {result.promotions[kind]['reason']}")
+    print_outcomes(result)
     print(f"\ntrained in {result.seconds:.0f} s (run {result.run_id})")
     return result
 

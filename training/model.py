@@ -144,7 +144,7 @@ class CaseModel:
             "metadata": self.metadata,
         }
         (directory / MODEL_FILE).write_text(
-            json.dumps(document, ensure_ascii=False, indent=2, default=_json_default),
+            json.dumps(document, ensure_ascii=False, indent=2, default=json_default),
             encoding="utf-8",
         )
         return directory
@@ -208,7 +208,8 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-def _json_default(value: object) -> object:
+def json_default(value: object) -> object:
+    """numpy numbers, timestamps and arrays as JSON values (``json.dumps(default=…)``)."""
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -217,4 +218,4 @@ def _json_default(value: object) -> object:
         return value.strftime("%Y-%m-%d")
     if isinstance(value, np.ndarray):
         return value.tolist()
-    raise TypeError(f"cannot store {type(value).__name__} in model.json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

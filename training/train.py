@@ -37,7 +37,7 @@ from training.calibration import ScoreCalibrator, choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.config import TrainingConfig
 from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
-from training.model import TARGETS, TRUTH_COLUMNS, CaseModel
+from training.model import TARGETS, TRUTH_COLUMNS, CaseModel, json_default
 from training.policy import choose_thresholds, routing_outcome
 from training.split import TimeSplit, split_by_filing_date
 
@@ -701,11 +701,5 @@ def _card(kind, outcome, name, version, run_id, commit, fingerprint, splits, syn
 def write_results(result: TrainResult, path: str | Path) -> None:
     """The machine-readable summary of a training run (``--results``)."""
     write_atomically(
-        path, json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=_json_float)
+        path, json.dumps(result.to_dict(), ensure_ascii=False, indent=2, default=json_default)
     )
-
-
-def _json_float(value: object) -> object:
-    if isinstance(value, np.floating | np.integer):
-        return value.item()
-    raise TypeError(type(value).__name__)
