@@ -95,7 +95,7 @@ STATES = ("ok", "warn", "alert")
 #: The profile's key of the score entry.
 SCORE_KEY = "__score__"
 _MISSING = "(missing)"
-#: Numeric entries written by this module; older profiles cut at the inner deciles.
+#: How numeric entries are cut: bins (e_i-1, e_i], open at both ends (said in each entry).
 _RIGHT_CLOSED = "right"
 #: Decision-log identity columns kept in the case frame of :func:`decisions_frame`.
 _IDENTITY = ("case_id", "court_id", "filing_date")
@@ -156,29 +156,18 @@ class _Bins:
     """The bins of a numeric profile entry (the missing bin not included)."""
 
     edges: np.ndarray
-    right_closed: bool
 
     @classmethod
     def of(cls, entry: Mapping[str, object]) -> _Bins:
-        return cls(
-            np.asarray(entry.get("edges", ()), dtype=np.float64),
-            entry.get("closed") == _RIGHT_CLOSED,
-        )
+        return cls(np.asarray(entry.get("edges", ()), dtype=np.float64))
 
     @property
     def size(self) -> int:
-        if self.right_closed:
-            return len(self.edges) + 1
-        # Profiles written before the right-closed bins: [e_i, e_i+1) with open ends.
-        return max(len(self.edges) - 1, 1)
+        return len(self.edges) + 1
 
     def index(self, known: np.ndarray) -> np.ndarray:
         """Bin of each (non-missing) value."""
-        if self.right_closed:
-            return np.searchsorted(self.edges, known, side="left")
-        if len(self.edges) < 2:
-            return np.zeros(len(known), dtype=np.int64)
-        return np.searchsorted(self.edges[1:-1], known, side="right")
+        return np.searchsorted(self.edges, known, side="left")
 
     def counts(self, values: np.ndarray) -> np.ndarray:
         """Cases per bin, the missing ones in one more bin at the end."""
@@ -190,15 +179,10 @@ class _Bins:
 
     def labels(self, show) -> list[str]:
         e = [show(x) for x in self.edges]
-        if self.right_closed:
-            if not e:
-                return ["all"]
-            middle = [f"{lo}–{hi}" for lo, hi in zip(e[:-1], e[1:], strict=True)]
-            return [f"≤ {e[0]}", *middle, f"> {e[-1]}"]
-        if len(e) < 2:
+        if not e:
             return ["all"]
-        middle = [f"{lo}–{hi}" for lo, hi in zip(e[1:-2], e[2:-1], strict=True)]
-        return [f"< {e[1]}", *middle, f"≥ {e[-2]}"] if len(e) > 2 else ["all"]
+        middle = [f"{lo}–{hi}" for lo, hi in zip(e[:-1], e[1:], strict=True)]
+        return [f"≤ {e[0]}", *middle, f"> {e[-1]}"]
 
 
 def _numeric_entry(values: np.ndarray, cuts: Sequence[float] | None = None) -> dict:
@@ -212,7 +196,7 @@ def _numeric_entry(values: np.ndarray, cuts: Sequence[float] | None = None) -> d
             if len(known)
             else []
         )
-    bins = _Bins(np.asarray(cuts, dtype=np.float64), right_closed=True)
+    bins = _Bins(np.asarray(cuts, dtype=np.float64))
     counts = bins.counts(values)
     n = max(len(values), 1)
     return {
@@ -524,9 +508,6 @@ class DriftMonitor:
         else:
             bins = _Bins.of(entry)
             shares = [float(s) for s in entry.get("shares", ())]
-            if len(shares) != bins.size:
-                # An old profile of a feature with fewer than two distinct values.
-                shares = [max(1.0 - missing_then, 0.0)] + [0.0] * (bins.size - 1)
             reference = np.array([*shares, missing_then])
             current = track.counts / max(track.n, 1)
             labels = [*bins.labels(_shower(track.name)), _MISSING]
@@ -560,9 +541,6 @@ def _categorical_distributions(track: _Track):
     """Labels, reference and current shares of a coded feature; codes the reference lacks."""
     entry = track.entry
     codes = [str(c) for c in entry.get("codes", ())]
-    if not codes:
-        # Older profiles name codes by their index in the model's vocabulary only.
-        codes = [f"#{int(v)}" for v in entry.get("values", ())]
     shares = [float(s) for s in entry.get("shares", ())]
     contract = FIELD_BY_NAME[track.name].code_values if track.name in FIELD_BY_NAME else ()
     known = set(codes)

@@ -288,26 +288,6 @@ def test_a_code_the_reference_never_saw_gets_a_bin_of_its_own(models, live):
 
 
 @pytest.mark.slow
-def test_profiles_written_before_the_right_closed_bins_still_compare(models, live):
-    stream = models["stream"]
-    legacy = json.loads(json.dumps(stream.model.metadata["reference_profile"]))
-    # The old format: cut at [e_i, e_i+1) with open ends, no "closed" key.
-    legacy[SCORE_KEY] = {
-        "kind": "score",
-        "edges": [0.1 * i for i in range(11)],
-        "shares": [0.1] * 10,
-    }
-    legacy["whereabouts_known"] = {"kind": "numeric", "edges": [1.0], "shares": [], "missing": 0.0}
-    model = dataclasses.replace(
-        stream.model, metadata={**stream.model.metadata, "reference_profile": legacy}
-    )
-    report = drift_report({"stream": dataclasses.replace(stream, model=model)}, live)
-    assert len(report.item("p_complex").bins) == 11  # ten bands and missing
-    assert report.item("whereabouts_known").bins == ("all", "(missing)")
-    assert report.item("whereabouts_known").psi == pytest.approx(0.0)
-
-
-@pytest.mark.slow
 def test_a_model_without_a_profile_is_refused(models):
     stream = models["stream"]
     bare = dataclasses.replace(stream.model, metadata={})
