@@ -286,8 +286,9 @@ def test_export_of_nothing_writes_the_header_and_refuses_other_formats(log, tmp_
     out = tmp_path / "none.csv"
     assert export(log, out, since=parse_moment("2030-01-01")) == 0
     assert out.read_text().strip().split(",")[0] == '"decision_id"'
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match=r"out\.xlsx: a '\.xlsx' file is neither CSV nor Parquet"):
         export(log, tmp_path / "out.xlsx", since=parse_moment("2024-01-01"))
+    assert not (tmp_path / "out.xlsx").exists()
 
 
 def test_a_failed_export_leaves_the_old_file(log, tmp_path, monkeypatch):
