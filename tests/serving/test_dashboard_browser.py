@@ -204,6 +204,21 @@ def test_the_dashboard_shows_the_log_filters_and_speaks_both_languages(
     assert f"正常 {drift['counts']['ok']}" in watched.text("#drift-counts")
     _screenshot(page, "dashboard-zh.png", tmp_path, record_property)
 
+    # Ranking the risk table by p_complex asks for that table only, and shows its answer.
+    riskiest = httpx.get(
+        f"{server.url}/v1/stats/cases",
+        params={"rank_by": "p_complex", "limit": 12},
+        headers=AUTH,
+    ).json()["cases"]
+    asked = len(watched.requests)
+    page.click("[data-rank=p_complex]")
+    page.wait_for_selector('[data-rank=p_complex][aria-pressed="true"]', state="attached")
+    shown = page.locator("#cases tbody tr td:first-child").all_inner_texts()
+    assert shown == [case["case_id"] for case in riskiest]
+    assert [url for url, _ in watched.requests[asked:]] == [
+        url for url, _ in watched.requests[asked:] if "/v1/stats/cases?" in url
+    ] and len(watched.requests) == asked + 1
+
     # A court filter changes the numbers to that court's.
     court = page.eval_on_selector("#f-court", "s => s.options[1].value")
     courts = httpx.get(

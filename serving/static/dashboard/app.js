@@ -183,6 +183,19 @@
     }
   }
 
+  // The ranking of the risk table changes one query: reload only that one.
+  async function rerank() {
+    if (!state.key || !state.data) return refresh();
+    try {
+      state.data.cases = await get("cases", { ...filters(), rank_by: state.rankBy, limit: 12 });
+      renderCases();
+    } catch (error) {
+      if (error instanceof Unauthorized) return showKeyPanel(t("keyRejected"));
+      $("banner").textContent = error instanceof Unavailable ? t("notReady") : t("failed");
+      $("banner").hidden = false;
+    }
+  }
+
   // --- formatting ----------------------------------------------------------------------------
 
   const locale = () => (state.lang === "zh" ? "zh-CN" : "en-GB");
@@ -472,7 +485,7 @@
       });
     }
     for (const button of document.querySelectorAll("[data-rank]")) {
-      button.addEventListener("click", () => { state.rankBy = button.dataset.rank; refresh(); });
+      button.addEventListener("click", () => { state.rankBy = button.dataset.rank; rerank(); });
     }
     for (const id of ["f-province", "f-court", "f-since", "f-until"]) {
       $(id).addEventListener("change", () => {
