@@ -235,20 +235,22 @@ def _first_ragged_row(path: str | os.PathLike, n_columns: int) -> int | None:
     return None
 
 
-def _read_raw_chunks(path: str | os.PathLike, chunk_rows: int | None) -> Iterator[pa.Table]:
-    """Raw chunks of a file as Arrow tables; personal-data columns are never read.
+def _read_raw_chunks(
+    path: str | os.PathLike, chunk_rows: int | None, header: Sequence[str]
+) -> Iterator[pa.Table]:
+    """Raw chunks of a file (whose ``header`` the caller read) as Arrow tables.
 
-    A file that cannot be parsed (not UTF-8, ragged rows, not Parquet) raises
+    Personal-data columns are never read.  A file that cannot be parsed (not UTF-8, ragged rows, not Parquet) raises
     :class:`CaseDataError` naming the file.
     """
     try:
-        yield from _read_raw_chunks_unchecked(path, chunk_rows)
+        yield from _read_raw_chunks_unchecked(path, chunk_rows, header)
     except (OSError, UnicodeDecodeError, pa.ArrowException) as error:
         raise _unreadable(path, error) from error
 
 
 def _read_raw_chunks_unchecked(
-    path: str | os.PathLike, chunk_rows: int | None
+    path: str | os.PathLike, chunk_rows: int | None, header: Sequence[str]
 ) -> Iterator[pa.Table]:
     # CSV cells are read as text (empty = missing) so that validation sees
     # what the file says, not what a type guesser made of it.
@@ -256,7 +258,6 @@ def _read_raw_chunks_unchecked(
     import pyarrow.parquet as pq
 
     path = Path(path)
-    header = _header(path)
     columns = [name for name in dict.fromkeys(header) if not _is_personal(name)]
     if file_format(path) == "parquet":
         parquet = pq.ParquetFile(path)
@@ -603,7 +604,7 @@ def read_cases(
     :func:`load_cases` refuses it.
     """
     header = _header(path)
-    (raw,) = _read_raw_chunks(path, None)
+    (raw,) = _read_raw_chunks(path, None, header)
     frame, report = validate_frame(
         raw, source=str(path), require_labels=require_labels, header=header
     )
@@ -636,7 +637,7 @@ def iter_cases(
     first_row = 1
     warned = not warn_ignored
     header = _header(path)
-    for raw in _read_raw_chunks(path, chunk_rows):
+    for raw in _read_raw_chunks(path, chunk_rows, header):
         frame, report = validate_frame(
             raw,
             source=str(path),
