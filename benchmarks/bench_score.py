@@ -29,18 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import best_of
+
 ROWS = 200_000
 MEMORY_ROWS = int(os.environ.get("TRIAGE_BENCH_SCORE_ROWS", 2_000_000))
 THREADS = 2
-
-
-def _best_of(repeat: int, function) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _triage(folder: Path):
@@ -120,15 +113,15 @@ def run() -> dict[str, object]:
                 booster.predict(X, pred_contrib=True, num_threads=THREADS)
 
         timings = {
-            "lightgbm_predict": _best_of(3, predict),
-            "lightgbm_predict_contrib": _best_of(2, predict_contrib),
-            "score_without_reasons": _best_of(
+            "lightgbm_predict": best_of(3, predict),
+            "lightgbm_predict_contrib": best_of(2, predict_contrib),
+            "score_without_reasons": best_of(
                 3,
                 lambda: score_file(
                     data, folder / "a.csv", reasons=0, triage=triage, progress=False
                 ),
             ),
-            "score_with_reasons": _best_of(
+            "score_with_reasons": best_of(
                 2, lambda: score_file(data, folder / "b.csv", triage=triage, progress=False)
             ),
         }

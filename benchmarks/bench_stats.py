@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from benchmarks import best_of
+
 ROWS = int(os.environ.get("TRIAGE_BENCH_STATS_ROWS", 1_000_000))
 DAYS = 180
 REPEAT = 3
@@ -138,15 +140,6 @@ def fill(path: Path, n: int) -> dict[str, float]:
     }
 
 
-def _best(function) -> float:
-    best = float("inf")
-    for _ in range(REPEAT):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def time_queries(engine: sa.Engine) -> dict[str, dict[str, float]]:
     """Milliseconds of each aggregate per selection, and of the two baselines."""
     from serving import stats
@@ -183,12 +176,12 @@ def time_queries(engine: sa.Engine) -> dict[str, dict[str, float]]:
         count = sa.select(sa.func.count()).select_from(decisions)
         total = sa.select(sa.func.sum(decisions.c.p_assets))
         timings["baseline"] = {
-            "count_star": _best(lambda: connection.execute(count).scalar_one()) * 1000,
-            "sum_p_assets": _best(lambda: connection.execute(total).scalar_one()) * 1000,
+            "count_star": best_of(REPEAT, lambda: connection.execute(count).scalar_one()) * 1000,
+            "sum_p_assets": best_of(REPEAT, lambda: connection.execute(total).scalar_one()) * 1000,
         }
         for name, aggregate in aggregates.items():
             timings[name] = {
-                selection: _best(lambda a=aggregate, f=filters: a(connection, f)) * 1000
+                selection: best_of(REPEAT, lambda a=aggregate, f=filters: a(connection, f)) * 1000
                 for selection, filters in selections.items()
             }
     return {name: {k: round(v, 2) for k, v in row.items()} for name, row in timings.items()}
