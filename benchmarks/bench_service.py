@@ -385,7 +385,7 @@ def run() -> dict:
         generate_cases(TRAIN_CASES, seed=21).cases.to_csv(train_csv, index=False)
         started = time.perf_counter()
         trained = subprocess.run(
-            [sys.executable, "-m", "features.cli", "train", "--data", str(train_csv)]
+            [sys.executable, "-m", "app.cli", "train", "--data", str(train_csv)]
             + ["--time-budget", str(TRAIN_BUDGET_SECONDS), "--trials", "4"],
             env=env,
             cwd=PROJECT_ROOT,

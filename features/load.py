@@ -16,15 +16,13 @@ on line 2, under the header).
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app.files import file_format, write_atomically
 from features.record import (
     FIELD_BY_NAME,
     FIELDS,
@@ -155,20 +154,8 @@ class ValidationReport:
 # Reading files
 # --------------------------------------------------------------------------
 
-_READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: Bytes per CSV block when streaming (about 100k cases of the contract).
 _CSV_BLOCK_BYTES = 32 << 20
-
-
-def file_format(path: str | os.PathLike) -> str:
-    """``"csv"`` or ``"parquet"`` by extension, to read or to write; anything else is refused."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in _READERS:
-        raise ValueError(
-            f"{path}: a '{suffix or 'extensionless'}' file is neither CSV nor Parquet; "
-            "give a .csv (UTF-8) or .parquet file"
-        )
-    return _READERS[suffix]
 
 
 def _is_personal(column: str) -> bool:
@@ -678,81 +665,16 @@ def _warn_ignored(report: ValidationReport) -> None:
         )
 
 
-def write_atomically(
-    path: str | os.PathLike, text: str, *, mode: int | None = None, durable: bool = False
-) -> None:
-    """Write a text file so that readers see the old file or the whole new one.
-
-    ``mode`` sets the permissions before any byte is written (e.g. ``0o600``
-    for secrets); ``durable`` flushes the new file to disk before it replaces
-    the old one, so a crash right after cannot leave it empty.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if mode is not None:
-            os.fchmod(handle, mode)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            if durable:
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@contextlib.contextmanager
-def atomic_table_writer(path: str | os.PathLike, schema: pa.Schema) -> Iterator[Callable]:
-    """``write(table)`` appends Arrow tables to a CSV or Parquet file (by extension).
-
-    The file appears only when the block ends without an error (readers see
-    the old file or the whole new one); with nothing written it holds the
-    header (CSV) or the schema (Parquet) and no rows.
-    """
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    kind = file_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    writer = (pacsv.CSVWriter if kind == "csv" else pq.ParquetWriter)(temporary, schema)
-    written = False
-
-    def write(table: pa.Table) -> None:
-        nonlocal written
-        writer.write_table(table)
-        written = True
-
-    try:
-        yield write
-        if not written:
-            writer.write_table(schema.empty_table())
-        writer.close()
-        os.replace(temporary, path)
-    except BaseException:
-        writer.close()
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 __all__ = [
     "FIELD_BY_NAME",
     "CaseDataError",
     "Problem",
     "ValidationReport",
-    "file_format",
     "iter_cases",
     "load_cases",
     "read_cases",
     "validate_file",
     "validate_frame",
-    "atomic_table_writer",
-    "write_atomically",
 ]
 
 

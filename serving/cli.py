@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from features.cli import CommandError
+from app.cli import CommandError
 
 #: The service, as `bentoml serve` imports it.
 SERVICE = "serving.service:TriageService"
@@ -114,7 +114,7 @@ def serve_environment(tag: str, workers: int) -> dict[str, str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.decision_log import DecisionLog
     from serving.keys import KeyChecker
     from serving.models import NoChampion, prepare_models
@@ -192,7 +192,7 @@ def try_it(url: str, key: str) -> str:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.keys import create_key
 
     settings = get_settings()
@@ -210,7 +210,7 @@ def _keys_create(args: argparse.Namespace) -> int:
 
 
 def _keys_list(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.keys import read_keys
 
     settings = get_settings()
@@ -225,7 +225,7 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.keys import revoke_key
 
     try:
@@ -256,7 +256,7 @@ def _window(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def _decisions_export(args: argparse.Namespace) -> int:
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.decision_log import DecisionLog, export
 
     since, until = _window(args)
@@ -280,8 +280,8 @@ def _drift(args: argparse.Namespace) -> int:
     """
     import sqlalchemy as sa
 
-    from features.load import write_atomically
-    from features.settings import get_settings
+    from app.files import write_atomically
+    from app.settings import get_settings
     from serving.decision_log import DecisionLog, sqlite_path
     from training import registry
     from training.drift import DriftThresholds, monitor_decisions
@@ -337,7 +337,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m serving.cli``: the ``triage`` command (for a checkout not yet installed)."""
-    from features.cli import main as triage
+    from app.cli import main as triage
 
     return triage(argv)
 

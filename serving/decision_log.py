@@ -513,7 +513,7 @@ def export(
     """
     import pyarrow as pa
 
-    from features.load import atomic_table_writer
+    from app.files import atomic_table_writer
 
     schema = _arrow_schema()
     written = 0

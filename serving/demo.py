@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from features.settings import apply_environment, get_settings
+from app.settings import apply_environment, get_settings
 
 HOST = "127.0.0.1"
 PORT = int(os.environ.get("TRIAGE_DEMO_PORT", "3000"))

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from features.settings import TriageSettings, get_settings
+from app.settings import TriageSettings, get_settings
 
 log = logging.getLogger("bentoml.triage")
 

@@ -112,7 +112,7 @@ class TriageService:
     bundle = StoreModel(f"{BENTO_MODEL}:latest")
 
     def __init__(self) -> None:
-        from features.settings import get_settings
+        from app.settings import get_settings
         from serving.keys import KeyChecker
         from serving.metrics import decision_metrics
 

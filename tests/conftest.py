@@ -47,7 +47,7 @@ def triage_home(home: Path, *, apply: bool = True) -> Iterator[Path]:
     Module fixtures that train into a registry of their own use it; the
     previous environment and settings come back afterwards.
     """
-    from features.settings import apply_environment, get_settings
+    from app.settings import apply_environment, get_settings
 
     keys = ("TRIAGE_HOME", "MLFLOW_TRACKING_URI", "TRIAGE_DECISION_LOG_URL")
     saved = {key: os.environ.get(key) for key in keys}

@@ -34,7 +34,7 @@ def test_notebooks_are_stored_without_outputs(path):
 @pytest.fixture
 def notebook_environment(tmp_path, monkeypatch):
     """Small inputs, a private TRIAGE_HOME, and a headless matplotlib for the kernel."""
-    from features.settings import get_settings
+    from app.settings import get_settings
 
     home = tmp_path / "home"
     monkeypatch.setenv("TRIAGE_HOME", str(home))
@@ -89,7 +89,7 @@ def test_the_explore_notebook_runs_top_to_bottom(notebook_environment):
 
 @pytest.mark.slow
 def test_the_evaluate_notebook_runs_on_the_latest_training_run(notebook_environment, tmp_path):
-    from features.settings import apply_environment
+    from app.settings import apply_environment
     from features.synthetic import write_synthetic
     from training.config import SearchConfig, TrainingConfig
     from training.train import train

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from features.cli import CommandError
+from app.cli import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,8 +66,8 @@ def _logging() -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from app.settings import get_settings
     from features.load import CaseDataError
-    from features.settings import get_settings
     from training.config import TrainingConfig
     from training.train import TrainingRefused, train, write_results
 
@@ -129,7 +129,7 @@ def _score(args: argparse.Namespace) -> int:
         f"and {summary['assets_model']} -> {args.out}"
     )
     if args.results:
-        from features.load import write_atomically
+        from app.files import write_atomically
 
         write_atomically(args.results, json.dumps(summary, indent=2))
     return 0
@@ -164,7 +164,7 @@ def _rollback(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     import mlflow
 
-    from features.settings import get_settings
+    from app.settings import get_settings
     from training import registry
 
     registry.configure_mlflow()

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.settings import apply_environment, get_settings
+from app.settings import apply_environment, get_settings
 
 TRAIN_CASES = 200_000
 FRESH_CASES = 20_000

@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
+from app.files import json_default
 from features.builder import CaseFeatureBuilder
 from training.calibration import ScoreCalibrator
 from training.policy import RoutingPolicy, RoutingThresholds
@@ -206,16 +207,3 @@ class CalibratedBooster(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-
-def json_default(value: object) -> object:
-    """numpy numbers, timestamps and arrays as JSON values (``json.dumps(default=…)``)."""
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.settings import TriageSettings, get_settings
+from app.settings import TriageSettings, get_settings
 from training.model import CaseModel
 
 log = logging.getLogger(__name__)

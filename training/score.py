@@ -15,14 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from features.load import (
-    CaseDataError,
-    ValidationReport,
-    atomic_table_writer,
-    file_format,
-    iter_cases,
-)
-from features.settings import TriageSettings, get_settings
+from app.files import atomic_table_writer, file_format
+from app.settings import TriageSettings, get_settings
+from features.load import CaseDataError, ValidationReport, iter_cases
 from training.triage import OUTPUT_COLUMNS, Triage
 
 #: Column types of the scores file (fixed, so an empty input still writes a valid file).

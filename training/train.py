@@ -28,16 +28,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.files import json_default, write_atomically
+from app.settings import TriageSettings, get_settings
 from features.builder import CaseFeatureBuilder
-from features.load import ValidationReport, read_cases, write_atomically
+from features.load import ValidationReport, read_cases
 from features.record import LABELS
-from features.settings import TriageSettings, get_settings
 from training import evaluate, plots
 from training.calibration import ScoreCalibrator, choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.config import TrainingConfig
 from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
-from training.model import TARGETS, TRUTH_COLUMNS, CaseModel, json_default
+from training.model import TARGETS, TRUTH_COLUMNS, CaseModel
 from training.policy import choose_thresholds, routing_outcome
 from training.split import TimeSplit, split_by_filing_date
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cli import main
+from app.cli import main
 from features.load import (
     SHOWN_PROBLEMS,
     CaseDataError,

@@ -14,8 +14,8 @@ import pytest
 from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
+from app.cli import main
 from features import synthetic
-from features.cli import main
 from features.record import FIELD_BY_NAME, FIELDS, INQUIRY_FIELDS, PII_FIELDS, Kind
 from features.synthetic import (
     CALIBRATION_TARGETS,

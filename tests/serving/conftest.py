@@ -59,7 +59,7 @@ def serving_home(_isolated_triage_home) -> Path:
     os.environ["BENTOML_HOME"] = str(_isolated_triage_home / "bentoml")
     os.environ["BENTOML_DO_NOT_TRACK"] = "true"
     os.environ["TRIAGE_API_KEYS"] = KEY
-    from features.settings import get_settings
+    from app.settings import get_settings
 
     get_settings.cache_clear()
     return _isolated_triage_home

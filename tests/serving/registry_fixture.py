@@ -81,7 +81,7 @@ def register_champion_and_challenger(env: dict[str, str]) -> dict[str, dict[str,
     """
     script = (
         "import json\n"
-        "from features.settings import apply_environment\n"
+        "from app.settings import apply_environment\n"
         "apply_environment()\n"
         "from tests.serving.registry_fixture import register_models\n"
         "champion = register_models(seed=3)\n"

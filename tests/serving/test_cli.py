@@ -12,7 +12,7 @@ from serving import cli
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    from features.settings import get_settings
+    from app.settings import get_settings
 
     monkeypatch.setenv("TRIAGE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TRIAGE_API_KEYS", raising=False)
@@ -24,9 +24,9 @@ def home(tmp_path, monkeypatch):
 
 def test_the_commands_join_the_triage_dispatcher():
     """Registered through the installed `triage.commands` entry point (pyproject.toml)."""
-    import features.cli
+    import app.cli
 
-    parser = features.cli.build_parser()
+    parser = app.cli.build_parser()
     args = parser.parse_args(["serve", "--port", "3001", "--workers", "2"])
     assert (args.host, args.port, args.workers, args.handler) == ("127.0.0.1", 3001, 2, cli._serve)
     assert parser.parse_args(["keys", "create", "--name", "d"]).handler is cli._keys_create
@@ -52,8 +52,8 @@ def test_keys_create_list_revoke(home, capsys):
 
 
 def test_decisions_export(home, tmp_path, capsys):
+    from app.settings import get_settings
     from features.record import example_case
-    from features.settings import get_settings
     from serving.decision_log import DecisionIds, DecisionLog, build_rows
 
     log = DecisionLog(get_settings().resolved_decision_log_url()).create()

@@ -176,7 +176,7 @@ def test_single_and_batch_answers_equal_triage_score(server, env, tmp_path):
     data, out = tmp_path / "cases.csv", tmp_path / "scored.csv"
     frame.to_csv(data, index=False)
     scored = subprocess.run(
-        [sys.executable, "-m", "features.cli", "score", "--data", str(data), "--out", str(out)],
+        [sys.executable, "-m", "app.cli", "score", "--data", str(data), "--out", str(out)],
         env=env,
         capture_output=True,
         text=True,

@@ -19,7 +19,7 @@ JSON = {**AUTH, "Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def decision_log(client, serving_home):
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.decision_log import DecisionLog
 
     log = DecisionLog(get_settings().resolved_decision_log_url())
@@ -245,7 +245,7 @@ def test_bodies_over_the_limit_are_a_413(client, case, monkeypatch):
 
 
 def test_the_default_limit_holds_a_full_batch():
-    from features.settings import TriageSettings
+    from app.settings import TriageSettings
     from serving.schemas import MAX_BATCH
 
     size = len(json.dumps({"cases": [example_case()] * MAX_BATCH}, ensure_ascii=False).encode())

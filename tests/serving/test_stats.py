@@ -453,7 +453,7 @@ def test_the_stats_need_a_key_and_the_page_does_not(client):
 
 
 def test_the_service_serves_its_own_log(client, case):
-    from features.settings import get_settings
+    from app.settings import get_settings
 
     for i in range(3):
         answer = client.post(

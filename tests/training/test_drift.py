@@ -369,7 +369,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def champions(home, tmp_path_factory):
     """Both models trained with ``triage train`` and promoted to champion."""
-    from features.cli import main
+    from app.cli import main
 
     folder = tmp_path_factory.mktemp("drift-data")
     cases, truth = folder / "cases.csv", folder / "truth.csv"
@@ -382,7 +382,7 @@ def champions(home, tmp_path_factory):
 @pytest.fixture(scope="module")
 def decision_log(champions):
     """February: ordinary cases.  March: shifted cases, a third decided by an older version."""
-    from features.settings import get_settings
+    from app.settings import get_settings
     from serving.decision_log import DecisionLog
     from training.triage import Triage
 
@@ -404,7 +404,7 @@ def decision_log(champions):
 
 @pytest.mark.slow
 def test_triage_drift_reports_the_shifted_month(decision_log, tmp_path, capsys):
-    from features.cli import main
+    from app.cli import main
 
     html_path, json_path = tmp_path / "drift.html", tmp_path / "out" / "drift.json"
     code = main(
@@ -436,7 +436,7 @@ def test_triage_drift_reports_the_shifted_month(decision_log, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_triage_drift_is_quiet_on_an_ordinary_month(decision_log, capsys):
-    from features.cli import main
+    from app.cli import main
 
     assert main(["drift", "--since", "2025-02-01", "--until", "2025-02-28"]) == 0
     printed = capsys.readouterr().out
@@ -446,7 +446,7 @@ def test_triage_drift_is_quiet_on_an_ordinary_month(decision_log, capsys):
 
 @pytest.mark.slow
 def test_triage_drift_refuses_an_empty_window_and_a_missing_alias(decision_log, capsys):
-    from features.cli import main
+    from app.cli import main
 
     assert main(["drift", "--since", "2030-01-01"]) == 2
     assert "no decisions" in capsys.readouterr().err

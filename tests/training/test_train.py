@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.cli import main
+from app.cli import main
 from features.record import PII_FIELDS
 from features.synthetic import GeneratorConfig, write_synthetic
 from tests.conftest import triage_home
