@@ -25,7 +25,7 @@ $(BIN)/triage: pyproject.toml uv.lock | $(UV)
 setup: $(BIN)/triage
 
 demo: setup
-	@$(BIN)/python -m serving.demo
+	@$(BIN)/python -m training.demo
 
 test: setup
 	@.ci/system-deps

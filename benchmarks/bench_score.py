@@ -38,10 +38,10 @@ THREADS = 2
 
 def _triage(folder: Path):
     from features.synthetic import generate_cases
+    from models.case_model import LoadedModel
+    from models.triage import Triage
     from training.config import SearchConfig, TrainingConfig
-    from training.registry import LoadedModel
     from training.train import fit_models
-    from training.triage import Triage
 
     config = TrainingConfig(
         search=SearchConfig(n_trials=2, time_budget_seconds=60), threads=THREADS
@@ -65,9 +65,9 @@ def _peak_rss_of_score(folder: Path, triage) -> dict[str, object]:
         getattr(triage, kind).model.save(folder / kind)
     script.write_text(
         "import sys, json\n"
-        "from training.model import CaseModel\n"
-        "from training.registry import LoadedModel\n"
-        "from training.triage import Triage\n"
+        "from models.case_model import CaseModel\n"
+        "from models.case_model import LoadedModel\n"
+        "from models.triage import Triage\n"
         "from training.score import score_file\n"
         f"m = {{k: LoadedModel(f'triage-{{k}}', 'bench', None, CaseModel.load(r'{folder}/' + k, threads={THREADS})) for k in ('stream', 'assets')}}\n"
         f"s = score_file(r'{data}', r'{folder}/large_scored.csv', triage=Triage(m['stream'], m['assets']), progress=False)\n"

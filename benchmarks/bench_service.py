@@ -8,7 +8,7 @@ touched): 20,000 synthetic cases are trained with the real pipeline
   decision log, API key, shadow challenger when the gate kept one);
 * a *minimal app* runs beside it: Starlette + uvicorn, one worker (uvicorn's
   best configuration here), serving the same two models from the same
-  BentoML model through the same :class:`~training.triage.Triage` object,
+  BentoML model through the same :class:`~models.triage.Triage` object,
   with the same pydantic request model — no key check, no decision log, no
   metrics, no shadow.
 
@@ -191,8 +191,8 @@ def minimal_app(tag: str):
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from serving.models import load_models
     from serving.schemas import TriageRequest
+    from serving.served_models import load_models
 
     triage = load_models(tag, threads=1).triage
     gc.collect()
@@ -333,7 +333,7 @@ def _cases(n: int, seed: int) -> list[dict]:
 
 def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:
     """Seconds per 1,000 cases of LightGBM alone, both models, prepared rows, one thread."""
-    from training.model import CaseModel
+    from models.case_model import CaseModel
 
     models = [CaseModel.load(model_dir / kind, threads=1) for kind in ("stream", "assets")]
     features = [m.features(cases) for m in models]

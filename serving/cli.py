@@ -104,7 +104,7 @@ def serve_command(host: str, port: int) -> list[str]:
 
 def serve_environment(tag: str, workers: int) -> dict[str, str]:
     """The service's environment: the models to load and the number of workers."""
-    from serving.models import MODELS_TAG_ENV
+    from serving.served_models import MODELS_TAG_ENV
 
     env = dict(os.environ)
     env[MODELS_TAG_ENV] = tag
@@ -117,7 +117,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from serving.decision_log import DecisionLog
     from serving.keys import KeyChecker
-    from serving.models import NoChampion, prepare_models
+    from serving.model_import import prepare_models
+    from serving.served_models import NoChampion
 
     if args.workers < 1:
         raise CommandError(f"--workers must be at least 1, got {args.workers}")
@@ -162,28 +163,6 @@ def _serve(args: argparse.Namespace) -> int:
     command = serve_command(args.host, args.port)
     os.execve(sys.executable, command, serve_environment(tag, args.workers))
     return 0  # not reached
-
-
-def try_it(url: str, key: str) -> str:
-    """A ready-to-paste ``curl`` of the contract's example case, and where the docs are.
-
-    For `make demo`, which makes a key (``serving.keys.create_key``) and then
-    starts ``triage serve``.
-    """
-    import json
-    import shlex
-
-    from features.record import example_case
-
-    body = json.dumps({"case": example_case()}, ensure_ascii=False)
-    return "\n".join(
-        [
-            f"Swagger UI: {url}/   OpenAPI: {url}/docs.json   health: {url}/readyz",
-            "Try it:",
-            f"  curl -s {url}/triage -H 'Authorization: Bearer {key}' \\",
-            f"    -H 'Content-Type: application/json' -d {shlex.quote(body)}",
-        ]
-    )
 
 
 # --------------------------------------------------------------------------
@@ -282,9 +261,9 @@ def _drift(args: argparse.Namespace) -> int:
 
     from app.files import write_atomically
     from app.settings import get_settings
+    from models import registry
     from serving.decision_log import DecisionLog, sqlite_path
-    from training import registry
-    from training.drift import DriftThresholds, monitor_decisions
+    from serving.drift import DriftThresholds, monitor_decisions
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if not 0 < args.warn < args.alert:

@@ -3,7 +3,7 @@
 A FastAPI app that the service mounts (so BentoML lists its routes in
 ``/docs.json``), reading the service's own decision log through
 :mod:`serving.stats` and its champions' reference profiles through
-:mod:`training.drift`.  The page and its assets are open; every
+:mod:`serving.drift`.  The page and its assets are open; every
 ``/v1/stats`` route sits behind the service's key check like scoring does
 (the page asks for a key and sends it as ``Authorization: Bearer``).
 
@@ -80,7 +80,7 @@ class StatsSource:
     """The decision log to read, and the models whose reference profiles drift compares with."""
 
     engine: sa.Engine
-    models: Mapping[str, t.Any] | None = None  # kind -> training.registry.LoadedModel
+    models: Mapping[str, t.Any] | None = None  # kind -> models.case_model.LoadedModel
 
     def models_key(self) -> tuple[str, ...]:
         if not self.models:
@@ -630,7 +630,7 @@ def create_app(
 
 def _drift(source: StatsSource, filters: Filters) -> dict[str, t.Any]:
     """The drift panel's report: PSI and state per feature and score (bins left out)."""
-    from training.drift import DriftThresholds, monitor_decisions
+    from serving.drift import DriftThresholds, monitor_decisions
 
     thresholds = DriftThresholds()
     empty = {

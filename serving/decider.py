@@ -1,6 +1,6 @@
 """From validated cases to decisions: the champions decide, the challengers shadow.
 
-:class:`Decider` wraps the :class:`~training.triage.Triage` that batch
+:class:`Decider` wraps the :class:`~models.triage.Triage` that batch
 scoring uses (so ``/triage``, ``/triage_batch`` and ``triage score`` give the
 same numbers), adds what a response carries (decision id and time, the
 thresholds applied, the model names and versions) and what the decision log
@@ -16,10 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from features.record import example_case
+from models.case_model import LoadedModel
+from models.triage import CaseFeatures
 from serving.decision_log import DecisionIds, Shadow, build_rows
-from serving.models import ServedModels
 from serving.schemas import STREAM_VALUES
-from training.triage import CaseFeatures
+from serving.served_models import ServedModels
 
 
 @dataclass
@@ -179,21 +180,25 @@ class Decider:
         }
 
 
-def _card(loaded) -> dict[str, object]:
+def _card(loaded: LoadedModel) -> dict[str, object]:
     metadata = loaded.model.metadata
-    metrics = metadata.get("test_metrics")
+    metrics = metadata.test_metrics
     return {
         "name": loaded.name,
         "version": loaded.version,
         "alias": loaded.alias,
-        "run_id": metadata.get("run_id"),
-        "trained_at": metadata.get("trained_at"),
-        "training_window": metadata.get("training_window"),
-        "n_cases": metadata.get("n_cases"),
-        "calibration": metadata.get("calibration"),
+        "run_id": metadata.run_id,
+        "trained_at": metadata.trained_at,
+        "training_window": (
+            None
+            if metadata.training_window is None
+            else {k: list(v) for k, v in metadata.training_window.items()}
+        ),
+        "n_cases": metadata.n_cases,
+        "calibration": metadata.calibration,
         "test_metrics": (
-            {k: v for k, v in metrics.items() if isinstance(v, int | float) or v is None}
-            if isinstance(metrics, dict)
-            else None
+            None
+            if metrics is None
+            else {k: v for k, v in metrics.items() if isinstance(v, int | float) or v is None}
         ),
     }

@@ -40,7 +40,7 @@ from features.record import (
     Kind,
     example_case,
 )
-from training.policy import STREAMS
+from models.routing import STREAMS
 
 #: Most cases one ``/triage_batch`` request may carry.
 MAX_BATCH = 10_000
@@ -242,7 +242,7 @@ def case_model(name: str = "Case") -> type[BaseModel]:
 
     Identity and feature fields only (outcomes are never sent for scoring).
     Field values stay plain Python values (dates as ``YYYY-MM-DD`` text), so
-    ``model.__dict__`` is the record :meth:`training.triage.Triage.decide` takes.
+    ``model.__dict__`` is the record :meth:`models.triage.Triage.decide` takes.
     """
     fields = {spec.name: _field(spec) for spec in RECORD_FIELDS}
     model = create_model(

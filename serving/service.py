@@ -39,8 +39,8 @@ from starlette.responses import Response
 from serving import patches
 from serving.dashboard import ASSETS_PREFIX, PAGE_PATHS, STATS_PATHS, dashboard_app
 from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
-from serving.models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
+from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 
 log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
 
@@ -144,7 +144,7 @@ class TriageService:
     def _load(self) -> None:
         from serving.decider import Decider
         from serving.decision_log import DecisionLog, GroupCommitWriter
-        from serving.models import load_models
+        from serving.served_models import load_models
 
         try:
             served = load_models(self.models_tag(), threads=1)

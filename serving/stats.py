@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from features.record import PROVINCES
+from models.routing import STREAMS
 from serving.decision_log import DECISION_DAY, decisions
-from training.policy import STREAMS
 
 #: What users read for each stream (the routing policy's STREAMS, in that order).
 STREAM_LABELS: Mapping[str, tuple[str, str]] = {

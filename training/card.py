@@ -112,7 +112,7 @@ class ModelCardData:
         0.3, "complex_from": 0.7}, "shares": {"simple": 0.35, "review": 0.2,
         "complex": 0.45}}``.  Thresholds are probabilities (4 decimals);
         shares and other fractions are shown as percentages (a ``share_``
-        prefix is dropped, so ``training.policy.routing_outcome`` output fits);
+        prefix is dropped, so ``training.thresholds.routing_outcome`` output fits);
         further keys (dicts, DataFrames, scalars) are shown as tables or lines.
     synthetic_data, data_source :
         Whether the cases come from the synthetic generator, and where they

@@ -68,8 +68,9 @@ def _logging() -> None:
 def _train(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from features.load import CaseDataError
+    from training.checks import TrainingRefused
     from training.config import TrainingConfig
-    from training.train import TrainingRefused, train, write_results
+    from training.train import train, write_results
 
     _logging()
     config = TrainingConfig(threads=get_settings().threads)
@@ -136,7 +137,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from training import registry
+    from models import registry
 
     registry.configure_mlflow()
     try:
@@ -149,7 +150,7 @@ def _promote(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from training import registry
+    from models import registry
 
     registry.configure_mlflow()
     try:
@@ -165,7 +166,7 @@ def _models(args: argparse.Namespace) -> int:
     import mlflow
 
     from app.settings import get_settings
-    from training import registry
+    from models import registry
 
     registry.configure_mlflow()
     client = mlflow.MlflowClient()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.policy import RoutingPolicy
+from models.routing import RoutingPolicy
 
 
 class SplitConfig(BaseModel):

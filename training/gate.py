@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from training import registry
+from models import registry
 from training.config import GateConfig
 from training.evaluate import DEFAULT_BINS, binary_metrics
 

@@ -30,8 +30,9 @@ import pandas as pd
 
 from features.record import FEATURE_FIELDS, FIELD_BY_NAME, LABELS, OUTCOME_FIELDS, Kind
 from features.synthetic import CALIBRATION_TARGETS, SyntheticSample
+from models.case_model import TARGETS
 from training import evaluate
-from training.model import TARGETS, TRUTH_COLUMNS
+from training.truth import TRUTH_COLUMNS
 
 __all__ = [
     "CaseData",
@@ -471,7 +472,7 @@ def latest_run(run_id: str | None = None):
     """The MLflow run to evaluate: ``run_id``, or the newest finished training run."""
     import mlflow
 
-    from training.registry import EXPERIMENT, configure_mlflow
+    from models.registry import EXPERIMENT, configure_mlflow
 
     configure_mlflow()
     if run_id:
@@ -569,7 +570,7 @@ def run_models(run) -> dict:
     """The model versions registered by the run: ``{"stream": LoadedModel, "assets": …}``."""
     import mlflow
 
-    from training import registry
+    from models import registry
 
     client = mlflow.MlflowClient()
     found = {}

@@ -1,77 +1,11 @@
-"""The MLflow face of a :class:`~training.model.CaseModel`.
+"""Where model versions registered before ``models/`` existed find their MLflow class.
 
-``mlflow.pyfunc.load_model("models:/triage-assets@champion").predict(cases)``
-takes cases as the contract writes them (one row per case, contract column
-names; personal-data columns are dropped) and returns exactly what serving
-needs: ``case_id``, calibrated ``probability``, ``raw_score``, the top
-``reasons`` (JSON) and, for the stream model, the ``stream``.  The model is
-stored as plain files and read by :meth:`CaseModel.load`, so no pandas
-categorical dtype ever reaches MLflow's schema enforcement (which records
-categoricals as strings and then fails to score a LightGBM model on them).
+MLflow stores a model-from-code file with each version; those of earlier
+releases say ``from training.pyfunc import TriagePyfuncModel``.  This name
+keeps them loadable with ``mlflow.pyfunc.load_model``; new versions name
+:mod:`models.pyfunc` directly.
 """
 
-from __future__ import annotations
+from models.pyfunc import TriagePyfuncModel
 
-import mlflow.pyfunc
-import pandas as pd
-
-from features.record import RECORD_FIELDS, example_case
-
-
-def model_signature(kind: str):
-    """Input: the case record's columns (required as the contract says); output: the payload.
-
-    Input columns are typed ``Any``: MLflow's own enforcement refuses to turn
-    an int64 column into a double ("not safe") and a CSV's text into numbers,
-    so a file read with ``pd.read_csv`` would fail before the contract's own
-    validation (:func:`features.load.validate_frame`) could say precisely what
-    is wrong.  The contract check inside ``predict`` is the type check.
-    """
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-    from mlflow.types.schema import AnyType
-
-    inputs = Schema([ColSpec(AnyType(), f.name, required=f.required) for f in RECORD_FIELDS])
-    outputs = [
-        ColSpec("string", "case_id"),
-        ColSpec("double", "probability"),
-        ColSpec("double", "raw_score"),
-        ColSpec("string", "reasons"),
-    ]
-    if kind == "stream":
-        outputs.append(ColSpec("string", "stream"))
-    return ModelSignature(inputs=inputs, outputs=Schema(outputs))
-
-
-def input_example() -> pd.DataFrame:
-    """The contract's example case (no court data, no personal data)."""
-    return pd.DataFrame([example_case()])
-
-
-class TriagePyfuncModel(mlflow.pyfunc.PythonModel):
-    """Scores contract-shaped cases with the stored :class:`CaseModel`."""
-
-    def load_context(self, context) -> None:
-        from training.model import CaseModel
-        from training.registry import MODEL_ARTIFACT
-
-        self.model = CaseModel.load(context.artifacts[MODEL_ARTIFACT])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from features.load import CaseDataError, validate_frame
-
-        frame, report = validate_frame(pd.DataFrame(model_input), source="model input")
-        if not report.ok:
-            raise CaseDataError(report)
-        prediction = self.model.predict(frame)
-        out = pd.DataFrame(
-            {
-                "case_id": frame["case_id"].astype(str).to_numpy(),
-                "probability": prediction.probability,
-                "raw_score": prediction.raw_score,
-                "reasons": prediction.reasons.json_lists(),
-            }
-        )
-        if self.model.thresholds is not None:
-            out["stream"] = self.model.route(prediction.probability)
-        return out
+__all__ = ["TriagePyfuncModel"]

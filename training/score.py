@@ -18,7 +18,7 @@ import pyarrow as pa
 from app.files import atomic_table_writer, file_format
 from app.settings import TriageSettings, get_settings
 from features.load import CaseDataError, ValidationReport, iter_cases
-from training.triage import OUTPUT_COLUMNS, Triage
+from models.triage import OUTPUT_COLUMNS, Triage
 
 #: Column types of the scores file (fixed, so an empty input still writes a valid file).
 OUTPUT_SCHEMA = pa.schema(
@@ -46,7 +46,7 @@ def score_file(
     """
     from tqdm import tqdm
 
-    from training import registry
+    from models import registry
 
     settings = settings or get_settings()
     out = Path(out)

@@ -16,10 +16,8 @@ The steps, each a function of data to data with I/O at the two ends:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,22 +31,25 @@ from app.settings import TriageSettings, get_settings
 from features.builder import CaseFeatureBuilder
 from features.load import ValidationReport, read_cases
 from features.record import LABELS
-from training import evaluate, plots
-from training.calibration import ScoreCalibrator, choose_calibrator
+from models.calibration import ScoreCalibrator
+from models.case_model import TARGETS, CaseModel
+from models.metadata import ModelMetadata
+from training import evaluate
+from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
+from training.checks import TrainingRefused, check_leaks, check_trainable
 from training.config import TrainingConfig
 from training.fit import FitResult, SearchResult, fit_final, refit_booster, search_params
-from training.model import TARGETS, TRUTH_COLUMNS, CaseModel
-from training.policy import choose_thresholds, routing_outcome
+from training.profile import reference_profile
+from training.provenance import file_fingerprint, git_commit
+from training.run_log import day, flat_params, log_model_run_data, model_card
 from training.split import TimeSplit, split_by_filing_date
+from training.thresholds import choose_thresholds, routing_outcome
+from training.truth import TruthFileError, read_truth
 
 log = logging.getLogger(__name__)
 
 KINDS = ("stream", "assets")
-
-
-class TrainingRefused(Exception):
-    """Data that cannot make a trustworthy model; nothing was logged or registered."""
 
 
 @dataclass
@@ -64,6 +65,8 @@ class ModelOutcome:
     ece_before: float
     routing: dict[str, object] | None
     search: dict[str, object]
+    #: Test labels and scores of the model, its baselines and the Bayes limit, by label.
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
     card: ModelCardData | None = None
     test_probability: np.ndarray | None = None
@@ -96,52 +99,6 @@ class TrainResult:
                 for kind, outcome in self.outcomes.items()
             },
         }
-
-
-# --------------------------------------------------------------------------
-# Refusals
-# --------------------------------------------------------------------------
-
-
-def check_trainable(frame: pd.DataFrame, report: ValidationReport, config: TrainingConfig) -> None:
-    """Raise :class:`TrainingRefused` for data that cannot make a trustworthy model."""
-    if not report.ok:
-        raise TrainingRefused(
-            "the data fails validation; fix the export and check it with "
-            f"`triage validate --data {report.source} --labels`:\n{report.render()}"
-        )
-    if len(frame) < config.min_cases:
-        raise TrainingRefused(
-            f"{report.source}: {len(frame)} labelled cases; at least {config.min_cases} are "
-            "needed to train and evaluate a model"
-        )
-    for label in LABELS:
-        classes = frame[label].dropna().unique()
-        if len(classes) < 2:
-            raise TrainingRefused(
-                f"{report.source}: label {label} has one class only ({classes.tolist()}); "
-                "a model needs cases of both outcomes"
-            )
-
-
-def check_leaks(
-    X: np.ndarray, labels: dict[str, np.ndarray], feature_names: list[str], threshold: float
-) -> dict[str, pd.Series]:
-    """Refuse when any single feature predicts a label almost perfectly; return all AUCs."""
-    aucs = {}
-    leaks = []
-    for label, y in labels.items():
-        auc = evaluate.single_feature_auc(X, y, feature_names)
-        aucs[label] = auc
-        for name, value in auc[auc >= threshold].items():
-            leaks.append(f"{name} predicts {label} alone with AUC {value:.3f}")
-    if leaks:
-        raise TrainingRefused(
-            "features leak the outcome (an export filled after the case closed?): "
-            + "; ".join(leaks)
-            + f". A feature whose AUC alone reaches {threshold} cannot be known at filing."
-        )
-    return aucs
 
 
 # --------------------------------------------------------------------------
@@ -248,22 +205,15 @@ def finish_model(
             "test": routing_outcome(y[test], p_test, thresholds),
         }
         routing["shares"] = {k: v for k, v in routing["test"].items() if k.startswith("share_")}
-
-    metrics = {"model": evaluate.binary_metrics(y[test], p_test)}
-    logistic = evaluate.logistic_baseline(categorical_indices=builder.categorical_features_)
-    logistic.fit(X[train], y[train])
-    p_logistic = logistic.predict_proba(X[test])[:, 1]
-    metrics["logistic_regression"] = evaluate.binary_metrics(y[test], p_logistic)
-    curves = {"model": (y[test], p_test), "logistic regression": (y[test], p_logistic)}
-    if kind == "stream":
-        rules = evaluate.RuleBaseline().fit(frame.iloc[train], y[train])
-        p_rules = rules.predict_proba(frame.iloc[test])[:, 1]
-        metrics["published_rules"] = evaluate.binary_metrics(y[test], p_rules)
-        curves["published rules"] = (y[test], p_rules)
-    if truth is not None:
-        p_true = truth.to_numpy()[test]
-        metrics["bayes_limit"] = evaluate.bayes_limit(y[test], p_true)
-        curves["Bayes limit"] = (y[test], p_true)
+    curves = holdout_scores(kind, frame, X, y, split, builder, p_test, truth)
+    metrics = {
+        name.replace(" ", "_").lower(): (
+            evaluate.bayes_limit(*curve)
+            if name == "Bayes limit"
+            else evaluate.binary_metrics(*curve)
+        )
+        for name, curve in curves.items()
+    }
 
     model = CaseModel(
         kind=kind,
@@ -283,79 +233,58 @@ def finish_model(
         calibration_losses=calibration_losses,
         ece_before=evaluate.binary_metrics(y[test], uncalibrated_test)["ece"],
         routing=routing,
-        search={
-            "params": {k: v for k, v in fitted.params.items() if k not in ("verbosity",)},
-            "best_iteration": fitted.best_iteration,
-            "refitted": refitted is not None,
-            "trials": fitted.trials,
-            "seconds": fitted.search.seconds + fitted.seconds,
-            "validation_log_loss": fitted.validation_log_loss,
-        },
+        search=_search_summary(fitted, refitted=refitted is not None),
         test_probability=p_test,
     )
-    outcome.figures = {"_curves": curves}  # drawn later, into the run's artifact folder
+    outcome.curves = curves  # drawn later, into the run's artifact folder
     return outcome
+
+
+def _search_summary(fitted: FitResult, *, refitted: bool) -> dict[str, object]:
+    """What the search and the final fit found, as the run logs it."""
+    return {
+        "params": {k: v for k, v in fitted.params.items() if k not in ("verbosity",)},
+        "best_iteration": fitted.best_iteration,
+        "refitted": refitted,
+        "trials": fitted.trials,
+        "seconds": fitted.search.seconds + fitted.seconds,
+        "validation_log_loss": fitted.validation_log_loss,
+    }
+
+
+def holdout_scores(
+    kind: str,
+    frame: pd.DataFrame,
+    X: np.ndarray,
+    y: np.ndarray,
+    split: TimeSplit,
+    builder: CaseFeatureBuilder,
+    p_test: np.ndarray,
+    truth: pd.Series | None,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Test labels and the scores of the model and of what it is judged against.
+
+    The logistic-regression baseline (both models), the published rule-based
+    triage criteria (the stream model) and, given the truth, the Bayes limit.
+    """
+    train, test = split.train, split.test
+    logistic = evaluate.logistic_baseline(categorical_indices=builder.categorical_features_)
+    logistic.fit(X[train], y[train])
+    curves = {
+        "model": (y[test], p_test),
+        "logistic regression": (y[test], logistic.predict_proba(X[test])[:, 1]),
+    }
+    if kind == "stream":
+        rules = evaluate.RuleBaseline().fit(frame.iloc[train], y[train])
+        curves["published rules"] = (y[test], rules.predict_proba(frame.iloc[test])[:, 1])
+    if truth is not None:
+        curves["Bayes limit"] = (y[test], truth.to_numpy()[test])
+    return curves
 
 
 # --------------------------------------------------------------------------
 # The whole job
 # --------------------------------------------------------------------------
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """SHA-256 of the file's bytes: which export a model was trained on."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def git_commit() -> str:
-    """The commit of the code that trained (``unknown`` outside a git checkout)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def read_truth(path: str | Path, case_ids: pd.Series) -> dict[str, pd.Series]:
-    """True probabilities from a generator's truth file, aligned to ``case_ids``."""
-    truth = pd.read_csv(path, dtype={"case_id": str})
-    needed = {"case_id", *TRUTH_COLUMNS.values()}
-    if not needed <= set(truth.columns):
-        raise TrainingRefused(f"{path}: a truth file needs the columns {sorted(needed)}")
-    repeated = truth["case_id"][truth["case_id"].duplicated()].unique()
-    if len(repeated):
-        raise TrainingRefused(
-            f"{path}: {len(repeated)} case_id(s) appear more than once, e.g. {repeated[0]!r}"
-        )
-    aligned = truth.set_index("case_id").reindex(case_ids.astype(str).to_numpy())
-    for column in TRUTH_COLUMNS.values():
-        probability = aligned[column]
-        unusable = probability.isna() | ~probability.between(0.0, 1.0)
-        if unusable.any():
-            first = aligned.index[unusable.to_numpy()][0]
-            raise TrainingRefused(
-                f"{path}: {int(unusable.sum())} case(s) of the data have no {column} "
-                f"in [0, 1], e.g. case_id {first!r}"
-            )
-    return {kind: aligned[column].reset_index(drop=True) for kind, column in TRUTH_COLUMNS.items()}
 
 
 @dataclass
@@ -438,7 +367,46 @@ def fit_models(
             deadline=deadline,
         )
         log.info("%s model finished at %.0f s", kind, time.monotonic() - started)
+    for outcome in outcomes.values():
+        outcome.model.metadata = describe_model(outcome, frame, split, X)
     return FittedModels(outcomes=outcomes, split=split, X=X, builder=builder, leak_aucs=leak_aucs)
+
+
+def describe_model(
+    outcome: ModelOutcome, frame: pd.DataFrame, split: TimeSplit, X: np.ndarray
+) -> ModelMetadata:
+    """What a fitted model says about itself: data windows, test metrics, reference profile.
+
+    The run that registers it adds its run id, the data's fingerprint and the
+    code's commit (:meth:`ModelMetadata.with_run`).
+    """
+    windows = {
+        name: (day(part.start), day(part.end))
+        for name, part in (
+            (n, describe_split(n, frame.iloc[rows])) for n, rows in split.parts().items()
+        )
+    }
+    return ModelMetadata(
+        trained_at=pd.Timestamp.now(tz="UTC").isoformat(),
+        training_window=windows,
+        n_cases=len(frame),
+        test_metrics=outcome.metrics["model"],
+        calibration=outcome.model.calibrator.method,
+        reference_profile=reference_profile(
+            outcome.model, X[split.train], outcome.test_probability
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every model of one training run shares in MLflow and in its card."""
+
+    run_id: str
+    commit: str
+    fingerprint: str
+    synthetic: bool
+    settings: TriageSettings
 
 
 def train(
@@ -452,114 +420,44 @@ def train(
     """Train, evaluate, log and register both models from a labelled export."""
     import mlflow
 
-    from training import registry
-    from training.gate import promote_if_better
+    from models import registry
 
     settings = settings or get_settings()
     config = config or TrainingConfig(threads=settings.threads)
     started = time.monotonic()
     frame, report = read_cases(data, require_labels=True)
     check_trainable(frame, report, config)
-    truths = read_truth(truth, frame["case_id"]) if truth else {}
-    if synthetic is None:
-        synthetic = truth is not None
+    try:
+        truths = read_truth(truth, frame["case_id"]) if truth else {}
+    except TruthFileError as error:
+        raise TrainingRefused(str(error)) from error
     fitted = fit_models(frame, config, truths=truths, started=started)
-    outcomes, split, X, leak_aucs = fitted.outcomes, fitted.split, fitted.X, fitted.leak_aucs
-
-    splits = [describe_split(name, frame.iloc[rows]) for name, rows in split.parts().items()]
-    fingerprint = file_fingerprint(data)
-    commit = git_commit()
+    fingerprint, commit = file_fingerprint(data), git_commit()
     registry.configure_mlflow(settings)
     registered: list[tuple[str, str]] = []
-    versions: dict[str, str] = {}
-    promotions: dict[str, dict[str, object]] = {}
     with (
         mlflow.start_run(run_name=f"train {Path(data).name}") as run,
         tempfile.TemporaryDirectory(prefix="triage-run-") as scratch,
         registry.cleanup_on_failure(registered),
     ):
-        scratch = Path(scratch)
-        mlflow.set_tags(
-            {
-                "git_commit": commit,
-                "data_fingerprint": fingerprint,
-                "data_file": Path(data).name,
-                "synthetic_data": str(synthetic).lower(),
-            }
+        context = RunContext(
+            run_id=run.info.run_id,
+            commit=commit,
+            fingerprint=fingerprint,
+            synthetic=truth is not None if synthetic is None else synthetic,
+            settings=settings,
         )
-        mlflow.log_params(_flat_params(config))
-        mlflow.log_params(
-            {
-                "n_cases": len(frame),
-                **{f"n_{name}": len(rows) for name, rows in split.parts().items()},
-                **{f"window_{s.name}": f"{_day(s.start)}..{_day(s.end)}" for s in splits},
-            }
-        )
-        report.write_json(scratch / "validation_report.json")
-        mlflow.log_artifact(str(scratch / "validation_report.json"))
-        leak_table = pd.DataFrame(leak_aucs).rename_axis("feature").reset_index()
-        leak_table.to_csv(scratch / "single_feature_auc.csv", index=False)
-        mlflow.log_artifact(str(scratch / "single_feature_auc.csv"))
-
-        for kind, outcome in outcomes.items():
-            name = registry.model_name(kind, settings)
-            # The card's data table also gives this model's positive rate per split.
-            labelled_splits = [
-                describe_split(part, frame.iloc[rows], TARGETS[kind])
-                for part, rows in split.parts().items()
-            ]
-            _log_model_run_data(kind, outcome, scratch, splits)
-            outcome.model.metadata.update(
-                {
-                    "run_id": run.info.run_id,
-                    "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-                    "training_window": {s.name: [_day(s.start), _day(s.end)] for s in splits},
-                    "n_cases": len(frame),
-                    "test_metrics": outcome.metrics["model"],
-                    "calibration": outcome.model.calibrator.method,
-                    "data_fingerprint": fingerprint,
-                    "git_commit": commit,
-                    "reference_profile": reference_profile(
-                        outcome.model, X[split.train], outcome.test_probability
-                    ),
-                }
-            )
-            version = registry.log_case_model(outcome.model, registered_name=name)
-            registered.append((name, version))
-            versions[kind] = version
-            outcome.card = _card(
-                kind,
-                outcome,
-                name,
-                version,
-                run.info.run_id,
-                commit,
-                fingerprint,
-                labelled_splits,
-                synthetic,
-                settings,
-            )
-            mlflow.log_text(render_model_card(outcome.card), f"model_card_{kind}.md")
-            mlflow.MlflowClient().update_model_version(
-                name, version, description="\n".join(summary_lines(outcome.card))
-            )
-        for kind, outcome in outcomes.items():
-            name = registry.model_name(kind, settings)
-            promotions[kind] = promote_if_better(
-                name,
-                versions[kind],
-                candidate_metrics=outcome.metrics["model"],
-                target=TARGETS[kind],
-                test_frame=frame.iloc[split.test].reset_index(drop=True),
-                config=config.gate,
-            )
-            mlflow.set_tag(f"{kind}_promoted", str(promotions[kind]["promoted"]).lower())
-            mlflow.set_tag(f"{kind}_promotion_reason", promotions[kind]["reason"])
+        _log_run_inputs(Path(data), frame, report, fitted, config, context, Path(scratch))
+        versions = {}
+        for kind, outcome in fitted.outcomes.items():
+            versions[kind] = _register(kind, outcome, frame, fitted.split, context, Path(scratch))
+            registered.append((registry.model_name(kind, settings), versions[kind]))
+        promotions = _promote(fitted, versions, frame, config, settings)
         seconds = time.monotonic() - started
         mlflow.log_metric("training_seconds", seconds)
     return TrainResult(
         run_id=run.info.run_id,
-        outcomes=outcomes,
+        outcomes=fitted.outcomes,
         versions=versions,
         promotions=promotions,
         seconds=seconds,
@@ -567,136 +465,112 @@ def train(
     )
 
 
-def reference_profile(model: CaseModel, X_train: np.ndarray, p_test: np.ndarray) -> dict:
-    """The drift-monitoring profile of a model: bins of its training features and test scores.
-
-    See :func:`training.drift.build_reference_profile`, which defines the bins
-    that ``triage drift`` counts live cases into.
-    """
-    from training.drift import build_reference_profile
-
-    return build_reference_profile(model.feature_names, model.builder, X_train, p_test)
-
-
-def _day(value) -> str:
-    return pd.Timestamp(value).strftime("%Y-%m-%d")
-
-
-def _flat_params(config: TrainingConfig) -> dict[str, object]:
-    flat: dict[str, object] = {}
-
-    def walk(prefix: str, value: object) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, inner)
-        else:
-            flat[prefix] = value
-
-    walk("", config.model_dump())
-    return flat
-
-
-def _log_model_run_data(kind: str, outcome: ModelOutcome, scratch: Path, splits) -> None:
+def _log_run_inputs(
+    data: Path,
+    frame: pd.DataFrame,
+    report: ValidationReport,
+    fitted: FittedModels,
+    config: TrainingConfig,
+    context: RunContext,
+    scratch: Path,
+) -> None:
+    """The run's tags and parameters, its validation report and the leak check's table."""
     import mlflow
 
-    for name, values in outcome.metrics.items():
-        mlflow.log_metrics(
-            {
-                f"{kind}.{name}.test.{k}": float(v)
-                for k, v in values.items()
-                if isinstance(v, int | float) and np.isfinite(v)
-            }
-        )
-    mlflow.log_metrics(
+    split = fitted.split
+    splits = [describe_split(name, frame.iloc[rows]) for name, rows in split.parts().items()]
+    mlflow.set_tags(
         {
-            f"{kind}.model.validation.{k}": float(v)
-            for k, v in outcome.validation_metrics.items()
-            if np.isfinite(v)
+            "git_commit": context.commit,
+            "data_fingerprint": context.fingerprint,
+            "data_file": data.name,
+            "synthetic_data": str(context.synthetic).lower(),
         }
     )
-    if "bayes_limit" in outcome.metrics:
-        gaps = evaluate.gap_to_bayes(outcome.metrics["model"], outcome.metrics["bayes_limit"])
-        mlflow.log_metrics(
-            {f"{kind}.gap_to_bayes.{k}": float(v) for k, v in gaps.items() if np.isfinite(v)}
-        )
+    mlflow.log_params(flat_params(config))
     mlflow.log_params(
-        {f"{kind}.lgbm.{k}": v for k, v in outcome.search["params"].items()}
-        | {
-            f"{kind}.best_iteration": outcome.search["best_iteration"],
-            f"{kind}.calibration": outcome.model.calibrator.method,
-            f"{kind}.search_trials": len(outcome.search["trials"]),
+        {
+            "n_cases": len(frame),
+            **{f"n_{name}": len(rows) for name, rows in split.parts().items()},
+            **{f"window_{s.name}": f"{day(s.start)}..{day(s.end)}" for s in splits},
         }
     )
-    if outcome.routing:
-        mlflow.log_params(
-            {f"stream.threshold.{k}": v for k, v in outcome.routing["thresholds"].items()}
-        )
-        mlflow.log_metrics(
-            {f"stream.routing.test.{k}": v for k, v in outcome.routing["test"].items()}
-        )
-    folder = scratch / kind
-    folder.mkdir(exist_ok=True)
-    curves = outcome.figures.pop("_curves")
-    title = f"{kind} model ({TARGETS[kind]})"
-    y_test = curves["model"][0]
-    p_test = curves["model"][1]
-    outcome.figures = {
-        "roc": plots.plot_roc(curves, folder / "roc.png", f"ROC, {title}"),
-        "reliability": plots.plot_reliability(
-            {k: v for k, v in curves.items() if k != "published rules"},
-            folder / "reliability.png",
-            f"Reliability, {title}",
-        ),
-        "importance": plots.plot_feature_importance(
-            outcome.model.feature_names,
-            outcome.model.booster.feature_importance(importance_type="gain"),
-            folder / "feature_importance.png",
-            f"Feature importance (gain), {title}",
-        ),
-        "histogram": plots.plot_score_histograms(
-            {"positive": p_test[y_test == 1], "negative": p_test[y_test == 0]},
-            folder / "score_histograms.png",
-            f"Scores by true class, {title}",
-        ),
-    }
-    outcome.slices.to_csv(folder / "slices.csv", index=False)
-    reliability = evaluate.reliability_curve(y_test, p_test)
-    reliability.to_csv(folder / "reliability.csv", index=False)
-    (folder / "search_trials.json").write_text(json.dumps(outcome.search["trials"], indent=1))
-    (folder / "calibration.json").write_text(
-        json.dumps(
-            {
-                "chosen": outcome.model.calibrator.method,
-                "cross_validated_log_loss": outcome.calibration_losses,
-            },
-            indent=1,
-        )
-    )
-    if outcome.routing:
-        (folder / "routing_policy.json").write_text(json.dumps(outcome.routing, indent=1))
-    mlflow.log_artifacts(str(folder), artifact_path=kind)
+    report.write_json(scratch / "validation_report.json")
+    mlflow.log_artifact(str(scratch / "validation_report.json"))
+    leak_table = pd.DataFrame(fitted.leak_aucs).rename_axis("feature").reset_index()
+    leak_table.to_csv(scratch / "single_feature_auc.csv", index=False)
+    mlflow.log_artifact(str(scratch / "single_feature_auc.csv"))
 
 
-def _card(kind, outcome, name, version, run_id, commit, fingerprint, splits, synthetic, settings):
-    return ModelCardData(
-        model_name=name,
-        target=TARGETS[kind],
-        model_version=version,
-        run_id=run_id,
-        git_commit=commit,
-        data_fingerprint=fingerprint,
-        splits=splits,
-        metrics=outcome.metrics,
-        model_key="model",
-        bayes_metrics=outcome.metrics.get("bayes_limit"),
-        calibration_method=outcome.model.calibrator.method,
-        ece_before=outcome.ece_before,
-        ece_after=outcome.metrics["model"]["ece"],
-        slice_table=outcome.slices,
-        routing=outcome.routing,
-        synthetic_data=synthetic,
-        figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
+def _register(
+    kind: str,
+    outcome: ModelOutcome,
+    frame: pd.DataFrame,
+    split: TimeSplit,
+    context: RunContext,
+    scratch: Path,
+) -> str:
+    """Log one model's run data, register it stamped with the run, write its card; the version."""
+    import mlflow
+
+    from models import registry
+
+    name = registry.model_name(kind, context.settings)
+    log_model_run_data(kind, outcome, scratch)
+    outcome.model.metadata = outcome.model.metadata.with_run(
+        run_id=context.run_id, data_fingerprint=context.fingerprint, git_commit=context.commit
     )
+    version = registry.log_case_model(outcome.model, registered_name=name)
+    # The card's data table also gives this model's positive rate per split.
+    labelled_splits = [
+        describe_split(part, frame.iloc[rows], TARGETS[kind])
+        for part, rows in split.parts().items()
+    ]
+    outcome.card = model_card(
+        kind,
+        outcome,
+        name=name,
+        version=version,
+        run_id=context.run_id,
+        commit=context.commit,
+        fingerprint=context.fingerprint,
+        splits=labelled_splits,
+        synthetic=context.synthetic,
+    )
+    mlflow.log_text(render_model_card(outcome.card), f"model_card_{kind}.md")
+    mlflow.MlflowClient().update_model_version(
+        name, version, description="\n".join(summary_lines(outcome.card))
+    )
+    return version
+
+
+def _promote(
+    fitted: FittedModels,
+    versions: dict[str, str],
+    frame: pd.DataFrame,
+    config: TrainingConfig,
+    settings: TriageSettings,
+) -> dict[str, dict[str, object]]:
+    """Each new version becomes the challenger, and the champion where the gate allows."""
+    import mlflow
+
+    from models import registry
+    from training.gate import promote_if_better
+
+    promotions = {}
+    test_frame = frame.iloc[fitted.split.test].reset_index(drop=True)
+    for kind, outcome in fitted.outcomes.items():
+        promotions[kind] = promote_if_better(
+            registry.model_name(kind, settings),
+            versions[kind],
+            candidate_metrics=outcome.metrics["model"],
+            target=TARGETS[kind],
+            test_frame=test_frame,
+            config=config.gate,
+        )
+        mlflow.set_tag(f"{kind}_promoted", str(promotions[kind]["promoted"]).lower())
+        mlflow.set_tag(f"{kind}_promotion_reason", promotions[kind]["reason"])
+    return promotions
 
 
 def write_results(result: TrainResult, path: str | Path) -> None:

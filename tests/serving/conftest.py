@@ -66,29 +66,19 @@ def serving_home(_isolated_triage_home) -> Path:
 
 
 def _train(seed: int):
-    """Both models trained with the real pipeline on a small budget (a few seconds)."""
+    """Both models trained with the real pipeline on a small budget (a few seconds).
+
+    Each carries the metadata training gives it (data windows, test metrics,
+    reference profile); the run that would register it is not stamped.
+    """
     from training.config import SearchConfig, TrainingConfig
     from training.train import fit_models
 
     config = TrainingConfig(
         search=SearchConfig(n_trials=1, time_budget_seconds=4, max_rounds=120), threads=1
     )
-    frame = generate_cases(2500, seed=seed).cases
-    fitted = fit_models(frame, config)
-    models = {}
-    for kind, outcome in fitted.outcomes.items():
-        outcome.model.metadata.update(
-            {
-                "run_id": f"run-{seed}",
-                "trained_at": "2024-06-01T00:00:00+00:00",
-                "training_window": {"train": ["2021-01-01", "2023-06-30"]},
-                "n_cases": len(frame),
-                "test_metrics": outcome.metrics["model"],
-                "calibration": outcome.model.calibrator.method,
-            }
-        )
-        models[kind] = outcome.model
-    return models
+    fitted = fit_models(generate_cases(2500, seed=seed).cases, config)
+    return {kind: outcome.model for kind, outcome in fitted.outcomes.items()}
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +100,7 @@ def scratch_tempdir():
 
 def store_models(trained, *, challengers: bool = True) -> str:
     """Put the trained models into the BentoML store as `triage serve` would; the tag."""
-    from serving.models import ModelSet, ServedVersion, import_models
+    from serving.model_import import ModelSet, ServedVersion, import_models
 
     by_key = {}
     champions, shadows = {}, {}

@@ -1,4 +1,4 @@
-"""Small registered models for the service tests: trained in seconds, logged to a real MLflow store."""
+"""Small registered models for the service tests: `triage train`'s own job, on a tiny budget."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from features.synthetic import generate_cases
 from training.config import SearchConfig, TrainingConfig
 
 #: A search small enough for tests (a few seconds for both models).
@@ -17,44 +17,29 @@ FAST = TrainingConfig(search=SearchConfig(n_trials=1, time_budget_seconds=4, max
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def register_models(*, seed: int = 3, n: int = 2500, aliases=("champion", "challenger")) -> dict:
-    """Train both models on synthetic cases and register them with ``aliases``.
+def register_models(*, seed: int = 3, n: int = 2500) -> dict[str, str]:
+    """Train and register both models as `triage train` does, on synthetic cases.
 
-    Each version carries a reference profile, as `triage train` writes it, so
-    that drift can be measured against it.  Uses the MLflow store of the
-    current TRIAGE_HOME.  Returns ``{kind: version}``.
+    Each version carries the metadata training writes — its run, data
+    windows, test metrics and reference profile.  Uses the MLflow store of
+    the current TRIAGE_HOME.  Returns ``{kind: version}``.
     """
-    import mlflow
+    from features.synthetic import write_synthetic
+    from training.train import train
 
-    from training import registry
-    from training.train import fit_models, reference_profile
+    with tempfile.TemporaryDirectory(prefix="triage-fixture-") as scratch:
+        data = Path(scratch) / f"cases-{seed}.csv"
+        write_synthetic(n, data, seed=seed)
+        return train(data, config=FAST).versions
 
-    frame = generate_cases(n, seed=seed).cases
-    fitted = fit_models(frame, FAST)
-    train_rows = fitted.X[fitted.split.train]
-    registry.configure_mlflow()
-    versions = {}
-    with mlflow.start_run(run_name=f"test models seed {seed}") as run:
-        for kind, outcome in fitted.outcomes.items():
-            outcome.model.metadata.update(
-                {
-                    "run_id": run.info.run_id,
-                    "trained_at": "2024-06-01T00:00:00+00:00",
-                    "training_window": {"train": ["2021-01-01", "2023-06-30"]},
-                    "n_cases": n,
-                    "test_metrics": outcome.metrics["model"],
-                    "calibration": outcome.model.calibrator.method,
-                    "reference_profile": reference_profile(
-                        outcome.model, train_rows, outcome.test_probability
-                    ),
-                }
-            )
-            name = registry.model_name(kind)
-            version = registry.log_case_model(outcome.model, registered_name=name)
-            for alias in aliases:
-                registry.move_alias(name, alias, version, "test")
-            versions[kind] = version
-    return versions
+
+def pin_aliases(versions: dict[str, str], *aliases: str) -> None:
+    """Point ``aliases`` of both models at ``versions``, whatever the gate decided."""
+    from models import registry
+
+    for kind, version in versions.items():
+        for alias in aliases:
+            registry.move_alias(registry.model_name(kind), alias, version, "test")
 
 
 def service_env(home: Path, scratch: Path, api_key: str) -> dict[str, str]:
@@ -83,9 +68,11 @@ def register_champion_and_challenger(env: dict[str, str]) -> dict[str, dict[str,
         "import json\n"
         "from app.settings import apply_environment\n"
         "apply_environment()\n"
-        "from tests.serving.registry_fixture import register_models\n"
+        "from tests.serving.registry_fixture import pin_aliases, register_models\n"
         "champion = register_models(seed=3)\n"
-        "challenger = register_models(seed=8, aliases=('challenger',))\n"
+        "challenger = register_models(seed=8)\n"
+        "pin_aliases(champion, 'champion')\n"
+        "pin_aliases(challenger, 'challenger')\n"
         "print(json.dumps({'champion': champion, 'challenger': challenger}))\n"
     )
     done = subprocess.run(

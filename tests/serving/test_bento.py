@@ -66,26 +66,33 @@ def test_the_bento_holds_the_code_the_models_and_no_mlflow(bento, models_tag):
     (service,) = info["services"]
     assert [m["tag"] for m in service["models"]] == [models_tag]
     source = bento / "src"
-    for package in ("features", "training", "serving"):
+    for package in ("app", "features", "models", "serving"):
         assert (source / package / "__init__.py").exists()
-    assert not (source / "tests").exists() and not (source / "benchmarks").exists()
+    assert (source / "features" / "synthetic").is_dir() or (
+        source / "features" / "synthetic.py"
+    ).exists()
+    assert (source / "serving" / "templates" / "drift_report.html").exists()
+    # A worker carries the model, not the training stack.
+    for left_out in ("training", "tests", "benchmarks"):
+        assert not (source / left_out).exists(), left_out
     requirements = (bento / "env" / "python" / "requirements.txt").read_text()
     assert "lightgbm==" in requirements and "mlflow" not in requirements
 
 
-def test_the_workers_never_import_mlflow(env, models_tag):
+def test_the_workers_never_import_mlflow_or_training(env, models_tag):
     script = (
         "import sys\n"
         "import serving.service\n"
-        "from serving.models import load_models\n"
+        "from serving.served_models import load_models\n"
         "from serving.decider import Decider\n"
         f"Decider(load_models({models_tag!r})).warm_up()\n"
-        "print('mlflow' in sys.modules)\n"
+        "roots = {name.split('.')[0] for name in sys.modules}\n"
+        "print(sorted(roots & {'mlflow', 'training', 'optuna', 'matplotlib'}))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )
-    assert done.stdout.strip() == "False", done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
 
 
 def test_the_bento_serves_offline(env, bento, models_tag):

@@ -41,9 +41,33 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e-home")
 
 
+#: Put on the service's PYTHONPATH: every Python process of the service (the arbiter and
+#: each worker) then writes the names of its loaded modules beside this file on SIGUSR1.
+MODULES_PROBE = """\
+import json, os, signal, sys
+
+def _dump(signum, frame):
+    path = os.path.join(os.path.dirname(__file__), f"modules-{os.getpid()}.json")
+    with open(path + ".tmp", "w") as out:
+        json.dump(sorted(sys.modules), out)
+    os.replace(path + ".tmp", path)
+
+signal.signal(signal.SIGUSR1, _dump)
+"""
+
+
 @pytest.fixture(scope="module")
-def env(home, tmp_path_factory) -> dict[str, str]:
-    return service_env(home, tmp_path_factory.mktemp("e2e-tmp"), KEY)
+def probe(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("e2e-probe")
+    (folder / "sitecustomize.py").write_text(MODULES_PROBE)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def env(home, probe, tmp_path_factory) -> dict[str, str]:
+    env = service_env(home, tmp_path_factory.mktemp("e2e-tmp"), KEY)
+    env["PYTHONPATH"] = f"{env['PYTHONPATH']}{os.pathsep}{probe}"
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +153,33 @@ def test_a_contract_case_gets_every_field(server, registry):
     assert "challenger" not in answer.text
     info = httpx.get(f"{server.url}/model_info", headers=AUTH).json()
     assert info["challengers"]["stream"]["version"] == registry["challenger"]["stream"]
+
+
+def test_a_worker_carries_the_model_not_the_training_stack(server, probe):
+    """A worker that loaded the champions and scored a case holds no training code, no MLflow."""
+    assert post(server, "/triage", {"case": example_case()}).status_code == 200
+    workers = [
+        pid
+        for pid in server.processes()
+        if b"_bentoml_impl.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert workers, "no worker process found"
+    for pid in workers:
+        os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while not all((probe / f"modules-{pid}.json").exists() for pid in workers):
+        assert time.monotonic() < deadline, "a worker did not answer the probe"
+        time.sleep(0.05)
+    for pid in workers:
+        loaded = set(json.loads((probe / f"modules-{pid}.json").read_text()))
+        # What it must hold: it served the models.
+        assert {"serving.service", "models.triage", "lightgbm"} <= loaded
+        forbidden = sorted(
+            name
+            for name in loaded
+            if name.split(".")[0] in {"training", "optuna", "matplotlib", "mlflow"}
+        )
+        assert forbidden == [], f"worker {pid} loaded {forbidden[:10]}"
 
 
 def test_no_key_is_a_401(server):

@@ -88,7 +88,7 @@ def test_batch_answers_in_order_in_one_transaction(client, cases, decision_log):
 def test_single_batch_and_triage_score_give_the_same_numbers(client, models_tag, tmp_path):
     """Same probabilities (1e-9), streams and reasons from /triage, /triage_batch, triage score."""
     from features.synthetic import generate_cases
-    from serving.models import load_models
+    from serving.served_models import load_models
     from training.score import score_file
 
     frame = generate_cases(40, seed=31).cases.drop(columns=["is_complex", "has_recoverable_assets"])
@@ -130,7 +130,15 @@ def test_model_info(client):
     assert answer.status_code == 200
     info = ModelInfo.model_validate(answer.json())
     assert (info.stream.version, info.stream.alias) == ("1", "champion")
-    assert info.stream.training_window == {"train": ["2021-01-01", "2023-06-30"]}
+    window = info.stream.training_window
+    assert list(window) == ["train", "validation", "test"]
+    days = [day for part in window.values() for day in part]
+    assert days == sorted(days) and days[0] >= "2021-01-01"  # out of time, oldest first
+    assert info.stream.n_cases == 2500 and info.stream.calibration in (
+        "none",
+        "sigmoid",
+        "isotonic",
+    )
     assert info.stream.test_metrics["auc"] > 0.5
     assert info.policy == {"max_complex_to_simple": 0.1, "max_simple_to_complex": 0.25}
     assert {k: v.version for k, v in info.challengers.items()} == {"stream": "2", "assets": "2"}

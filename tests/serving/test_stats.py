@@ -10,7 +10,7 @@ the open page, /docs.json and /metrics.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import random
 from collections import Counter
@@ -376,23 +376,13 @@ def test_labels_come_from_the_contract(logged):
 
 @pytest.fixture(scope="module")
 def profiled(trained):
-    """The champions with a reference profile of their training features (as `triage train` adds)."""
-    from features.synthetic import generate_cases
-    from training.registry import LoadedModel
-    from training.train import reference_profile
+    """The champions, with the reference profiles training gave them."""
+    from models.case_model import LoadedModel
 
-    frame = generate_cases(800, seed=3).cases
-    models = {}
-    for kind in ("stream", "assets"):
-        model = copy.copy(trained["champion"][kind])
-        features = model.builder.transform(frame)
-        scores = model.predict_features(features, reasons=0).probability
-        model.metadata = {
-            **model.metadata,
-            "reference_profile": reference_profile(model, features, scores),
-        }
-        models[kind] = LoadedModel(f"triage-{kind}", "1", "champion", model)
-    return models
+    return {
+        kind: LoadedModel(f"triage-{kind}", "1", "champion", model)
+        for kind, model in trained["champion"].items()
+    }
 
 
 def test_drift_compares_the_latest_decisions_with_the_profiles_and_is_cached(profiled, tmp_path):
@@ -421,17 +411,25 @@ def test_drift_compares_the_latest_decisions_with_the_profiles_and_is_cached(pro
 
 
 def test_drift_without_profiles_says_why(trained, tmp_path):
-    from training.registry import LoadedModel
+    from models.case_model import LoadedModel
 
     log = DecisionLog(f"sqlite:///{tmp_path / 'decisions.db'}").create()
     log.write(known_decisions()[:10])
     models = {
-        k: LoadedModel(f"triage-{k}", "1", "champion", m) for k, m in trained["champion"].items()
+        k: LoadedModel(f"triage-{k}", "1", "champion", _without_profile(m))
+        for k, m in trained["champion"].items()
     }
     with dashboard_client(create_app(lambda: StatsSource(log.engine, models))) as client:
         answer = client.get("/v1/stats/drift").json()
     log.close()
     assert not answer["available"] and "reference profile" in answer["reason"]
+
+
+def _without_profile(model):
+    """A model as versions trained before drift monitoring were: no reference profile."""
+    return dataclasses.replace(
+        model, metadata=model.metadata.model_copy(update={"reference_profile": None})
+    )
 
 
 # --------------------------------------------------------------------------
@@ -470,7 +468,9 @@ def test_the_service_serves_its_own_log(client, case):
     summary = client.get("/v1/stats/summary", headers=AUTH).json()
     assert summary["decisions"] == len(rows) >= 3
     drift = client.get("/v1/stats/drift", headers=AUTH).json()
-    assert not drift["available"] and "reference profile" in drift["reason"]
+    # The champions carry the reference profiles training gave them.
+    assert drift["available"], drift["reason"]
+    assert drift["n_cases"] == len(rows)
     models = client.get("/v1/stats/models", headers=AUTH).json()
     assert {(v["kind"], v["version"]) for v in models["versions"]} >= {
         ("stream", "1"),

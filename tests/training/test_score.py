@@ -10,11 +10,11 @@ import pytest
 
 from features.load import CaseDataError, load_cases
 from features.synthetic import generate_cases
+from models.case_model import LoadedModel
+from models.triage import OUTPUT_COLUMNS, Triage
 from training.config import SearchConfig, TrainingConfig
-from training.registry import LoadedModel
 from training.score import score_file
 from training.train import fit_models
-from training.triage import OUTPUT_COLUMNS, Triage
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_features_are_built_once_per_vocabulary_and_shared(triage, cases_csv):
     import dataclasses
 
     from features.builder import CaseFeatureBuilder
-    from training.triage import CaseFeatures
+    from models.triage import CaseFeatures
 
     frame = load_cases(cases_csv).head(50)
     stream, assets = triage.stream.model, triage.assets.model

@@ -18,10 +18,11 @@ import pytest
 from app.cli import main
 from features.record import PII_FIELDS
 from features.synthetic import GeneratorConfig, write_synthetic
+from models import registry
 from tests.conftest import triage_home
-from training import registry
+from training.checks import TrainingRefused
 from training.config import SearchConfig, TrainingConfig
-from training.train import TrainingRefused, read_truth, train
+from training.train import train
 
 pytestmark = pytest.mark.slow
 
@@ -206,7 +207,7 @@ def test_untrainable_data_is_refused_before_mlflow(problem, sample, tmp_path, ho
         expected = "one class"
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    from training import registry
+    from models import registry
 
     registry.configure_mlflow()
     runs = _run_ids()
@@ -232,26 +233,6 @@ def test_promote_and_rollback_move_aliases_and_record_why(first, sample, capsys)
     assert main(["promote", "--model", name, "--version", "99"]) == 2
     assert "no version 99" in capsys.readouterr().err
     assert main(["promote", "--model", "no-such-model", "--version", "1"]) == 2
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (lambda t: pd.concat([t, t.head(1)]), r"1 case_id\(s\) appear more than once, e.g. 'c0'"),
-        (lambda t: t.drop(index=2), r"no p_complex_true in \[0, 1\], e.g. case_id 'c2'"),
-        (lambda t: t.assign(p_assets_true=[0.5, 0.5, np.nan, 0.5]), r"no p_assets_true.*'c2'"),
-        (lambda t: t.assign(p_complex_true=[0.5, 1.5, 0.5, 0.5]), r"no p_complex_true.*'c1'"),
-        (lambda t: t.drop(columns="p_assets_true"), "needs the columns"),
-    ],
-)
-def test_a_bad_truth_file_is_refused_naming_the_file_and_a_case(change, expected, tmp_path):
-    case_ids = pd.Series([f"c{i}" for i in range(4)])
-    good = pd.DataFrame({"case_id": case_ids, "p_complex_true": 0.5, "p_assets_true": 0.25})
-    assert read_truth(_csv(good, tmp_path / "good.csv"), case_ids)["assets"].tolist() == [0.25] * 4
-    path = _csv(change(good), tmp_path / "truth.csv")
-    with pytest.raises(TrainingRefused, match=expected) as refused:
-        read_truth(path, case_ids)
-    assert str(path) in str(refused.value)
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:

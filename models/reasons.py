@@ -314,9 +314,7 @@ class ReasonExplainer:
             elif name in _RULES:
                 rule, phrases = _RULES[name]
             else:
-                raise KeyError(
-                    f"no phrasing for feature {name!r}: add a rule in training/reasons.py"
-                )
+                raise KeyError(f"no phrasing for feature {name!r}: add a rule in models/reasons.py")
             self._rules.append(rule)
             self._phrases.append([(f"{name}:{p.key}", p.zh, p.en) for p in phrases])
         # The JSON of each phrase up to its effect, encoded once (batch scoring's hot loop).

@@ -2,11 +2,11 @@
 
 Logging the model class by file (not as a pickled object) keeps model
 versions readable by later releases; the model's state is in plain files
-(see :mod:`training.pyfunc`).  Run only by MLflow, never imported by the project.
+(see :mod:`models.pyfunc`).  Run only by MLflow, never imported by the project.
 """
 
 import mlflow.models
 
-from training.pyfunc import TriagePyfuncModel
+from models.pyfunc import TriagePyfuncModel
 
 mlflow.models.set_model(TriagePyfuncModel())

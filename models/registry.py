@@ -1,10 +1,17 @@
-"""MLflow tracking and the model registry: runs, registered models, aliases.
+"""The MLflow model registry, as training and serving both use it.
 
-Each model version is an MLflow model whose ``predict`` returns what serving
-needs (calibrated probability, raw score, reasons, and for the stream model
-the stream).  The ``challenger`` alias marks the newest version; ``champion``
-the one that serves.  Every alias move is recorded as a tag on the registered
-model with its time and reason, so the history of who served when survives.
+Training registers each model version (:func:`log_case_model`); serving and
+the commands resolve aliases (:func:`version_by_alias`), download a
+version's files (:func:`download_version`) and load versions
+(:func:`load_case_model`).  Each model version is an MLflow model whose
+``predict`` returns what serving needs (calibrated probability, raw score,
+reasons, and for the stream model the stream).  The ``challenger`` alias
+marks the newest version; ``champion`` the one that serves.  Every alias move
+is recorded as a tag on the registered model with its time and reason, so
+the history of who served when survives.
+
+MLflow is imported inside the functions: a service worker imports this
+module's neighbours without paying for (or holding) MLflow.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.settings import TriageSettings, get_settings
-from training.model import CaseModel
+from models.case_model import CaseModel, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,7 @@ def log_case_model(model: CaseModel, *, registered_name: str) -> str:
     """Log ``model`` into the active run as an MLflow model and register it; returns the version."""
     import mlflow
 
-    from training.pyfunc import input_example, model_signature
+    from models.pyfunc import input_example, model_signature
 
     with tempfile.TemporaryDirectory(prefix="triage-model-") as scratch:
         directory = model.save(Path(scratch) / MODEL_ARTIFACT)
@@ -114,14 +121,6 @@ def _pip_requirements() -> list[str]:
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    name: str
-    version: str
-    alias: str | None
-    model: CaseModel
-
-
 def model_uri(name: str, *, alias: str | None = None, version: str | None = None) -> str:
     return f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}"
 
@@ -137,9 +136,12 @@ def load_case_model(
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    if alias is None and version is None:
+        raise ValueError("load_case_model needs an alias or a version")
     client = mlflow.MlflowClient()
     try:
         if version is None:
+            assert alias is not None  # checked above
             found = client.get_model_version_by_alias(name, alias)
             version = str(found.version)
         else:
@@ -163,6 +165,55 @@ def load_case_model(
     )
 
 
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version as an alias points at it."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None = None
+    source: str | None = None
+
+
+def version_by_alias(name: str, alias: str) -> RegisteredVersion | None:
+    """The version ``alias`` points at now, or None when the alias (or the model) is unset."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        found = mlflow.MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return RegisteredVersion(
+        name=name,
+        version=str(found.version),
+        alias=alias,
+        run_id=found.run_id,
+        source=found.source,
+    )
+
+
+def download_version(name: str, version: str, into: Path) -> Path:
+    """A version's model files (``booster.txt``, ``model.json``) copied into the folder ``into``.
+
+    The files are read once as a :class:`CaseModel` first, so that a broken
+    version is refused here rather than by every process that loads it.
+    """
+    import shutil
+
+    import mlflow
+
+    uri = f"{model_uri(name, version=version)}/artifacts/{MODEL_ARTIFACT}"
+    with tempfile.TemporaryDirectory(prefix="triage-download-") as scratch:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+        model = CaseModel.load(local)
+        if model.kind == "stream" and model.thresholds is None:
+            raise ValueError(f"{name} v{version} carries no routing thresholds")
+        shutil.copytree(local, into)
+    return into
+
+
 # --------------------------------------------------------------------------
 # Aliases, with their history
 # --------------------------------------------------------------------------
@@ -172,7 +223,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, str]:
+def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, str | None]:
     """Point ``alias`` at ``version`` and record the move (time, from, to, reason)."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -188,7 +239,13 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, st
         previous = None
     client.set_registered_model_alias(name, alias, str(version))
     when = _now()
-    move = {"time": when, "alias": alias, "from": previous, "to": str(version), "reason": reason}
+    move: dict[str, str | None] = {
+        "time": when,
+        "alias": alias,
+        "from": previous,
+        "to": str(version),
+        "reason": reason,
+    }
     client.set_registered_model_tag(
         name, f"alias_move.{when}", json.dumps(move, ensure_ascii=False)
     )
@@ -198,16 +255,18 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, st
     return move
 
 
-def alias_history(name: str) -> list[dict[str, str]]:
+def alias_history(name: str) -> list[dict[str, str | None]]:
     """Every recorded alias move of a registered model, oldest first."""
     import mlflow
 
     tags = mlflow.MlflowClient().get_registered_model(name).tags
-    moves = [json.loads(v) for k, v in tags.items() if k.startswith("alias_move.")]
-    return sorted(moves, key=lambda m: m["time"])
+    moves: list[dict[str, str | None]] = [
+        json.loads(v) for k, v in tags.items() if k.startswith("alias_move.")
+    ]
+    return sorted(moves, key=lambda m: str(m["time"]))
 
 
-def rollback(name: str, reason: str = "manual rollback") -> dict[str, str]:
+def rollback(name: str, reason: str = "manual rollback") -> dict[str, str | None]:
     """Give ``champion`` back to the version that held it before the current one."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -218,12 +277,10 @@ def rollback(name: str, reason: str = "manual rollback") -> dict[str, str]:
     except MlflowException as error:
         raise LookupError(f"model {name!r} has no champion to roll back") from error
     for move in reversed(alias_history(name)):
-        if (
-            move["alias"] == CHAMPION
-            and move["to"] == current
-            and move["from"] not in (None, current)
-        ):
-            return move_alias(name, CHAMPION, move["from"], f"{reason} (from version {current})")
+        earlier = move["from"]
+        if move["alias"] == CHAMPION and move["to"] == current and earlier not in (None, current):
+            assert earlier is not None  # excluded just above
+            return move_alias(name, CHAMPION, earlier, f"{reason} (from version {current})")
     raise LookupError(f"model {name!r}: no earlier champion than version {current} is recorded")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.policy import RoutingPolicy, RoutingThresholds, choose_thresholds, routing_outcome
+from models.routing import RoutingPolicy
+from training.thresholds import choose_thresholds, routing_outcome
 
 
 def _scores(n=20_000, separation=1.5, seed=0):
@@ -38,20 +39,6 @@ def test_a_model_that_separates_well_needs_no_review_band():
     )
     assert thresholds.simple_below == thresholds.complex_from
     assert routing_outcome(y, p, thresholds)["share_review"] == 0
-
-
-def test_route_puts_each_threshold_on_its_upper_side():
-    thresholds = RoutingThresholds(simple_below=0.3, complex_from=0.7)
-    p = np.array([0.0, 0.29999, 0.3, 0.5, 0.69999, 0.7, 1.0])
-    assert thresholds.route(p).tolist() == [
-        "simple",
-        "simple",
-        "review",
-        "review",
-        "review",
-        "complex",
-        "complex",
-    ]
 
 
 def test_one_class_is_refused():

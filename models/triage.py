@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.model import CaseModel
-from training.reasons import Reasons
-from training.registry import LoadedModel
+from models.case_model import CaseModel, LoadedModel
+from models.reasons import Reasons
 
 OUTPUT_COLUMNS = (
     "case_id",
@@ -65,7 +64,7 @@ class CaseFeatures:
 
     def __init__(self, cases: pd.DataFrame | Sequence[Mapping[str, object]]) -> None:
         self.cases = cases
-        self._built: list[tuple[dict, np.ndarray]] = []
+        self._built: list[tuple[Mapping[str, tuple[str, ...]], np.ndarray]] = []
 
     def of(self, model: CaseModel) -> np.ndarray:
         vocabulary = model.builder.categories_
@@ -92,7 +91,7 @@ class Triage:
     @classmethod
     def from_registry(cls, alias: str = "champion", *, threads: int = 1) -> Triage:
         """Both models by alias (default: the champions)."""
-        from training import registry
+        from models import registry
 
         return cls(
             stream=registry.load_case_model(

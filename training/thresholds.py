@@ -1,61 +1,17 @@
-"""Routing policy: from a calibrated ``p_complex`` to simple, complex or review.
+"""Choosing the routing thresholds of a stream model on validation data.
 
-A court states what it can tolerate — e.g. *at most 10 % of truly complex
-cases may be routed to the simple stream* (they would stall there) and *at
-most 25 % of truly simple cases may be routed to the complex stream* (they
-would waste a specialist's time).  Two thresholds are chosen on validation
-data so that the cases routed outside the review band meet both limits; the
-cases in between go to a person.  When the model separates the classes well
-enough, the band closes and no case needs review.
+A court states what it can tolerate (:class:`models.routing.RoutingPolicy`);
+two thresholds are chosen on validation data so that the cases routed outside
+the review band meet both limits; the cases in between go to a person.  When
+the model separates the classes well enough, the band closes and no case
+needs review.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-STREAMS = ("simple", "complex", "review")
-
-
-class RoutingPolicy(BaseModel):
-    """What the court tolerates; configuration, logged with every stream model."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_complex_to_simple: float = Field(
-        0.10,
-        gt=0,
-        lt=1,
-        description="Share of truly complex cases that may go to the simple stream.",
-    )
-    max_simple_to_complex: float = Field(
-        0.25,
-        gt=0,
-        lt=1,
-        description="Share of truly simple cases that may go to the complex stream.",
-    )
-
-
-@dataclass(frozen=True)
-class RoutingThresholds:
-    """Thresholds on calibrated ``p_complex``: simple below, complex at or above."""
-
-    simple_below: float
-    complex_from: float
-
-    def route(self, p_complex: np.ndarray) -> np.ndarray:
-        """Stream name of each case (an array of ``simple``/``complex``/``review``)."""
-        p_complex = np.asarray(p_complex, dtype=float)
-        return np.where(
-            p_complex < self.simple_below,
-            "simple",
-            np.where(p_complex >= self.complex_from, "complex", "review"),
-        )
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+from models.routing import STREAMS, RoutingPolicy, RoutingThresholds
 
 
 def choose_thresholds(

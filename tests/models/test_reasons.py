@@ -9,7 +9,7 @@ import pytest
 
 from features.builder import FEATURE_NAMES, CaseFeatureBuilder
 from features.record import example_case
-from training.reasons import ReasonExplainer
+from models.reasons import ReasonExplainer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Drift monitoring: the index, the bins, the report, and ``triage drift`` end to end.
+"""Drift monitoring: the index, the report, and ``triage drift`` end to end.
 
 The behaviour test scores a *shifted* synthetic sample — half the cases moved
 to four western provinces, every claim five times larger — and checks that
@@ -20,20 +20,19 @@ import pytest
 from features.builder import FEATURE_NAMES, CaseFeatureBuilder
 from features.record import FEATURE_FIELDS
 from features.synthetic import generate_cases, write_synthetic
-from tests.conftest import triage_home
-from training.config import SearchConfig, TrainingConfig
-from training.drift import (
+from models.case_model import LoadedModel
+from models.metadata import ModelMetadata
+from serving.drift import (
     EPSILON,
-    SCORE_KEY,
     DriftMonitor,
     DriftThresholds,
-    build_reference_profile,
     decisions_frame,
     drift_report,
     population_stability_index,
 )
-from training.registry import LoadedModel
-from training.train import fit_models, reference_profile
+from tests.conftest import triage_home
+from training.config import SearchConfig, TrainingConfig
+from training.train import fit_models
 
 #: Features a larger claim moves: the claim itself and the ratios and flags built on it.
 CLAIM_FEATURES = {
@@ -69,16 +68,13 @@ def shifted(cases: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, LoadedModel]:
-    """Both models trained in-process on 3,000 cases, with their reference profiles."""
+    """Both models trained in-process on 3,000 cases, with the profiles training gave them."""
     config = TrainingConfig(search=SearchConfig(n_trials=1, time_budget_seconds=5, max_rounds=200))
     fitted = fit_models(generate_cases(3000, seed=3).cases, config)
-    loaded = {}
-    for kind, outcome in fitted.outcomes.items():
-        outcome.model.metadata["reference_profile"] = reference_profile(
-            outcome.model, fitted.X[fitted.split.train], outcome.test_probability
-        )
-        loaded[kind] = LoadedModel(f"triage-{kind}", "4", "champion", outcome.model)
-    return loaded
+    return {
+        kind: LoadedModel(f"triage-{kind}", "4", "champion", outcome.model)
+        for kind, outcome in fitted.outcomes.items()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -123,50 +119,6 @@ def test_thresholds_name_the_state_and_must_be_ordered():
     assert DriftThresholds(warn=0.05, alert=0.5).state(0.3) == "warn"
     with pytest.raises(ValueError, match="above warn"):
         DriftThresholds(warn=0.3, alert=0.2)
-
-
-# --- the reference profile ----------------------------------------------------------------
-
-
-def _profile_of(columns: dict[str, np.ndarray], p: np.ndarray) -> dict:
-    builder = CaseFeatureBuilder.from_vocabulary(
-        {spec.name: spec.code_values for spec in FEATURE_FIELDS if spec.codes}
-    )
-    X = np.column_stack([columns.get(name, np.zeros(len(p))) for name in FEATURE_NAMES])
-    return build_reference_profile(list(FEATURE_NAMES), builder, X, p)
-
-
-def test_numeric_bins_keep_flags_apart_and_leave_room_above_the_training_range():
-    flag = np.array([0.0] * 6 + [1.0] * 3 + [np.nan])
-    amount = np.log1p(np.arange(10, dtype=float) * 1000)
-    p = np.linspace(0.05, 0.95, 10)
-    profile = _profile_of({"dishonest_listed": flag, "claim_amount_log": amount}, p)
-
-    entry = profile["dishonest_listed"]
-    assert entry["edges"] == [0.0, 1.0]
-    # Bins: <= 0, (0, 1], > 1, and missing apart.
-    assert entry["shares"] == pytest.approx([0.6, 0.3, 0.0])
-    assert entry["missing"] == pytest.approx(0.1)
-    assert entry["n"] == 10
-
-    claim = profile["claim_amount_log"]
-    assert len(claim["shares"]) == len(claim["edges"]) + 1
-    assert claim["shares"][-1] == 0.0  # nothing above the training maximum
-    assert sum(claim["shares"]) + claim["missing"] == pytest.approx(1.0)
-
-    score = profile[SCORE_KEY]
-    assert score["kind"] == "score"
-    assert score["edges"] == pytest.approx([0.1 * i for i in range(1, 10)])
-    assert score["shares"] == pytest.approx([0.1] * 10)
-
-
-@pytest.mark.slow
-def test_coded_features_are_profiled_by_code(models):
-    entry = models["stream"].model.metadata["reference_profile"]["province"]
-    assert entry["kind"] == "categorical"
-    vocabulary = models["stream"].model.builder.categories_["province"]
-    assert entry["codes"] == [vocabulary[int(v)] for v in entry["values"]]
-    assert sum(entry["shares"]) + entry["missing"] == pytest.approx(1.0)
 
 
 # --- from the decision log to features ----------------------------------------------------
@@ -271,13 +223,18 @@ def test_an_unshifted_sample_raises_no_alert(models, live):
 @pytest.mark.slow
 def test_a_code_the_reference_never_saw_gets_a_bin_of_its_own(models, live):
     stream = models["stream"]
-    profile = json.loads(json.dumps(stream.model.metadata["reference_profile"]))
+    profile = dict(stream.model.metadata.reference_profile)
     entry = profile["province"]
-    gone = entry["codes"].index("44")
-    for key in ("codes", "values", "shares"):
-        del entry[key][gone]
+    gone = entry.codes.index("44")
+    profile["province"] = entry.model_copy(
+        update={
+            key: tuple(v for i, v in enumerate(getattr(entry, key)) if i != gone)
+            for key in ("codes", "values", "shares")
+        }
+    )
     model = dataclasses.replace(
-        stream.model, metadata={**stream.model.metadata, "reference_profile": profile}
+        stream.model,
+        metadata=stream.model.metadata.model_copy(update={"reference_profile": profile}),
     )
     report = drift_report({"stream": dataclasses.replace(stream, model=model)}, live)
     province = report.item("province")
@@ -290,7 +247,7 @@ def test_a_code_the_reference_never_saw_gets_a_bin_of_its_own(models, live):
 @pytest.mark.slow
 def test_a_model_without_a_profile_is_refused(models):
     stream = models["stream"]
-    bare = dataclasses.replace(stream.model, metadata={})
+    bare = dataclasses.replace(stream.model, metadata=ModelMetadata())
     with pytest.raises(ValueError, match="no reference profile"):
         DriftMonitor({"stream": dataclasses.replace(stream, model=bare)})
 
@@ -383,8 +340,8 @@ def champions(home, tmp_path_factory):
 def decision_log(champions):
     """February: ordinary cases.  March: shifted cases, a third decided by an older version."""
     from app.settings import get_settings
+    from models.triage import Triage
     from serving.decision_log import DecisionLog
-    from training.triage import Triage
 
     triage = Triage.from_registry()
     log = DecisionLog(get_settings().resolved_decision_log_url()).create()

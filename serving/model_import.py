@@ -1,16 +1,13 @@
-"""From the MLflow registry to the BentoML model store, and from the store to a worker.
+"""From the MLflow registry to the BentoML model store: what ``triage serve`` imports.
 
 The registry stays the source of truth.  :func:`prepare_models` resolves the
 aliases — ``champion`` of both models, and ``challenger`` where it exists and
 differs from the champion — and copies exactly those versions into one
 BentoML model, ``triage-models:<version>``, whose version names its contents
-(``s3-a3-cs4-…``).  The service's workers then load that BentoML model with
-:func:`load_models`: plain files (LightGBM text models and JSON), no MLflow
-import, no registry access, the same versions in every worker however the
-aliases move meanwhile; and ``bentoml build`` packs it into the Bento.
+(``s3-a3-cs4-…``).  The service's workers load that BentoML model
+(:mod:`serving.served_models`), never the registry.
 
-:func:`prepare_models` needs MLflow (the CLI and the arbiter process run it);
-:func:`load_models` must not import it (the workers run it).
+This side needs MLflow (the CLI runs it); the workers' side must not import it.
 """
 
 from __future__ import annotations
@@ -19,26 +16,15 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from app.settings import TriageSettings, get_settings
+from models import registry
+from serving.served_models import BENTO_MODEL, KINDS, TRAIN_HINT, NoChampion
 
 log = logging.getLogger("bentoml.triage")
-
-#: Name of the BentoML model that holds the served versions.
-BENTO_MODEL = "triage-models"
-#: Set by `triage serve` for its workers: the BentoML model (tag) to load.
-MODELS_TAG_ENV = "TRIAGE_MODELS_TAG"
-KINDS = ("stream", "assets")
-TRAIN_HINT = "train both models with `triage train --data CASES.csv`"
-
-
-class NoChampion(LookupError):
-    """A model has no champion: nothing can be served.  The message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +37,18 @@ class ServedVersion:
     alias: str
     run_id: str | None = None
     source: str | None = None
+
+    @classmethod
+    def of(cls, kind: str, registered: registry.RegisteredVersion) -> ServedVersion:
+        """The registered version an alias points at, chosen to serve as ``kind``."""
+        return cls(
+            kind=kind,
+            name=registered.name,
+            version=registered.version,
+            alias=registered.alias,
+            run_id=registered.run_id,
+            source=registered.source,
+        )
 
 
 @dataclass(frozen=True)
@@ -88,40 +86,21 @@ class ModelSet:
 
 def resolve_aliases(settings: TriageSettings | None = None) -> ModelSet:
     """The versions the aliases point at now; :class:`NoChampion` when one is missing."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from training import registry
-
     settings = settings or get_settings()
     registry.configure_mlflow(settings)
-    client = mlflow.MlflowClient()
     champions: dict[str, ServedVersion] = {}
     challengers: dict[str, ServedVersion] = {}
     missing = []
     for kind in KINDS:
         name = registry.model_name(kind, settings)
-        found = {}
-        for alias in (registry.CHAMPION, registry.CHALLENGER):
-            try:
-                version = client.get_model_version_by_alias(name, alias)
-            except MlflowException:
-                continue
-            found[alias] = ServedVersion(
-                kind=kind,
-                name=name,
-                version=str(version.version),
-                alias=alias,
-                run_id=version.run_id,
-                source=version.source,
-            )
-        if registry.CHAMPION not in found:
+        champion = registry.version_by_alias(name, registry.CHAMPION)
+        if champion is None:
             missing.append(name)
             continue
-        champions[kind] = found[registry.CHAMPION]
-        challenger = found.get(registry.CHALLENGER)
-        if challenger is not None and challenger.version != champions[kind].version:
-            challengers[kind] = challenger
+        champions[kind] = ServedVersion.of(kind, champion)
+        challenger = registry.version_by_alias(name, registry.CHALLENGER)
+        if challenger is not None and challenger.version != champion.version:
+            challengers[kind] = ServedVersion.of(kind, challenger)
     if missing:
         raise NoChampion(
             f"no champion of {' and '.join(missing)} in the registry at "
@@ -140,19 +119,7 @@ def _safe_uri(uri: str) -> str:
 
 def _download(served: ServedVersion, into: Path) -> Path:
     """The stored model files of one version (``booster.txt``, ``model.json``) into a folder."""
-    import mlflow
-
-    from training import registry
-    from training.model import CaseModel
-
-    uri = f"{registry.model_uri(served.name, version=served.version)}/artifacts/{registry.MODEL_ARTIFACT}"
-    with tempfile.TemporaryDirectory(prefix="triage-download-") as scratch:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
-        model = CaseModel.load(local)  # refuse a broken version here, not in every worker
-        if served.kind == "stream" and model.thresholds is None:
-            raise ValueError(f"{served.name} v{served.version} carries no routing thresholds")
-        shutil.copytree(local, into)
-    return into
+    return registry.download_version(served.name, served.version, into)
 
 
 def import_models(
@@ -200,56 +167,3 @@ def prepare_models(settings: TriageSettings | None = None) -> str:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-# --------------------------------------------------------------------------
-# Worker side (no MLflow)
-# --------------------------------------------------------------------------
-
-
-@dataclass
-class ServedModels:
-    """The loaded models of one BentoML model: what a worker serves."""
-
-    tag: str
-    triage: object  # training.triage.Triage (imported lazily: LightGBM is heavy)
-    challengers: dict[str, object]  # kind -> training.registry.LoadedModel
-    metadata: dict[str, object]
-
-
-def load_models(tag: str, *, threads: int = 1) -> ServedModels:
-    """Load a ``triage-models`` BentoML model; :class:`NoChampion` with instructions if absent."""
-    import bentoml
-    from bentoml.exceptions import BentoMLException, NotFound
-
-    from training.model import CaseModel
-    from training.registry import LoadedModel
-    from training.triage import Triage
-
-    try:
-        stored = bentoml.models.get(tag)
-    except (NotFound, BentoMLException) as error:
-        raise NoChampion(
-            f"no {tag} in the BentoML model store: {TRAIN_HINT}, then start the service "
-            "with `triage serve` (it imports the champions from the registry)"
-        ) from error
-    root = Path(stored.path)
-    metadata = dict(stored.info.metadata)
-    described = metadata.get("models", {})
-
-    def loaded(key: str) -> LoadedModel:
-        entry = described[key]
-        return LoadedModel(
-            name=entry["name"],
-            version=str(entry["version"]),
-            alias=entry.get("alias"),
-            model=CaseModel.load(root / key, threads=threads),
-        )
-
-    triage = Triage(stream=loaded("stream"), assets=loaded("assets"))
-    challengers = {
-        kind: loaded(f"challenger-{kind}") for kind in KINDS if f"challenger-{kind}" in described
-    }
-    return ServedModels(
-        tag=str(stored.tag), triage=triage, challengers=challengers, metadata=metadata
-    )

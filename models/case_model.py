@@ -17,34 +17,55 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import lightgbm as lgb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.pipeline import Pipeline
 
 from app.files import json_default
 from features.builder import CaseFeatureBuilder
-from training.calibration import ScoreCalibrator
-from training.policy import RoutingPolicy, RoutingThresholds
-from training.reasons import ReasonExplainer, Reasons
+from models.calibration import ScoreCalibrator
+from models.metadata import ModelMetadata
+from models.reasons import ReasonExplainer, Reasons
+from models.routing import RoutingPolicy, RoutingThresholds
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+__all__ = [
+    "BOOSTER_FILE",
+    "FORMAT_VERSION",
+    "MODEL_FILE",
+    "TARGETS",
+    "CaseModel",
+    "Cases",
+    "LoadedModel",
+    "ModelKind",
+    "Prediction",
+]
+
+#: The two models: the stream model learns whether a case turns out complex, the
+#: assets model whether money or property is recovered.
+ModelKind = Literal["stream", "assets"]
 #: What each label means to the model that learns it.
-TARGETS = {"stream": "is_complex", "assets": "has_recoverable_assets"}
-#: The column of each model's true probability in a generator's truth file.
-TRUTH_COLUMNS = {"stream": "p_complex_true", "assets": "p_assets_true"}
+TARGETS: dict[ModelKind, str] = {"stream": "is_complex", "assets": "has_recoverable_assets"}
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
 FORMAT_VERSION = 1
+
+#: Cases as scoring takes them: a canonical frame (``features.load``) or validated records.
+Cases: TypeAlias = "pd.DataFrame | Sequence[Mapping[str, object]]"
+Features: TypeAlias = npt.NDArray[np.float64]
 
 
 @dataclass
 class Prediction:
     """Scores of a batch of cases from one model."""
 
-    probability: np.ndarray
-    raw_score: np.ndarray
+    probability: npt.NDArray[np.float64]
+    raw_score: npt.NDArray[np.float64]
     reasons: Reasons | None = None
 
 
@@ -52,36 +73,35 @@ class Prediction:
 class CaseModel:
     """One trained model: features → LightGBM → calibration, with reasons."""
 
-    kind: str  # "stream" or "assets"
+    kind: ModelKind
     builder: CaseFeatureBuilder
     booster: lgb.Booster
     calibrator: ScoreCalibrator
     thresholds: RoutingThresholds | None = None
     policy: RoutingPolicy | None = None
-    metadata: dict[str, object] = field(default_factory=dict)
+    metadata: ModelMetadata = field(default_factory=ModelMetadata)
     threads: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in TARGETS:
             raise ValueError(f"kind must be one of {sorted(TARGETS)}, got {self.kind!r}")
-        self.feature_names = list(self.builder.get_feature_names_out())
+        self.feature_names: list[str] = [str(n) for n in self.builder.get_feature_names_out()]
         self.explainer = ReasonExplainer(self.feature_names, self.builder.categories_)
-        # Keyword arguments of every booster call, built once (the API's hot path).
-        self._predict_kwargs = {"num_threads": self.threads}
 
     @property
     def target(self) -> str:
+        """The label this model learns."""
         return TARGETS[self.kind]
 
     # --- scoring ---------------------------------------------------------------------------
 
-    def features(self, cases: pd.DataFrame | Sequence[Mapping[str, object]]) -> np.ndarray:
+    def features(self, cases: Cases) -> Features:
         """Model features of a canonical frame or of validated records."""
         if isinstance(cases, pd.DataFrame):
-            return self.builder.transform(cases)
+            return cast(Features, self.builder.transform(cases))
         return self.builder.transform_records(cases)
 
-    def predict_features(self, features: np.ndarray, *, reasons: int = 3) -> Prediction:
+    def predict_features(self, features: Features, *, reasons: int = 3) -> Prediction:
         """Calibrated probabilities (and the top ``reasons``) of prepared features.
 
         With reasons, the raw score is the sum of LightGBM's contributions
@@ -90,34 +110,39 @@ class CaseModel:
         """
         explained = None
         if reasons:
-            contributions = self.booster.predict(
-                features, pred_contrib=True, **self._predict_kwargs
+            contributions = np.asarray(
+                self.booster.predict(features, pred_contrib=True, num_threads=self.threads)
             )
             raw = contributions.sum(axis=1)
             explained = self.explainer.explain(features, contributions, k=reasons)
         else:
-            raw = self.booster.predict(features, raw_score=True, **self._predict_kwargs)
+            raw = np.asarray(
+                self.booster.predict(features, raw_score=True, num_threads=self.threads)
+            )
         return Prediction(
             probability=self.calibrator.probability(raw), raw_score=raw, reasons=explained
         )
 
-    def predict(
-        self, cases: pd.DataFrame | Sequence[Mapping[str, object]], *, reasons: int = 3
-    ) -> Prediction:
+    def predict(self, cases: Cases, *, reasons: int = 3) -> Prediction:
         """Scores of a canonical frame or of validated records."""
         return self.predict_features(self.features(cases), reasons=reasons)
 
-    def predict_proba(self, cases: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, cases: Cases) -> npt.NDArray[np.float64]:
         """Calibrated probability of the positive class (no reasons)."""
         return self.predict(cases, reasons=0).probability
 
-    def route(self, p_complex: np.ndarray) -> np.ndarray:
+    def route(self, p_complex: npt.ArrayLike) -> npt.NDArray[np.str_]:
+        """The stream of each case, by this (stream) model's thresholds."""
         if self.thresholds is None:
             raise ValueError(f"the {self.kind} model carries no routing thresholds")
         return self.thresholds.route(p_complex)
 
     def pipeline(self) -> Pipeline:
         """The model as one scikit-learn Pipeline: case frame → calibrated probabilities."""
+        from sklearn.pipeline import Pipeline
+
+        from models.pipeline import CalibratedBooster
+
         return Pipeline(
             [
                 ("features", self.builder),
@@ -142,7 +167,7 @@ class CaseModel:
             "calibrator": self.calibrator.to_dict(),
             "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
             "policy": None if self.policy is None else self.policy.model_dump(),
-            "metadata": self.metadata,
+            "metadata": self.metadata.to_json_dict(),
         }
         (directory / MODEL_FILE).write_text(
             json.dumps(document, ensure_ascii=False, indent=2, default=json_default),
@@ -154,7 +179,7 @@ class CaseModel:
     def load(cls, directory: str | Path, *, threads: int = 1) -> CaseModel:
         """Read a model written by :meth:`save`."""
         directory = Path(directory)
-        document = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+        document: dict[str, Any] = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
         if document.get("format_version") != FORMAT_VERSION:
             raise ValueError(
                 f"{directory}: model format {document.get('format_version')} is not "
@@ -178,32 +203,16 @@ class CaseModel:
             calibrator=ScoreCalibrator.from_dict(document["calibrator"]),
             thresholds=None if thresholds is None else RoutingThresholds(**thresholds),
             policy=None if policy is None else RoutingPolicy(**policy),
-            metadata=document.get("metadata", {}),
+            metadata=ModelMetadata.model_validate(document.get("metadata", {})),
             threads=threads,
         )
 
 
-class CalibratedBooster(ClassifierMixin, BaseEstimator):
-    """A trained LightGBM booster and its calibrator as a scikit-learn classifier.
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered model version, loaded: its name, version, the alias it was asked by."""
 
-    It is fitted already (``fit`` only records the classes): the Pipeline view
-    of a trained :class:`CaseModel`, for notebooks and sklearn tooling.
-    """
-
-    def __init__(
-        self, booster: lgb.Booster | None = None, calibrator: ScoreCalibrator | None = None
-    ):
-        self.booster = booster
-        self.calibrator = calibrator
-
-    def fit(self, X=None, y=None):
-        """Record the classes; the booster and calibrator come trained."""
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        p = self.calibrator.probability(self.booster.predict(np.asarray(X), raw_score=True))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+    name: str
+    version: str
+    alias: str | None
+    model: CaseModel
