@@ -9,6 +9,7 @@ date and correct check characters.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -148,10 +149,30 @@ def _pii_columns(
     rng: np.random.Generator, cases: Mapping[str, np.ndarray], world: _World
 ) -> dict[str, pa.Array]:
     """Names, identity numbers, phones and addresses, consistent with each case."""
+    # The steps draw from rng one after the other, in this order.
+    place = _places(rng, cases, world)
+    columns = _respondent_columns(rng, cases, place)
+    columns["applicant_name"] = _applicant_names(rng, cases, place)
+    columns["phone"] = _phones(rng, len(cases["province"]))
+    columns["address"] = _addresses(rng, cases, place)
+    return columns
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where the parties of each case live."""
+
+    province_name: pa.Array
+    city: pa.Array
+    short_city: pa.Array  # without its last character (市, 区) where longer than two
+    area: np.ndarray  # six-digit division code, as in identity numbers and credit codes
+
+
+def _places(rng: np.random.Generator, cases: Mapping[str, np.ndarray], world: _World) -> _Place:
+    """The parties live where the court sits: its city, or a city of its province."""
     n = len(cases["province"])
     province = cases["province"]
     court = cases["court"]
-    # The parties live where the court sits: its city, or a city of its province.
     n_cities = np.array([len(c) for c in world.cities])[province]
     city_index = rng.integers(0, 1 << 30, n) % n_cities
     all_cities = [city for cities in world.cities for city in cities]
@@ -169,29 +190,46 @@ def _pii_columns(
         + city_code * 100
         + rng.integers(1, 29, n)
     )
+    return _Place(province_name=province_name, city=city, short_city=short_city, area=area)
 
-    def company_names() -> pa.Array:
-        trade = _text(_TRADE_NAMES)
-        return _join(
-            short_city,
-            trade.take(pa.array(rng.integers(0, len(_TRADE_NAMES), n))),
-            trade.take(pa.array(rng.integers(0, len(_TRADE_NAMES), n))),
-            _text(_INDUSTRIES).take(pa.array(rng.integers(0, len(_INDUSTRIES), n))),
-            "有限公司",
-        )
 
-    def agency_names() -> pa.Array:
-        return _join(city, _text(_AGENCIES).take(pa.array(rng.integers(0, len(_AGENCIES), n))))
+def _company_names(rng: np.random.Generator, n: int, place: _Place) -> pa.Array:
+    trade = _text(_TRADE_NAMES)
+    return _join(
+        place.short_city,
+        trade.take(pa.array(rng.integers(0, len(_TRADE_NAMES), n))),
+        trade.take(pa.array(rng.integers(0, len(_TRADE_NAMES), n))),
+        _text(_INDUSTRIES).take(pa.array(rng.integers(0, len(_INDUSTRIES), n))),
+        "有限公司",
+    )
 
-    respondent = cases["respondent_type"].astype(np.int8)
-    shop = _join(
-        short_city,
+
+def _agency_names(rng: np.random.Generator, n: int, place: _Place) -> pa.Array:
+    return _join(place.city, _text(_AGENCIES).take(pa.array(rng.integers(0, len(_AGENCIES), n))))
+
+
+def _shop_names(rng: np.random.Generator, n: int, place: _Place) -> pa.Array:
+    return _join(
+        place.short_city,
         _text(_GIVEN).take(pa.array(rng.integers(0, len(_GIVEN), n))),
         _text(_GIVEN).take(pa.array(rng.integers(0, len(_GIVEN), n))),
         _text(_SHOPS).take(pa.array(rng.integers(0, len(_SHOPS), n))),
     )
+
+
+def _respondent_columns(
+    rng: np.random.Generator, cases: Mapping[str, np.ndarray], place: _Place
+) -> dict[str, pa.Array]:
+    """The respondent's name and identity number (persons) or credit code (the others)."""
+    n = len(cases["province"])
+    respondent = cases["respondent_type"].astype(np.int8)
+    shop = _shop_names(rng, n, place)
     respondent_name = pc.choose(
-        pa.array(respondent), _person_names(rng, n), company_names(), shop, agency_names()
+        pa.array(respondent),
+        _person_names(rng, n),
+        _company_names(rng, n, place),
+        shop,
+        _agency_names(rng, n, place),
     )
     age = np.where(
         np.isnan(cases["respondent_age"]), rng.integers(25, 61, n), cases["respondent_age"]
@@ -211,42 +249,54 @@ def _pii_columns(
     )
     respondent_id = pc.if_else(
         pa.array(respondent == _code("respondent_type", "natural_person")),
-        _identity_numbers(area, birth, rng),
-        _credit_codes(area, kind, rng),
+        _identity_numbers(place.area, birth, rng),
+        _credit_codes(place.area, kind, rng),
     )
+    return {"respondent_name": respondent_name, "respondent_id_number": respondent_id}
 
+
+def _applicant_names(
+    rng: np.random.Generator, cases: Mapping[str, np.ndarray], place: _Place
+) -> pa.Array:
+    """The applicant's name: a person, a company, a bank (its branch in the city) or an agency."""
+    n = len(cases["province"])
     bank = rng.integers(0, len(_BANKS), n)
     bank_name = _join(
         _text(b[0] for b in _BANKS).take(pa.array(bank)),
-        pc.if_else(pa.array(np.array([b[1] for b in _BANKS])[bank]), short_city, ""),
+        pc.if_else(pa.array(np.array([b[1] for b in _BANKS])[bank]), place.short_city, ""),
         _text(b[2] for b in _BANKS).take(pa.array(bank)),
     )
-    applicant_name = pc.choose(
+    return pc.choose(
         pa.array(cases["applicant_type"].astype(np.int8)),
         _person_names(rng, n),
-        company_names(),
+        _company_names(rng, n, place),
         bank_name,
-        agency_names(),
+        _agency_names(rng, n, place),
     )
 
+
+def _phones(rng: np.random.Generator, n: int) -> pa.Array:
+    """Mobile numbers of the three carriers."""
     prefixes = np.array(_MOBILE_PREFIXES, dtype=np.int64)
     phone = prefixes[rng.integers(0, len(prefixes), n)] * 10**8 + rng.integers(0, 10**8, n)
+    return pa.array(phone).cast(pa.string())
+
+
+def _addresses(
+    rng: np.random.Generator, cases: Mapping[str, np.ndarray], place: _Place
+) -> pa.Array:
+    """Street addresses; a person's with the flat (building and room)."""
+    n = len(cases["province"])
+    respondent = cases["respondent_type"].astype(np.int8)
     building = rng.integers(1, 31, n)
     room = rng.integers(1, 27, n) * 100 + rng.integers(1, 7, n)
     flat = _join(pa.array(building).cast(pa.string()), "栋", pa.array(room).cast(pa.string()), "室")
     personal = pa.array(np.isin(respondent, [_code("respondent_type", "natural_person")]))
-    address = _join(
-        province_name,
-        city,
+    return _join(
+        place.province_name,
+        place.city,
         _text(_STREETS).take(pa.array(rng.integers(0, len(_STREETS), n))),
         pa.array(rng.integers(1, 1000, n)).cast(pa.string()),
         "号",
         pc.if_else(personal, flat, ""),
     )
-    return {
-        "respondent_name": respondent_name,
-        "respondent_id_number": respondent_id,
-        "applicant_name": applicant_name,
-        "phone": pa.array(phone).cast(pa.string()),
-        "address": address,
-    }

@@ -95,13 +95,32 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Logits (without intercepts) of the events, for cases whose inquiry answered.
 
     Mostly additive on the logit scale, with a few moderate interactions; the
-    directions follow "what predicts the outcome" in the domain notes.
+    directions follow "what predicts the outcome" in the domain notes.  Each event's
+    logit reads the filing terms ``f`` and the inquiry's terms ``q``.
     """
     f = _filing_terms(c)
     q = _full_terms(c)
-    zombie = f["revoked"] + f["deregistered"]
     has_real_estate = (c["real_estate_count"] > 0).astype(float)
-    assets = (
+    return {
+        "assets": _assets_logit(f, q, has_real_estate),
+        "auction": _auction_logit(f, q),
+        "objection": _objection_logit(f, q),
+        "bankruptcy": _bankruptcy_logit(f, q),
+        "overdue": _overdue_logit(f, q),
+    }
+
+
+def _zombie(f: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Enterprises whose licence is revoked or that are deregistered."""
+    return f["revoked"] + f["deregistered"]
+
+
+def _assets_logit(
+    f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray], has_real_estate: np.ndarray
+) -> np.ndarray:
+    """Money or property recovered."""
+    zombie = _zombie(f)
+    return (
         1.5 * q["cover"]
         + 0.25 * q["funds"]
         + 0.6 * q["real_estate"]
@@ -133,7 +152,12 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         + 0.4 * f["whereabouts_unknown"] * q["cover"]
         - 0.2 * q["salary"] * f["log_claim"]
     )
-    auction = (
+
+
+def _auction_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Needs appraisal or auction."""
+    zombie = _zombie(f)
+    return (
         3.1 * q["real_estate"]
         + 1.25 * q["vehicles"]
         + 1.25 * q["equity"]
@@ -148,7 +172,11 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         + 0.25 * f["respondents"]
         - 0.1 * q["preserved"]
     )
-    objection = (
+
+
+def _objection_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Meets an objection or a third party's claim."""
+    return (
         0.75 * q["real_estate"]
         + 0.5 * q["equity"]
         + 0.45 * f["respondents"]
@@ -159,7 +187,11 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         - 0.6 * q["cover"]
         + 0.25 * f["concurrent"]
     )
-    bankruptcy = (
+
+
+def _bankruptcy_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Transferred to bankruptcy (read for enterprises only)."""
+    return (
         2.0 * f["in_liquidation"]
         + 0.8 * f["revoked"]
         - 0.8 * f["deregistered"]
@@ -170,10 +202,15 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         - 1.0 * q["cover"]
         + 0.3 * f["prior_share"]
     )
+
+
+def _overdue_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Runs past the 6-month limit."""
     # Past the limit: hard debtors (unknown whereabouts, a 终本 history, many parties,
     # public bodies).  Property cases run on the auction clock instead: time spent on
     # appraisal and auction does not count against the limit.
-    overdue = (
+    zombie = _zombie(f)
+    return (
         -1.5 * q["cover"]
         - 1.5 * q["real_estate"]
         - 0.6 * q["vehicles"]
@@ -192,13 +229,6 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         + 0.2 * f["higher_court"]
         + 0.1 * f["capital"]
     )
-    return {
-        "assets": assets,
-        "auction": auction,
-        "objection": objection,
-        "bankruptcy": bankruptcy,
-        "overdue": overdue,
-    }
 
 
 _EVENTS = ("assets", "auction", "objection", "bankruptcy", "overdue")

@@ -240,6 +240,7 @@ class _World:
 
 @functools.cache
 def _world() -> _World:
+    """The fixed tables, built on first use."""
     provinces = tuple(p.code for p in PROVINCES)
     table = {row[0]: row for row in _PROVINCE_TABLE}
     causes = _codes_of("cause")
@@ -250,10 +251,48 @@ def _world() -> _World:
     gdp = np.array([r[4] for r in rows])
     cause_rows = [_CAUSE_TABLE[c] for c in causes]
     share = np.array([r.share for r in cause_rows])
-    # Claim: a log-normal per cause; the mixture is then rescaled so that its log has
-    # median 0 and spread 1, to which the config's claim_median and claim_sigma apply.
-    location = np.log(np.array([r.claim_median for r in cause_rows]))
-    spread = np.array([r.claim_spread for r in cause_rows])
+    location, spread = _claim_mixture(share, cause_rows)
+    courts = _courts(provinces, [r[3] for r in rows])
+    return _World(
+        province_codes=provinces,
+        province_abbr=tuple(r[1] for r in rows),
+        province_names=tuple(r[2] for r in rows),
+        province_cdf=np.cumsum(weight) / weight.sum(),
+        richness=np.log(gdp / 7.5) / 0.4,
+        dishonest_log_odds=np.log(np.array([r[5] for r in rows])),
+        cities=tuple(r[6] for r in rows),
+        cause_cdf=np.cumsum(share) / share.sum(),
+        claim_offset=location,
+        claim_scale=spread,
+        cause_solvency=np.array([r.solvency for r in cause_rows]),
+        respondent_probs=_normalise([r.respondent for r in cause_rows]),
+        applicant_probs=_normalise([r.applicant for r in cause_rows]),
+        basis_probs=_normalise([r.basis for r in cause_rows]),
+        multi_respondent=np.array([r.several_respondents for r in cause_rows]),
+        multi_applicant=np.array([r.several_applicants for r in cause_rows]),
+        court_ids=courts.ids,
+        court_suffix=courts.suffix,
+        court_city=courts.city,
+        court_stride=courts.stride,
+        court_group_cum=courts.group_cum,
+        n_courts=len(courts.ids),
+    )
+
+
+def _normalise(rows: list[tuple[float, ...]]) -> np.ndarray:
+    """Rows of weights as rows of probabilities."""
+    array = np.array(rows, dtype=float)
+    return array / array.sum(axis=1, keepdims=True)
+
+
+def _claim_mixture(share: np.ndarray, causes: list[_Cause]) -> tuple[np.ndarray, np.ndarray]:
+    """Location and spread of log claim per cause, in units of the configured spread.
+
+    Claim: a log-normal per cause; the mixture is then rescaled so that its log has
+    median 0 and spread 1, to which the config's claim_median and claim_sigma apply.
+    """
+    location = np.log(np.array([r.claim_median for r in causes]))
+    spread = np.array([r.claim_spread for r in causes])
     mean = float(share @ location)
     sd = math.sqrt(float(share @ (spread**2 + location**2)) - mean**2)
     location, spread = (location - mean) / sd, spread / sd
@@ -269,14 +308,21 @@ def _world() -> _World:
             high = middle
         else:
             low = middle
-    location = location - 0.5 * (low + high)
+    return location - 0.5 * (low + high), spread
 
-    def normalise(rows_: list) -> np.ndarray:
-        array = np.array(rows_, dtype=float)
-        return array / array.sum(axis=1, keepdims=True)
 
-    # Courts: one high court per province, intermediate courts per city, basic courts
-    # per district; as many as the caseload calls for.  Drawn once from a fixed seed.
+class _Courts(NamedTuple):
+    """Every court, sorted by (province, level); see the court fields of :class:`_World`."""
+
+    ids: tuple[str, ...]
+    suffix: tuple[str, ...]
+    city: np.ndarray
+    stride: np.ndarray
+    group_cum: np.ndarray
+
+
+def _courts(provinces: tuple[str, ...], caseloads: list[float]) -> _Courts:
+    """The courts of every province; strides and caseload weights drawn once from a fixed seed."""
     rng = np.random.default_rng(np.random.SeedSequence(7_301_2260))
     ids: list[str] = []
     suffix: list[str] = []
@@ -285,15 +331,7 @@ def _world() -> _World:
     group: list[int] = []
     court_weight: list[float] = []
     for p, code in enumerate(provinces):
-        n_basic = int(round(10 + 6 * table[code][3]))
-        n_cities = max(2, round(n_basic / 7))
-        courts = [("high", 0, 0)] + [("intermediate", c, 0) for c in range(1, n_cities + 1)]
-        counts = np.zeros(n_cities + 1, dtype=int)
-        for b in range(n_basic):
-            c = 1 + b % n_cities
-            counts[c] += 1
-            courts.append(("basic", c, 1 + counts[c]))  # districts from 02: 01 is the city
-        for level_name, c, d in courts:
+        for level_name, c, d in _court_layout(caseloads[p]):
             level = _code("court_level", level_name)
             ids.append(f"{code}{c:02d}{d:02d}")
             suffix.append(
@@ -311,30 +349,30 @@ def _world() -> _World:
         members = group_sorted == g
         within = np.cumsum(weights_sorted[members])
         cum[members] = g + within / within[-1]
-    return _World(
-        province_codes=provinces,
-        province_abbr=tuple(r[1] for r in rows),
-        province_names=tuple(r[2] for r in rows),
-        province_cdf=np.cumsum(weight) / weight.sum(),
-        richness=np.log(gdp / 7.5) / 0.4,
-        dishonest_log_odds=np.log(np.array([r[5] for r in rows])),
-        cities=tuple(r[6] for r in rows),
-        cause_cdf=np.cumsum(share) / share.sum(),
-        claim_offset=location,
-        claim_scale=spread,
-        cause_solvency=np.array([r.solvency for r in cause_rows]),
-        respondent_probs=normalise([r.respondent for r in cause_rows]),
-        applicant_probs=normalise([r.applicant for r in cause_rows]),
-        basis_probs=normalise([r.basis for r in cause_rows]),
-        multi_respondent=np.array([r.several_respondents for r in cause_rows]),
-        multi_applicant=np.array([r.several_applicants for r in cause_rows]),
-        court_ids=tuple(ids[i] for i in order),
-        court_suffix=tuple(suffix[i] for i in order),
-        court_city=np.array(city)[order],
-        court_stride=np.array(stride)[order],
-        court_group_cum=cum,
-        n_courts=len(ids),
+    return _Courts(
+        ids=tuple(ids[i] for i in order),
+        suffix=tuple(suffix[i] for i in order),
+        city=np.array(city)[order],
+        stride=np.array(stride)[order],
+        group_cum=cum,
     )
+
+
+def _court_layout(caseload: float) -> list[tuple[str, int, int]]:
+    """(level, city, district) of a province's courts.
+
+    One high court per province, intermediate courts per city, basic courts per
+    district; as many as the caseload calls for.
+    """
+    n_basic = int(round(10 + 6 * caseload))
+    n_cities = max(2, round(n_basic / 7))
+    courts = [("high", 0, 0)] + [("intermediate", c, 0) for c in range(1, n_cities + 1)]
+    counts = np.zeros(n_cities + 1, dtype=int)
+    for b in range(n_basic):
+        c = 1 + b % n_cities
+        counts[c] += 1
+        courts.append(("basic", c, 1 + counts[c]))  # districts from 02: 01 is the city
+    return courts
 
 
 @functools.lru_cache(maxsize=8)
