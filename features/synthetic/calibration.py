@@ -57,7 +57,8 @@ def _soft_logistic_fit(design: np.ndarray, target: np.ndarray, weight: np.ndarra
     sub_design, sub_target, sub_weight = design[rows], target[rows], weight[rows] * 8.0
 
     def gradient(x: np.ndarray, p: np.ndarray, w: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        return x.T @ (w * (_logistic(x @ beta) - p)) + penalty * beta
+        g: np.ndarray = x.T @ (w * (_logistic(x @ beta) - p)) + penalty * beta
+        return g
 
     for _ in range(30):
         q = _logistic(sub_design @ beta)
@@ -75,7 +76,8 @@ def _soft_logistic_fit(design: np.ndarray, target: np.ndarray, weight: np.ndarra
         if np.max(np.abs(step)) < 1e-9:
             break
     # Rounded so that the last bits of BLAS never reach the output.
-    return np.round(beta, 8)
+    rounded: np.ndarray = np.round(beta, 8)
+    return rounded
 
 
 @dataclass
@@ -88,17 +90,24 @@ class _Calibration:
     """
 
     solving: bool
-    values: dict[str, object] = field(default_factory=dict)
+    # Solved by bisection: intercepts, tilts, levels, shifts.
+    constants: dict[str, float] = field(default_factory=dict)
+    # Fitted: the coefficients of the filing-only logits.
+    coefficients: dict[str, np.ndarray] = field(default_factory=dict)
 
     def solve(self, name: str, mean_at: Callable[[float], float], target: float) -> float:
+        """The constant at which the increasing ``mean_at`` reaches ``target``."""
         if self.solving:
-            self.values[name] = _bisect(mean_at, target, name)
-        return self.values[name]  # type: ignore[return-value]
+            self.constants[name] = _bisect(mean_at, target, name)
+        return self.constants[name]
 
-    def fit(self, name: str, design: np.ndarray, target: np.ndarray, weight: np.ndarray):
+    def fit(
+        self, name: str, design: np.ndarray, target: np.ndarray, weight: np.ndarray
+    ) -> np.ndarray:
+        """Coefficients of a logistic regression of soft labels ``target`` on ``design``."""
         if self.solving:
-            self.values[name] = _soft_logistic_fit(design, target, weight)
-        return self.values[name]
+            self.coefficients[name] = _soft_logistic_fit(design, target, weight)
+        return self.coefficients[name]
 
 
 @functools.lru_cache(maxsize=16)

@@ -140,10 +140,12 @@ def measure_calibration(sample: SyntheticSample) -> dict[str, float]:
     cases, events = sample.cases, sample.events
 
     def number(name: str) -> np.ndarray:
-        return cases[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        values: np.ndarray = cases[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        return values
 
     def flag(name: str) -> np.ndarray:
-        return number(name) == 1.0  # missing counts as false
+        is_set: np.ndarray = number(name) == 1.0  # missing counts as false
+        return is_set
 
     claim = number("claim_amount")
     answered = flag("inquiry_done")

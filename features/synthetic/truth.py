@@ -112,7 +112,8 @@ def _full_logits(c: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _zombie(f: Mapping[str, np.ndarray]) -> np.ndarray:
     """Enterprises whose licence is revoked or that are deregistered."""
-    return f["revoked"] + f["deregistered"]
+    zombie: np.ndarray = f["revoked"] + f["deregistered"]
+    return zombie
 
 
 def _assets_logit(
@@ -120,7 +121,7 @@ def _assets_logit(
 ) -> np.ndarray:
     """Money or property recovered."""
     zombie = _zombie(f)
-    return (
+    logit: np.ndarray = (
         1.5 * q["cover"]
         + 0.25 * q["funds"]
         + 0.6 * q["real_estate"]
@@ -152,12 +153,13 @@ def _assets_logit(
         + 0.4 * f["whereabouts_unknown"] * q["cover"]
         - 0.2 * q["salary"] * f["log_claim"]
     )
+    return logit
 
 
 def _auction_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
     """Needs appraisal or auction."""
     zombie = _zombie(f)
-    return (
+    logit: np.ndarray = (
         3.1 * q["real_estate"]
         + 1.25 * q["vehicles"]
         + 1.25 * q["equity"]
@@ -172,11 +174,12 @@ def _auction_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> 
         + 0.25 * f["respondents"]
         - 0.1 * q["preserved"]
     )
+    return logit
 
 
 def _objection_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
     """Meets an objection or a third party's claim."""
-    return (
+    logit: np.ndarray = (
         0.75 * q["real_estate"]
         + 0.5 * q["equity"]
         + 0.45 * f["respondents"]
@@ -187,11 +190,12 @@ def _objection_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -
         - 0.6 * q["cover"]
         + 0.25 * f["concurrent"]
     )
+    return logit
 
 
 def _bankruptcy_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
     """Transferred to bankruptcy (read for enterprises only)."""
-    return (
+    logit: np.ndarray = (
         2.0 * f["in_liquidation"]
         + 0.8 * f["revoked"]
         - 0.8 * f["deregistered"]
@@ -202,6 +206,7 @@ def _bankruptcy_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) 
         - 1.0 * q["cover"]
         + 0.3 * f["prior_share"]
     )
+    return logit
 
 
 def _overdue_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -210,7 +215,7 @@ def _overdue_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> 
     # public bodies).  Property cases run on the auction clock instead: time spent on
     # appraisal and auction does not count against the limit.
     zombie = _zombie(f)
-    return (
+    logit: np.ndarray = (
         -1.5 * q["cover"]
         - 1.5 * q["real_estate"]
         - 0.6 * q["vehicles"]
@@ -229,6 +234,7 @@ def _overdue_logit(f: Mapping[str, np.ndarray], q: Mapping[str, np.ndarray]) -> 
         + 0.2 * f["higher_court"]
         + 0.1 * f["capital"]
     )
+    return logit
 
 
 _EVENTS = ("assets", "auction", "objection", "bankruptcy", "overdue")
@@ -270,9 +276,9 @@ def _solve_outcome_constants(
         "bankruptcy_intercept", rate("bankruptcy", enterprise), config.bankruptcy_transfer_rate
     )
     others = (
-        (1 - _logistic(cal.values["auction_intercept"] + logits["auction"]))
-        * (1 - _logistic(cal.values["objection_intercept"] + logits["objection"]))
-        * (1 - enterprise * _logistic(cal.values["bankruptcy_intercept"] + logits["bankruptcy"]))
+        (1 - _logistic(cal.constants["auction_intercept"] + logits["auction"]))
+        * (1 - _logistic(cal.constants["objection_intercept"] + logits["objection"]))
+        * (1 - enterprise * _logistic(cal.constants["bankruptcy_intercept"] + logits["bankruptcy"]))
     )
     cal.solve(
         "overdue_intercept",
@@ -282,7 +288,7 @@ def _solve_outcome_constants(
     design = np.column_stack([np.ones(len(enterprise))] + _filing_design(c))
     everyone = np.ones(len(enterprise))
     for name in _EVENTS:
-        p_full = _logistic(cal.values[f"{name}_intercept"] + logits[name])
+        p_full = _logistic(cal.constants[f"{name}_intercept"] + logits[name])
         weight = enterprise.astype(float) if name == "bankruptcy" else everyone
         cal.fit(f"{name}_filing", design, p_full, weight)
 
@@ -295,13 +301,13 @@ def _probabilities(c: Mapping[str, np.ndarray], cal: _Calibration) -> dict[str, 
     enterprise = c["respondent_type"] == _code("respondent_type", "enterprise")
     out: dict[str, np.ndarray] = {}
     for name in _EVENTS:
-        beta = cal.values[f"{name}_filing"]
+        beta = cal.coefficients[f"{name}_filing"]
         # Summed column by column (not a matrix product) so that the result does not
         # depend on how many rows are scored at once.
         filing = np.full(len(answered), beta[0])
         for coefficient, column in zip(beta[1:], design, strict=True):
             filing = filing + coefficient * column
-        full = cal.values[f"{name}_intercept"] + logits[name]
+        full = cal.constants[f"{name}_intercept"] + logits[name]
         out[name] = _logistic(np.where(answered, full, filing))
     out["bankruptcy"] = np.where(enterprise, out["bankruptcy"], 0.0)
     out["complex"] = 1 - (

@@ -11,7 +11,7 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,8 +27,9 @@ _LOGIT_CLIP = 16.0
 # ==========================================================================
 
 
-def _rate(default: float, description: str) -> object:
-    return Field(default, gt=0.0, lt=1.0, description=description)
+def _rate(default: float, description: str) -> Any:
+    """A rate: a field strictly between 0 and 1 (``Any``, as what ``Field`` returns)."""
+    return Field(default=default, gt=0.0, lt=1.0, description=description)
 
 
 class GeneratorConfig(BaseModel):
@@ -41,8 +42,8 @@ class GeneratorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start: date = Field(date(2021, 1, 1), description="First filing date.")
-    end: date = Field(date(2024, 12, 31), description="Last filing date.")
+    start: date = Field(default=date(2021, 1, 1), description="First filing date.")
+    end: date = Field(default=date(2024, 12, 31), description="Last filing date.")
 
     # --- outcomes -----------------------------------------------------------
     recoverable_assets_rate: float = _rate(
@@ -81,8 +82,8 @@ class GeneratorConfig(BaseModel):
     inquiry_pending_rate: float = _rate(
         0.25, "Scored at the filing desk before the first network inquiry answered."
     )
-    claim_median: float = Field(50_000.0, gt=0, description="Median claim, CNY.")
-    claim_sigma: float = Field(2.0, gt=0.2, lt=4.0, description="Spread of log claim.")
+    claim_median: float = Field(default=50_000.0, gt=0, description="Median claim, CNY.")
+    claim_sigma: float = Field(default=2.0, gt=0.2, lt=4.0, description="Spread of log claim.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GeneratorConfig:
@@ -201,6 +202,7 @@ _CAUSE_TABLE: dict[str, _Cause] = {
 
 
 def _codes_of(name: str) -> tuple[str, ...]:
+    """The codes of a coded field, in the contract's order."""
     return FIELD_BY_NAME[name].code_values
 
 
@@ -282,7 +284,8 @@ def _world() -> _World:
 def _normalise(rows: list[tuple[float, ...]]) -> np.ndarray:
     """Rows of weights as rows of probabilities."""
     array = np.array(rows, dtype=float)
-    return array / array.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = array / array.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 def _claim_mixture(share: np.ndarray, causes: list[_Cause]) -> tuple[np.ndarray, np.ndarray]:
@@ -396,20 +399,25 @@ def _filing_days(start: date, end: date) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _logistic(x: np.ndarray | float) -> np.ndarray:
+    """The logistic function, of logits clipped to +-16."""
     # tanh form: no overflow warnings, and clipped logits keep p strictly in (0, 1).
-    return 0.5 * (1.0 + np.tanh(0.5 * np.clip(x, -_LOGIT_CLIP, _LOGIT_CLIP)))
+    p: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * np.clip(x, -_LOGIT_CLIP, _LOGIT_CLIP)))
+    return p
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
+    """Log odds, of probabilities clipped away from 0 and 1."""
     p = np.clip(p, 1e-9, 1 - 1e-9)
-    return np.log(p / (1 - p))
+    logit: np.ndarray = np.log(p / (1 - p))
+    return logit
 
 
 def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One categorical draw per row of ``probs`` (n x k), as int8 indices."""
     cum = np.cumsum(probs, axis=1)
     u = rng.random(len(probs))[:, None] * cum[:, -1:]
-    return np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1).astype(np.int8)
+    picked: np.ndarray = np.minimum((u >= cum).sum(axis=1), probs.shape[1] - 1).astype(np.int8)
+    return picked
 
 
 def _negative_binomial(rng: np.random.Generator, mean: np.ndarray, shape: float) -> np.ndarray:

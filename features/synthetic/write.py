@@ -6,6 +6,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -42,43 +43,60 @@ def _csv_ready(table: pa.Table) -> pa.Table:
     return table
 
 
+class _TableWriter(Protocol):
+    """What the Arrow CSV and Parquet writers have in common."""
+
+    def write_table(self, table: pa.Table) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class _Sink:
     """A streaming CSV or Parquet writer into a temporary file next to its target."""
 
-    def __init__(self, target: Path, fmt: str):
+    def __init__(self, target: Path, fmt: str) -> None:
         self.target = target
         self.format = fmt
         # A fresh name the writer creates itself, so the file gets the usual permissions
         # (mkstemp would make it private to the user).
         self.temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-        self.writer = None
+        self.writer: _TableWriter | None = None
 
     def write(self, table: pa.Table) -> None:
+        """Append a block of rows; the first one opens the file."""
+        if self.format == "csv":
+            table = _csv_ready(table)
+        if self.writer is None:
+            self.writer = self._open(table.schema)
+        self.writer.write_table(table)
+
+    def _open(self, schema: pa.Schema) -> _TableWriter:
         if self.format == "csv":
             import pyarrow.csv as pacsv
 
-            table = _csv_ready(table)
-            if self.writer is None:
-                # No quoting: no value of ours holds a comma, quote or line break.
-                options = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
-                self.writer = pacsv.CSVWriter(
-                    str(self.temporary), table.schema, write_options=options
-                )
-        elif self.writer is None:
-            import pyarrow.parquet as pq
+            # No quoting: no value of ours holds a comma, quote or line break.
+            options = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
+            writer: _TableWriter = pacsv.CSVWriter(
+                str(self.temporary), schema, write_options=options
+            )
+            return writer
+        import pyarrow.parquet as pq
 
-            self.writer = pq.ParquetWriter(str(self.temporary), table.schema)
-        self.writer.write_table(table)
+        writer = pq.ParquetWriter(str(self.temporary), schema)
+        return writer
 
     def close(self) -> None:
+        """Finish the temporary file (it stays where it is)."""
         if self.writer is not None:
             self.writer.close()
             self.writer = None
 
     def commit(self) -> None:
+        """Move the temporary file into place."""
         os.replace(self.temporary, self.target)
 
     def discard(self) -> None:
+        """Close and delete the temporary file."""
         try:
             self.close()
         finally:
@@ -87,8 +105,8 @@ class _Sink:
 
 def write_synthetic(
     n: int,
-    out: str | os.PathLike,
-    truth: str | os.PathLike | None = None,
+    out: str | os.PathLike[str],
+    truth: str | os.PathLike[str] | None = None,
     seed: int = 0,
     with_pii: bool = False,
     config: GeneratorConfig | None = None,
@@ -105,7 +123,7 @@ def write_synthetic(
 
     config = config or GeneratorConfig()
     targets = [(Path(out), "output")] + ([(Path(truth), "truth file")] if truth is not None else [])
-    formats = []
+    formats: list[str] = []
     for path, what in targets:
         try:
             formats.append(file_format(path))
