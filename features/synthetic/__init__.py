@@ -46,11 +46,13 @@ Where things are
     :class:`GeneratorConfig`, the fixed tables (provinces, causes, courts),
     filing days and small numerical helpers.
 ``draw``
-    Drawing a block of cases, step by step.
+    Drawing a block of cases: it calls the steps of ``draw_case_mix`` (1),
+    ``draw_debtor`` (2), ``draw_holdings`` (2, 3) and ``draw_outcomes`` (4) in
+    a fixed order, which is part of what a seed produces.
 ``truth``
     The true probabilities: the outcome logits over the observed fields.
 ``calibration``
-    Solving the constants of a configuration on the pilot sample.
+    Solving the constants of a configuration on the pilot sample (5).
 ``personal_data``
     Names, identity numbers, phones and addresses (``with_pii`` only).
 ``blocks``
@@ -61,6 +63,8 @@ Where things are
     :func:`write_synthetic`: CSV or Parquet files, written atomically.
 ``targets``
     :data:`CALIBRATION_TARGETS` and :func:`measure_calibration`.
+``text``
+    Arrow string helpers.
 
 Importing the package computes nothing: the world and the calibration of a
 configuration are built on first use.

@@ -25,6 +25,7 @@ CHUNK_SIZE = 250_000
 
 
 def _arrow_type(kind: Kind) -> pa.DataType:
+    """The Arrow type a field of this kind is written as."""
     return {
         Kind.STRING: pa.string(),
         Kind.CODE: pa.string(),
@@ -37,6 +38,7 @@ def _arrow_type(kind: Kind) -> pa.DataType:
 
 
 def _schema(with_pii: bool) -> pa.Schema:
+    """The contract's columns, in its order, then the personal-data columns if asked for."""
     fields = [pa.field(f.name, _arrow_type(f.kind)) for f in FIELDS]
     fields += [pa.field(name, pa.string()) for name in PII_FIELDS] if with_pii else []
     return pa.schema(fields)
@@ -48,6 +50,7 @@ _TRUTH_SCHEMA = pa.schema(
 
 
 def _arrow_column(kind: Kind, name: str, values: np.ndarray) -> pa.Array:
+    """A drawn column (internal codes, NaN for missing) as the Arrow column written."""
     if kind is Kind.CODE:
         codes = _text(_codes_of(name))
         index = values.astype(np.int64)
@@ -68,13 +71,14 @@ def _arrow_column(kind: Kind, name: str, values: np.ndarray) -> pa.Array:
 class _CaseNumbers:
     """Case numbers (案号) unique within a file: each court numbers its cases per year."""
 
-    def __init__(self, config: GeneratorConfig, world: _World):
+    def __init__(self, config: GeneratorConfig, world: _World) -> None:
         self.first_year = config.start.year
         self.n_years = config.end.year - config.start.year + 1
         self.world = world
         self.issued = np.zeros(world.n_courts * self.n_years, dtype=np.int64)
 
     def next(self, cases: Mapping[str, np.ndarray], rng: np.random.Generator) -> pa.Array:
+        """The case numbers of the next block's cases, such as ``(2023)粤0304执1234号``."""
         world = self.world
         court = cases["court"].astype(np.int64)
         filed = cases["filing_date"].astype("datetime64[D]")
@@ -111,6 +115,8 @@ class _CaseNumbers:
 
 @dataclass
 class _Block:
+    """A block of cases as written, their truth, and their latent events."""
+
     cases: pa.Table
     truth: pa.Table
     events: dict[str, np.ndarray]
