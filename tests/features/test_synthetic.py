@@ -15,14 +15,15 @@ from pydantic import ValidationError
 from sklearn.metrics import roc_auc_score
 
 from app.cli import main
-from features import synthetic
 from features.record import FIELD_BY_NAME, FIELDS, INQUIRY_FIELDS, PII_FIELDS, Kind
 from features.synthetic import (
     CALIBRATION_TARGETS,
     GeneratorConfig,
+    blocks,
     generate_cases,
     measure_calibration,
     true_probabilities,
+    write,
     write_synthetic,
 )
 
@@ -171,7 +172,7 @@ def test_same_seed_same_bytes_and_other_seed_other_bytes(tmp_path):
 
 def test_blocks_do_not_depend_on_n(monkeypatch):
     """The first block of a larger sample equals a sample of one block; ids stay unique."""
-    monkeypatch.setattr(synthetic, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(blocks, "CHUNK_SIZE", 1_000)
     one_block = generate_cases(1_000, seed=4)
     three_blocks = generate_cases(2_500, seed=4)
     pd.testing.assert_frame_equal(one_block.cases, three_blocks.cases.iloc[:1_000])
@@ -506,13 +507,13 @@ def test_other_extensions_are_refused(tmp_path, name):
 def test_a_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     out, truth = tmp_path / "cases.csv", tmp_path / "truth.csv"
     out.write_text("the old file\n")
-    blocks = synthetic._blocks
+    original = write._blocks
 
     def failing(*args, **kwargs):
-        yield next(blocks(*args, **kwargs))
+        yield next(original(*args, **kwargs))
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(synthetic, "_blocks", failing)
+    monkeypatch.setattr(write, "_blocks", failing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_synthetic(100, out, truth=truth)
     assert out.read_text() == "the old file\n"
@@ -583,14 +584,16 @@ def test_cli_generate_round_trip(tmp_path):
 
 def test_nothing_is_computed_at_import():
     script = (
-        "import features.synthetic as s; "
-        "assert s._world.cache_info().currsize == 0; "
-        "assert s._calibration.cache_info().currsize == 0"
+        "import features.synthetic; "
+        "from features.synthetic import calibration, world; "
+        "assert world._world.cache_info().currsize == 0; "
+        "assert world._filing_days.cache_info().currsize == 0; "
+        "assert calibration._calibration.cache_info().currsize == 0"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_kinds_cover_every_field():
     for spec in FIELDS:
-        assert synthetic._arrow_type(spec.kind) is not None, spec.name
+        assert blocks._arrow_type(spec.kind) is not None, spec.name
     assert FIELD_BY_NAME["case_id"].kind is Kind.STRING
