@@ -15,11 +15,8 @@ the features of thousands of cases, is cached for ten minutes.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 import typing as t
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,6 +27,8 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
 from serving import stats
+from serving.dashboard_cache import TTLCache
+from serving.dashboard_drift import DRIFT_SAMPLE, drift_report
 from serving.dashboard_schemas import (
     Cases,
     Courts,
@@ -41,6 +40,7 @@ from serving.dashboard_schemas import (
     Reasons,
     Summary,
 )
+from serving.dashboard_source import NotReady, StatsSource, service_source
 from serving.stats import Filters
 
 #: The page's files (index.html, app.js, app.css, the vendored chart library).
@@ -61,8 +61,6 @@ STATS_ROUTES = (
 )
 #: Every JSON route, for the service's metrics labels.
 STATS_PATHS = tuple(f"{STATS_PREFIX}/{route}" for route in STATS_ROUTES)
-#: How many of the latest decisions of a selection drift reads.
-DRIFT_SAMPLE = 10_000
 
 # The page runs only its own files: no inline script or style, nothing from elsewhere.
 PAGE_HEADERS = {
@@ -78,78 +76,6 @@ PAGE_HEADERS = {
 
 ProvinceCode = t.Literal[stats.PROVINCE_CODES]  # type: ignore[valid-type]
 RankBy = t.Literal["p_assets", "p_complex"]
-
-
-# --------------------------------------------------------------------------
-# Where the numbers come from
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StatsSource:
-    """The decision log to read, and the models whose reference profiles drift compares with."""
-
-    engine: sa.Engine
-    models: Mapping[str, t.Any] | None = None  # kind -> training.registry.LoadedModel
-
-    def models_key(self) -> tuple[str, ...]:
-        if not self.models:
-            return ()
-        return tuple(f"{kind}:{m.name}:{m.version}" for kind, m in sorted(self.models.items()))
-
-
-class NotReady(Exception):
-    """The service has no decision log yet (its models are still loading)."""
-
-
-def service_source() -> StatsSource:
-    """The running service's decision log and champions (BentoML's current service instance)."""
-    import bentoml
-    from bentoml.exceptions import BentoMLException
-
-    try:
-        service = bentoml.get_current_service()
-    except BentoMLException as error:
-        raise NotReady("the service is starting") from error
-    decision_log = getattr(service, "decision_log", None)
-    decider = getattr(service, "decider", None)
-    if decision_log is None or decider is None:
-        raise NotReady("the models are still loading")
-    triage = decider.triage
-    return StatsSource(decision_log.engine, {"stream": triage.stream, "assets": triage.assets})
-
-
-class _Cache:
-    """Answers by key for ``seconds``; one computation per key at a time."""
-
-    def __init__(self, seconds: float, max_entries: int = 256) -> None:
-        self.seconds = seconds
-        self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, t.Any]] = {}
-        self._lock = threading.Lock()
-        self._computing: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable, compute: Callable[[], t.Any]) -> t.Any:
-        if self.seconds <= 0:
-            return compute()
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-            computing = self._computing.setdefault(key, threading.Lock())
-        with computing:  # concurrent refreshes of one view wait for the first
-            with self._lock:
-                hit = self._entries.get(key)
-                if hit is not None and hit[0] > time.monotonic():
-                    return hit[1]
-            value = compute()
-            with self._lock:
-                if len(self._entries) >= self.max_entries:
-                    oldest = min(self._entries, key=lambda k: self._entries[k][0])
-                    del self._entries[oldest]
-                self._entries[key] = (time.monotonic() + self.seconds, value)
-                self._computing.pop(key, None)
-            return value
 
 
 # --------------------------------------------------------------------------
@@ -229,8 +155,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.stats_source = source
-    answers = _Cache(cache_seconds)
-    drift_reports = _Cache(drift_seconds, max_entries=32)
+    answers = TTLCache(cache_seconds)
+    drift_reports = TTLCache(drift_seconds, max_entries=32)
 
     def read(source: StatsSource, key: Hashable, aggregate: Callable[[sa.Connection], t.Any]):
         def compute():
@@ -398,7 +324,7 @@ def create_app(
     )
     def drift(filters: SelectionParams, source: Source) -> dict[str, t.Any]:
         key = (id(source.engine), filters, source.models_key())
-        report = drift_reports.get(key, lambda: _drift(source, filters))
+        report = drift_reports.get(key, lambda: drift_report(source, filters))
         return {"selection": filters.to_dict(), **report}
 
     @app.get(
@@ -426,56 +352,12 @@ def create_app(
     return app
 
 
-def _drift(source: StatsSource, filters: Filters) -> dict[str, t.Any]:
-    """The drift panel's report: PSI and state per feature and score (bins left out)."""
-    from training.drift import DriftThresholds, monitor_decisions
-
-    thresholds = DriftThresholds()
-    empty = {
-        "available": False,
-        "generated_at": None,
-        "n_cases": 0,
-        "sample_limit": DRIFT_SAMPLE,
-        "window": {},
-        "thresholds": thresholds.model_dump(),
-        "counts": {},
-        "scores": [],
-        "features": [],
-    }
-    if not source.models:
-        return {**empty, "reason": "no models to compare with"}
-    with source.engine.connect() as connection:
-        rows = stats.latest_decisions(connection, filters, DRIFT_SAMPLE)
-    if not rows:
-        return {**empty, "reason": "no decisions in the selection"}
-    chunks = (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
-    try:
-        report = monitor_decisions(chunks, source.models, thresholds=thresholds).to_dict()
-    except ValueError as error:  # e.g. a model trained before drift monitoring: no profile
-        return {**empty, "reason": str(error)}
-
-    def item(entry: Mapping[str, t.Any]) -> dict[str, t.Any]:
-        keys = ("name", "zh", "en", "kind", "psi", "state", "models")
-        return {key: entry[key] for key in keys}
-
-    return {
-        **empty,
-        "available": True,
-        "reason": None,
-        "generated_at": report["generated_at"],
-        "n_cases": report["n_cases"],
-        "window": {k: report["window"].get(k) for k in ("first", "last")},
-        "counts": report["counts"],
-        "scores": [item(entry) for entry in report["scores"]],
-        "features": [item(entry) for entry in report["features"]],
-    }
-
-
 #: The app the service mounts (routes only; nothing is read until a request comes).
 dashboard_app = create_app()
 
 __all__ = [
     "ASSETS_PREFIX",
+    "DRIFT_SAMPLE",
     "PAGE_PATHS",
     "STATS_PATHS",
     "StatsSource",
