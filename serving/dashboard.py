@@ -14,7 +14,6 @@ the features of thousands of cases, is cached for ten minutes.
 
 from __future__ import annotations
 
-import datetime as dt
 import typing as t
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -29,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from serving import stats
 from serving.dashboard_cache import TTLCache
 from serving.dashboard_drift import DRIFT_SAMPLE, drift_report
+from serving.dashboard_params import RankBy, SelectionParams, Source
 from serving.dashboard_schemas import (
     Cases,
     Courts,
@@ -40,8 +40,7 @@ from serving.dashboard_schemas import (
     Reasons,
     Summary,
 )
-from serving.dashboard_source import NotReady, StatsSource, service_source
-from serving.stats import Filters
+from serving.dashboard_source import StatsSource, service_source
 
 #: The page's files (index.html, app.js, app.css, the vendored chart library).
 STATIC = Path(__file__).resolve().parent / "static" / "dashboard"
@@ -73,65 +72,6 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
-
-ProvinceCode = t.Literal[stats.PROVINCE_CODES]  # type: ignore[valid-type]
-RankBy = t.Literal["p_assets", "p_complex"]
-
-
-# --------------------------------------------------------------------------
-# Query parameters
-# --------------------------------------------------------------------------
-
-
-def _invalid(field: str, kind: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", field), "type": kind, "msg": message}])
-
-
-# The parameters are typed without `| None` (their default is None): FastAPI would write
-# `anyOf [..., {"type": "null"}]`, which the OpenAPI 3.0 of /docs.json does not know.
-def stats_filters(
-    court_id: t.Annotated[
-        str,
-        Query(
-            description="Only this court (6-character court code, e.g. `440305`).",
-            pattern=r"^[0-9A-Za-z]{6}$",
-            examples=["440305"],
-        ),
-    ] = None,  # type: ignore[assignment]
-    province: t.Annotated[
-        ProvinceCode,
-        Query(description="Only courts of this province (GB/T 2260 two-digit code, e.g. `44`)."),
-    ] = None,  # type: ignore[assignment]
-    since: t.Annotated[
-        dt.date,
-        Query(description="First day (UTC, inclusive), `YYYY-MM-DD`.", examples=["2024-06-01"]),
-    ] = None,  # type: ignore[assignment]
-    until: t.Annotated[
-        dt.date,
-        Query(description="Last day (UTC, inclusive), `YYYY-MM-DD`.", examples=["2024-06-30"]),
-    ] = None,  # type: ignore[assignment]
-) -> Filters:
-    """The selection every ``/v1/stats`` route takes: court, province, days."""
-    if since is not None and until is not None and until < since:
-        raise _invalid("until", "date_order", "until is before since")
-    if court_id is not None and province is not None and court_id[:2] != province:
-        raise _invalid("court_id", "court_province", "the court is not in the province")
-    return Filters(court_id=court_id, province=province, since=since, until=until)
-
-
-SelectionParams = t.Annotated[Filters, Depends(stats_filters)]
-
-
-def current_source(request: Request) -> StatsSource:
-    """The app's source of numbers (503 while the service is not ready)."""
-    try:
-        return request.app.state.stats_source()
-    except NotReady as error:
-        raise HTTPException(503, f"not ready: {error}") from error
-
-
-Source = t.Annotated[StatsSource, Depends(current_source)]
-
 
 # --------------------------------------------------------------------------
 # The app
