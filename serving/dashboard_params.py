@@ -1,12 +1,12 @@
-"""What a ``/v1/stats`` route takes: the selection from the query, and the source of numbers.
+"""What a ``/v1/stats`` route takes: the selection from the query, and a reader of the numbers.
 
 Routes declare ``filters: SelectionParams`` (court, province, days, checked
-together) and then ``source: Source`` (the app's source of numbers).
-FastAPI solves them in that order, which decides the answer to a request
-with two problems: the selection's own checks (a court outside the
-province, ``until`` before ``since``) answer 422 before the source is asked
-for (503 while the service is not ready); malformed values are collected
-and answered 422 only once every dependency has run.
+together) and then ``reader: Reader`` (the app's source of numbers behind
+its answer caches).  FastAPI solves them in that order, which decides the
+answer to a request with two problems: the selection's own checks (a court
+outside the province, ``until`` before ``since``) answer 422 before the
+source is asked for (503 while the service is not ready); malformed values
+are collected and answered 422 only once every dependency has run.
 
 OpenAPI 3.0 and optional parameters
 -----------------------------------
@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
+import sqlalchemy as sa
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import GetCoreSchemaHandler
@@ -30,8 +33,12 @@ from pydantic_core import core_schema
 from starlette.exceptions import HTTPException
 
 from serving import stats
+from serving.dashboard_cache import TTLCache
+from serving.dashboard_drift import drift_report
 from serving.dashboard_source import NotReady, StatsSource
 from serving.stats import Filters
+
+T = t.TypeVar("T")
 
 if t.TYPE_CHECKING:
     # mypy cannot read a Literal of the data contract's codes, a tuple built at import
@@ -109,7 +116,7 @@ SelectionParams = t.Annotated[Filters, Depends(stats_filters)]
 
 
 # --------------------------------------------------------------------------
-# The source of numbers
+# The numbers, through the app's caches
 # --------------------------------------------------------------------------
 
 
@@ -123,3 +130,35 @@ def current_source(request: Request) -> StatsSource:
 
 
 Source = t.Annotated[StatsSource, Depends(current_source)]
+
+
+@dataclass(frozen=True)
+class StatsReader:
+    """A source of numbers read through the app's caches: what a stats route computes with."""
+
+    source: StatsSource
+    answers: TTLCache
+    drift_reports: TTLCache
+
+    def read(self, key: Hashable, aggregate: Callable[[sa.Connection], T]) -> T:
+        """``aggregate`` of the source's log, cached per log and ``key`` (which names the query)."""
+
+        def compute() -> T:
+            with self.source.engine.connect() as connection:
+                return aggregate(connection)
+
+        return self.answers.get((id(self.source.engine), key), compute)
+
+    def drift(self, filters: Filters) -> dict[str, t.Any]:
+        """The drift panel's report of the selection, cached per log, selection and models."""
+        key = (id(self.source.engine), filters, self.source.models_key())
+        return self.drift_reports.get(key, lambda: drift_report(self.source, filters))
+
+
+def stats_reader(request: Request, source: Source) -> StatsReader:
+    """The request's source behind the caches that :func:`~serving.dashboard.create_app` made."""
+    state = request.app.state
+    return StatsReader(source, state.answers, state.drift_reports)
+
+
+Reader = t.Annotated[StatsReader, Depends(stats_reader)]
