@@ -10,411 +10,75 @@ A FastAPI app that the service mounts (so BentoML lists its routes in
 Answers are cached for a few seconds per selection, so that several open
 dashboards refreshing every 30 s cost one query each; drift, which rebuilds
 the features of thousands of cases, is cached for ten minutes.
+
+This module assembles the app; its parts, one job each:
+
+* :mod:`serving.dashboard_source` — where the numbers come from;
+* :mod:`serving.dashboard_params` — the selection a route takes, the reader it computes with;
+* :mod:`serving.dashboard_cache` — the answer cache;
+* :mod:`serving.dashboard_routes` — the ``/v1/stats`` routes;
+* :mod:`serving.dashboard_schemas` — their answers, as documented in ``/docs.json``;
+* :mod:`serving.dashboard_drift` — the drift panel's computation;
+* :mod:`serving.dashboard_page` — the page and its files.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-import time
 import typing as t
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.staticfiles import StaticFiles
 
-from serving import stats
-from serving.stats import Filters
+from serving.dashboard_cache import TTLCache
+from serving.dashboard_drift import DRIFT_SAMPLE
+from serving.dashboard_page import ASSETS_PREFIX, PAGE_PATHS, assets, page_router
+from serving.dashboard_routes import STATS_PREFIX, stats_routes
+from serving.dashboard_source import StatsSource, service_source
+from serving.middleware import field_errors
 
-#: The page's files (index.html, app.js, app.css, the vendored chart library).
-STATIC = Path(__file__).resolve().parent / "static" / "dashboard"
-PAGE_PATHS = ("/dashboard", "/dashboard/")
-ASSETS_PREFIX = "/dashboard/assets/"
-STATS_PREFIX = "/v1/stats"
-STATS_ROUTES = (
-    "summary",
-    "streams/daily",
-    "streams/courts",
-    "probabilities",
-    "reasons",
-    "cases",
-    "models",
-    "drift",
-    "labels",
-)
 #: Every JSON route, for the service's metrics labels.
-STATS_PATHS = tuple(f"{STATS_PREFIX}/{route}" for route in STATS_ROUTES)
-#: How many of the latest decisions of a selection drift reads.
-DRIFT_SAMPLE = 10_000
-
-# The page runs only its own files: no inline script or style, nothing from elsewhere.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
-        "frame-ancestors 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
-
-ProvinceCode = t.Literal[stats.PROVINCE_CODES]  # type: ignore[valid-type]
-RankBy = t.Literal["p_assets", "p_complex"]
+STATS_PATHS = tuple(route.path for route in stats_routes())
 
 
 # --------------------------------------------------------------------------
-# Where the numbers come from
+# Errors: JSON the page (and any client) can show
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StatsSource:
-    """The decision log to read, and the models whose reference profiles drift compares with."""
-
-    engine: sa.Engine
-    models: Mapping[str, t.Any] | None = None  # kind -> models.case_model.LoadedModel
-
-    def models_key(self) -> tuple[str, ...]:
-        if not self.models:
-            return ()
-        return tuple(f"{kind}:{m.name}:{m.version}" for kind, m in sorted(self.models.items()))
-
-
-class NotReady(Exception):
-    """The service has no decision log yet (its models are still loading)."""
-
-
-def service_source() -> StatsSource:
-    """The running service's decision log and champions (BentoML's current service instance)."""
-    import bentoml
-    from bentoml.exceptions import BentoMLException
-
-    try:
-        service = bentoml.get_current_service()
-    except BentoMLException as error:
-        raise NotReady("the service is starting") from error
-    decision_log = getattr(service, "decision_log", None)
-    decider = getattr(service, "decider", None)
-    if decision_log is None or decider is None:
-        raise NotReady("the models are still loading")
-    triage = decider.triage
-    return StatsSource(decision_log.engine, {"stream": triage.stream, "assets": triage.assets})
-
-
-class _Cache:
-    """Answers by key for ``seconds``; one computation per key at a time."""
-
-    def __init__(self, seconds: float, max_entries: int = 256) -> None:
-        self.seconds = seconds
-        self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, t.Any]] = {}
-        self._lock = threading.Lock()
-        self._computing: dict[Hashable, threading.Lock] = {}
-
-    def get(self, key: Hashable, compute: Callable[[], t.Any]) -> t.Any:
-        if self.seconds <= 0:
-            return compute()
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
-            computing = self._computing.setdefault(key, threading.Lock())
-        with computing:  # concurrent refreshes of one view wait for the first
-            with self._lock:
-                hit = self._entries.get(key)
-                if hit is not None and hit[0] > time.monotonic():
-                    return hit[1]
-            value = compute()
-            with self._lock:
-                if len(self._entries) >= self.max_entries:
-                    oldest = min(self._entries, key=lambda k: self._entries[k][0])
-                    del self._entries[oldest]
-                self._entries[key] = (time.monotonic() + self.seconds, value)
-                self._computing.pop(key, None)
-            return value
-
-
-# --------------------------------------------------------------------------
-# Query parameters
-# --------------------------------------------------------------------------
-
-
-def _invalid(field: str, kind: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("query", field), "type": kind, "msg": message}])
-
-
-# The parameters are typed without `| None` (their default is None): FastAPI would write
-# `anyOf [..., {"type": "null"}]`, which the OpenAPI 3.0 of /docs.json does not know.
-def stats_filters(
-    court_id: t.Annotated[
-        str,
-        Query(
-            description="Only this court (6-character court code, e.g. `440305`).",
-            pattern=r"^[0-9A-Za-z]{6}$",
-            examples=["440305"],
-        ),
-    ] = None,  # type: ignore[assignment]
-    province: t.Annotated[
-        ProvinceCode,
-        Query(description="Only courts of this province (GB/T 2260 two-digit code, e.g. `44`)."),
-    ] = None,  # type: ignore[assignment]
-    since: t.Annotated[
-        dt.date,
-        Query(description="First day (UTC, inclusive), `YYYY-MM-DD`.", examples=["2024-06-01"]),
-    ] = None,  # type: ignore[assignment]
-    until: t.Annotated[
-        dt.date,
-        Query(description="Last day (UTC, inclusive), `YYYY-MM-DD`.", examples=["2024-06-30"]),
-    ] = None,  # type: ignore[assignment]
-) -> Filters:
-    """The selection every ``/v1/stats`` route takes: court, province, days."""
-    if since is not None and until is not None and until < since:
-        raise _invalid("until", "date_order", "until is before since")
-    if court_id is not None and province is not None and court_id[:2] != province:
-        raise _invalid("court_id", "court_province", "the court is not in the province")
-    return Filters(court_id=court_id, province=province, since=since, until=until)
-
-
-SelectionParams = t.Annotated[Filters, Depends(stats_filters)]
-
-
-def current_source(request: Request) -> StatsSource:
-    """The app's source of numbers (503 while the service is not ready)."""
-    try:
-        return request.app.state.stats_source()
-    except NotReady as error:
-        raise HTTPException(503, f"not ready: {error}") from error
-
-
-Source = t.Annotated[StatsSource, Depends(current_source)]
-
-
-# --------------------------------------------------------------------------
-# Responses (documented in /docs.json)
-# --------------------------------------------------------------------------
-
-
-class Selection(BaseModel):
-    court_id: str | None
-    province: str | None
-    since: str | None
-    until: str | None
-
-
-class StreamCounts(BaseModel):
-    simple: int
-    complex: int
-    review: int
-
-
-class Summary(BaseModel):
-    """Totals of the selection."""
-
-    selection: Selection
-    decisions: int = Field(description="Decisions in the selection.")
-    streams: StreamCounts
-    shares: dict[str, float | None] = Field(description="Share of the decisions per stream.")
-    review_share: float | None = Field(description="Share routed to review (人工复核).")
-    mean_p_complex: float | None
-    mean_p_assets: float | None
-    first: str | None = Field(description="First decision (ISO-8601 UTC).")
-    last: str | None = Field(description="Last decision (ISO-8601 UTC).")
-
-
-class DayStreams(BaseModel):
-    day: str = Field(description="UTC day, YYYY-MM-DD.")
-    simple: int
-    complex: int
-    review: int
-    total: int
-    review_share: float | None
-
-
-class Daily(BaseModel):
-    """Decisions per day and stream."""
-
-    selection: Selection
-    days: list[DayStreams] = Field(description="Days with decisions, oldest first.")
-
-
-class CourtStreams(BaseModel):
-    court_id: str
-    province: str
-    simple: int
-    complex: int
-    review: int
-    total: int
-    review_share: float | None
-
-
-class Others(BaseModel):
-    simple: int
-    complex: int
-    review: int
-    courts: int
-    total: int
-
-
-class Courts(BaseModel):
-    """Decisions per court and stream, busiest courts first."""
-
-    selection: Selection
-    courts: list[CourtStreams]
-    n_courts: int = Field(description="Courts with decisions in the selection.")
-    others: Others = Field(description="The courts beyond `limit`, summed up.")
-
-
-class Histogram(BaseModel):
-    all: list[int]
-    simple: list[int]
-    complex: list[int]
-    review: list[int]
-
-
-class Probabilities(BaseModel):
-    """Distribution of both probabilities, overall and per stream."""
-
-    selection: Selection
-    edges: list[float] = Field(description="Bin edges; bin i holds edges[i] ≤ p < edges[i+1].")
-    p_complex: Histogram
-    p_assets: Histogram
-
-
-class ReasonCount(BaseModel):
-    code: str = Field(description="Stable reason code, `feature:phrase`.")
-    zh: str | None
-    en: str | None
-    count: int = Field(description="Decisions giving this reason among those read.")
-    share: float | None
-
-
-class Reasons(BaseModel):
-    """The most frequent reasons of each kind among the latest decisions of the selection."""
-
-    selection: Selection
-    decisions_counted: int = Field(description="Decisions read (the latest of the selection).")
-    sample_limit: int = Field(description="At most this many of the latest decisions are read.")
-    complex: list[ReasonCount] = Field(description="Why cases are (not) complex.")
-    assets: list[ReasonCount] = Field(description="Why assets are (not) likely recoverable.")
-
-
-class CaseReason(BaseModel):
-    code: str
-    zh: str
-    en: str
-    effect: float
-
-
-class CaseReasons(BaseModel):
-    complex: list[CaseReason]
-    assets: list[CaseReason]
-
-
-class RiskyCase(BaseModel):
-    decision_id: str
-    decided_at: str
-    case_id: str
-    court_id: str
-    province: str
-    filing_date: str
-    stream: str
-    p_complex: float
-    p_assets: float
-    reasons: CaseReasons
-
-
-class Cases(BaseModel):
-    """The riskiest open cases (each with its latest decision), riskiest first."""
-
-    selection: Selection
-    rank_by: str
-    cases: list[RiskyCase]
-
-
-class ModelVersion(BaseModel):
-    kind: str = Field(description="`stream` or `assets`.")
-    name: str
-    version: str
-    first: str | None = Field(description="In use since (first decision, ISO-8601 UTC).")
-    last: str | None = Field(description="Last decision made.")
-    decisions: int
-
-
-class Agreement(BaseModel):
-    kind: str
-    champion_version: str
-    challenger_version: str
-    decisions: int = Field(description="Decisions the challenger shadowed.")
-    same_stream_share: float | None = Field(
-        description="Share where the challenger would have chosen the same stream (stream model)."
+async def _field_errors(_request: Request, error: RequestValidationError) -> JSONResponse:
+    """A 422 naming each parameter that is wrong, in the form the scoring routes use."""
+    details = []
+    for detail in error.errors():
+        loc = tuple(detail.get("loc", ()))
+        details.append({**detail, "loc": loc[1:] if loc[:1] == ("query",) else loc})
+    _, body = field_errors(details)
+    return JSONResponse(body, status_code=422)  # every problem here is a parameter's
+
+
+async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
+    """``{"error": ...}`` rather than FastAPI's ``{"detail": ...}``, like the rest of the service."""
+    return JSONResponse({"error": error.detail}, status_code=error.status_code)
+
+
+async def _database_error(_request: Request, _error: sa.exc.SQLAlchemyError) -> JSONResponse:
+    """A 503 to retry: the log may be locked or unreachable for a moment."""
+    # The page retries on its next refresh.
+    return JSONResponse(
+        {"error": "the decision log could not be read; retry later"},
+        status_code=503,
+        headers={"retry-after": "5"},
     )
-    mean_abs_delta_p: float | None = Field(description="Mean |challenger p − champion p|.")
-    first: str | None
-    last: str | None
 
 
-class Models(BaseModel):
-    """Model versions in use, and the shadow challengers' agreement with the champions."""
-
-    selection: Selection
-    versions: list[ModelVersion]
-    challengers: list[Agreement]
-
-
-class DriftItem(BaseModel):
-    name: str
-    zh: str
-    en: str
-    kind: str
-    psi: float | None
-    state: str = Field(description="`ok`, `warn` or `alert`.")
-    models: list[str]
-
-
-class Drift(BaseModel):
-    """Population stability index of each feature and score (see `triage drift`)."""
-
-    selection: Selection
-    available: bool
-    reason: str | None = Field(description="Why there is no report, when there is none.")
-    generated_at: str | None
-    n_cases: int
-    sample_limit: int
-    window: dict[str, str | None]
-    thresholds: dict[str, float]
-    counts: dict[str, int]
-    scores: list[DriftItem]
-    features: list[DriftItem]
-
-
-class Label(BaseModel):
-    code: str
-    zh: str
-    en: str
-
-
-class Labels(BaseModel):
-    """What the page shows for codes, in Chinese and English (from the data contract)."""
-
-    provinces: list[Label]
-    streams: list[Label]
-    probabilities: list[Label]
-
-
-# --------------------------------------------------------------------------
-# The app
-# --------------------------------------------------------------------------
-
-_AUTH = " Needs `Authorization: Bearer <key>`."
-_SELECTION = " Filters: `court_id`, `province`, `since`, `until` (UTC days, inclusive)."
+EXCEPTION_HANDLERS: dict[t.Any, Callable[[Request, t.Any], Coroutine[t.Any, t.Any, Response]]] = {
+    RequestValidationError: _field_errors,
+    HTTPException: _http_error,
+    sa.exc.SQLAlchemyError: _database_error,
+}
 
 
 def create_app(
@@ -429,248 +93,18 @@ def create_app(
         openapi_url=None,  # BentoML's /docs.json documents the routes
         docs_url=None,
         redoc_url=None,
+        # The routers' routes go in as they are, not through include_router: FastAPI
+        # (0.165 here) keeps an included router as one nested entry of app.routes, and
+        # BentoML lists a mounted app's paths (/schema.json, a Bento's schema) from the
+        # `path` of each entry, which a nested router has none of.
+        routes=[*stats_routes(), *page_router.routes],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.stats_source = source
-    answers = _Cache(cache_seconds)
-    drift_reports = _Cache(drift_seconds, max_entries=32)
-
-    def read(source: StatsSource, key: Hashable, aggregate: Callable[[sa.Connection], t.Any]):
-        def compute():
-            with source.engine.connect() as connection:
-                return aggregate(connection)
-
-        return answers.get((id(source.engine), key), compute)
-
-    @app.exception_handler(RequestValidationError)
-    async def _field_errors(_request: Request, error: RequestValidationError) -> JSONResponse:
-        from serving.middleware import field_errors
-
-        details = []
-        for detail in error.errors():
-            loc = tuple(detail.get("loc", ()))
-            details.append({**detail, "loc": loc[1:] if loc[:1] == ("query",) else loc})
-        _, body = field_errors(details)
-        return JSONResponse(body, status_code=422)  # every problem here is a parameter's
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": error.detail}, status_code=error.status_code)
-
-    @app.exception_handler(sa.exc.SQLAlchemyError)
-    async def _database_error(_request: Request, _error: Exception) -> JSONResponse:
-        # The log may be locked or unreachable for a moment; the page retries on refresh.
-        return JSONResponse(
-            {"error": "the decision log could not be read; retry later"},
-            status_code=503,
-            headers={"retry-after": "5"},
-        )
-
-    def no_store(response: Response) -> None:
-        response.headers["Cache-Control"] = "no-store"  # aggregates of court data: not cached
-
-    stats_route = {"dependencies": [Depends(no_store)], "tags": ["Dashboard"]}
-
-    @app.get(
-        f"{STATS_PREFIX}/summary",
-        response_model=Summary,
-        summary="Totals of the selection",
-        description="Decisions, per stream, the share routed to review, mean probabilities, "
-        "first and last decision." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def summary(filters: SelectionParams, source: Source) -> dict[str, t.Any]:
-        found = read(source, ("summary", filters), lambda c: stats.summary(c, filters))
-        return {"selection": filters.to_dict(), **found}
-
-    @app.get(
-        f"{STATS_PREFIX}/streams/daily",
-        response_model=Daily,
-        summary="Stream mix per day",
-        description="Decisions per UTC day and stream (simple 简案, complex 繁案, review "
-        "人工复核), with the share routed to review." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def streams_daily(filters: SelectionParams, source: Source) -> dict[str, t.Any]:
-        days = read(source, ("daily", filters), lambda c: stats.daily_streams(c, filters))
-        return {"selection": filters.to_dict(), "days": days}
-
-    @app.get(
-        f"{STATS_PREFIX}/streams/courts",
-        response_model=Courts,
-        summary="Stream mix by court",
-        description="Decisions per court and stream, the busiest `limit` courts first; the "
-        "others summed up." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def streams_courts(
-        filters: SelectionParams,
-        source: Source,
-        limit: t.Annotated[int, Query(ge=1, le=5000, description="Courts listed.")] = 15,
-    ) -> dict[str, t.Any]:
-        found = read(
-            source, ("courts", filters, limit), lambda c: stats.court_streams(c, filters, limit)
-        )
-        return {"selection": filters.to_dict(), **found}
-
-    @app.get(
-        f"{STATS_PREFIX}/probabilities",
-        response_model=Probabilities,
-        summary="Distribution of p_complex and p_assets",
-        description="Histograms of both probabilities, overall and per stream (bins of equal "
-        "width; p = 1 falls in the last bin)." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def probabilities(
-        filters: SelectionParams,
-        source: Source,
-        bins: t.Annotated[int, Query(ge=2, le=100, description="Bins per probability.")] = 20,
-    ) -> dict[str, t.Any]:
-        found = read(
-            source, ("histograms", filters, bins), lambda c: stats.histograms(c, filters, bins)
-        )
-        return {"selection": filters.to_dict(), **found}
-
-    @app.get(
-        f"{STATS_PREFIX}/reasons",
-        response_model=Reasons,
-        summary="The most frequent reasons",
-        description="Reason codes (`feature:phrase`, labelled in Chinese and English) by how "
-        f"many decisions give them, among the latest {stats.REASON_SAMPLE:,} decisions of the "
-        "selection." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def reasons(
-        filters: SelectionParams,
-        source: Source,
-        limit: t.Annotated[int, Query(ge=1, le=100, description="Reasons per kind.")] = 10,
-    ) -> dict[str, t.Any]:
-        found = read(
-            source, ("reasons", filters, limit), lambda c: stats.top_reasons(c, filters, limit)
-        )
-        return {"selection": filters.to_dict(), **found}
-
-    @app.get(
-        f"{STATS_PREFIX}/cases",
-        response_model=Cases,
-        summary="The highest-risk open cases",
-        description="Cases with the lowest `p_assets` (`rank_by=p_assets`) or the highest "
-        "`p_complex` (`rank_by=p_complex`), each with its latest decision and its reasons."
-        + _SELECTION
-        + _AUTH,
-        **stats_route,
-    )
-    def cases(
-        filters: SelectionParams,
-        source: Source,
-        rank_by: t.Annotated[RankBy, Query(description="What makes a case risky.")] = "p_assets",
-        limit: t.Annotated[int, Query(ge=1, le=200, description="Cases listed.")] = 20,
-    ) -> dict[str, t.Any]:
-        found = read(
-            source,
-            ("cases", filters, rank_by, limit),
-            lambda c: stats.riskiest_cases(c, filters, rank_by, limit),
-        )
-        return {"selection": filters.to_dict(), "rank_by": rank_by, "cases": found}
-
-    @app.get(
-        f"{STATS_PREFIX}/models",
-        response_model=Models,
-        summary="Model versions in use and challenger agreement",
-        description="Each model version that made decisions (since when, how many), and for "
-        "each shadow challenger the share of decisions where it would have chosen the same "
-        "stream and the mean |Δp| against the champion." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def models(filters: SelectionParams, source: Source) -> dict[str, t.Any]:
-        versions = read(source, ("versions", filters), lambda c: stats.model_versions(c, filters))
-        challengers = read(
-            source, ("challengers", filters), lambda c: stats.challenger_agreement(c, filters)
-        )
-        return {"selection": filters.to_dict(), "versions": versions, "challengers": challengers}
-
-    @app.get(
-        f"{STATS_PREFIX}/drift",
-        response_model=Drift,
-        summary="Drift of features and scores",
-        description="Population stability index of each feature and score of the served "
-        f"champions, over the latest {DRIFT_SAMPLE:,} decisions of the selection, against the "
-        "models' reference profiles (as `triage drift` reports it; warn ≥ 0.1, alert ≥ 0.25). "
-        "Computed at most every ten minutes per selection." + _SELECTION + _AUTH,
-        **stats_route,
-    )
-    def drift(filters: SelectionParams, source: Source) -> dict[str, t.Any]:
-        key = (id(source.engine), filters, source.models_key())
-        report = drift_reports.get(key, lambda: _drift(source, filters))
-        return {"selection": filters.to_dict(), **report}
-
-    @app.get(
-        f"{STATS_PREFIX}/labels",
-        response_model=Labels,
-        summary="Labels of codes",
-        description="Provinces, streams and probabilities in Chinese and English, as the data "
-        "contract names them." + _AUTH,
-        **stats_route,
-    )
-    def labels() -> dict[str, t.Any]:
-        return stats.labels()
-
-    @app.get("/dashboard", include_in_schema=False)
-    @app.get("/dashboard/", include_in_schema=False)
-    def page() -> Response:
-        index = STATIC / "index.html"
-        if not index.is_file():
-            raise HTTPException(404, "the dashboard's files are not installed")
-        return FileResponse(index, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
-
-    app.mount(
-        ASSETS_PREFIX.rstrip("/"), StaticFiles(directory=STATIC, check_dir=False), name="assets"
-    )
+    app.state.answers = TTLCache(cache_seconds)
+    app.state.drift_reports = TTLCache(drift_seconds, max_entries=32)
+    app.mount(ASSETS_PREFIX.rstrip("/"), assets(), name="assets")
     return app
-
-
-def _drift(source: StatsSource, filters: Filters) -> dict[str, t.Any]:
-    """The drift panel's report: PSI and state per feature and score (bins left out)."""
-    from serving.drift import DriftThresholds, monitor_decisions
-
-    thresholds = DriftThresholds()
-    empty = {
-        "available": False,
-        "generated_at": None,
-        "n_cases": 0,
-        "sample_limit": DRIFT_SAMPLE,
-        "window": {},
-        "thresholds": thresholds.model_dump(),
-        "counts": {},
-        "scores": [],
-        "features": [],
-    }
-    if not source.models:
-        return {**empty, "reason": "no models to compare with"}
-    with source.engine.connect() as connection:
-        rows = stats.latest_decisions(connection, filters, DRIFT_SAMPLE)
-    if not rows:
-        return {**empty, "reason": "no decisions in the selection"}
-    chunks = (rows[start : start + 2_000] for start in range(0, len(rows), 2_000))
-    try:
-        report = monitor_decisions(chunks, source.models, thresholds=thresholds).to_dict()
-    except ValueError as error:  # e.g. a model trained before drift monitoring: no profile
-        return {**empty, "reason": str(error)}
-
-    def item(entry: Mapping[str, t.Any]) -> dict[str, t.Any]:
-        keys = ("name", "zh", "en", "kind", "psi", "state", "models")
-        return {key: entry[key] for key in keys}
-
-    return {
-        **empty,
-        "available": True,
-        "reason": None,
-        "generated_at": report["generated_at"],
-        "n_cases": report["n_cases"],
-        "window": {k: report["window"].get(k) for k in ("first", "last")},
-        "counts": report["counts"],
-        "scores": [item(entry) for entry in report["scores"]],
-        "features": [item(entry) for entry in report["features"]],
-    }
 
 
 #: The app the service mounts (routes only; nothing is read until a request comes).
@@ -678,8 +112,10 @@ dashboard_app = create_app()
 
 __all__ = [
     "ASSETS_PREFIX",
+    "DRIFT_SAMPLE",
     "PAGE_PATHS",
     "STATS_PATHS",
+    "STATS_PREFIX",
     "StatsSource",
     "create_app",
     "dashboard_app",

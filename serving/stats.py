@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import typing as t
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -265,6 +266,16 @@ def _reason_table(connection: sa.Connection, reasons: sa.ColumnElement[str]):
     return kinds, items, kinds.c.key, field("code"), field("zh"), field("en")
 
 
+class _CountedReason(t.TypedDict):
+    """A reason code of one kind, and how many of the decisions read give it."""
+
+    code: str
+    zh: str | None
+    en: str | None
+    count: int
+    share: float | None
+
+
 def top_reasons(
     connection: sa.Connection,
     filters: Filters,
@@ -294,7 +305,7 @@ def top_reasons(
         .join(items, sa.true())
         .group_by(kind, code)
     )
-    found: dict[str, list[dict[str, object]]] = {name: [] for name in REASON_KINDS}
+    found: dict[str, list[_CountedReason]] = {name: [] for name in REASON_KINDS}
     for row in connection.execute(query).mappings():
         if row["kind"] in found:
             found[row["kind"]].append(
@@ -394,7 +405,7 @@ def _latest_decision_times(
     return {case_id: latest for case_id, latest in connection.execute(query)}
 
 
-def _case(row: Mapping[str, object]) -> dict[str, object]:
+def _case(row: sa.RowMapping) -> dict[str, object]:
     reasons = json.loads(str(row["reasons"]))
     return {
         **{key: value for key, value in row.items() if key != "reasons"},
@@ -543,5 +554,5 @@ def labels() -> dict[str, object]:
     }
 
 
-def _float(value: object) -> float | None:
+def _float(value: t.SupportsFloat | None) -> float | None:
     return None if value is None else float(value)
