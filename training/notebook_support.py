@@ -35,6 +35,7 @@ from training.model import TARGETS, TRUTH_COLUMNS
 
 __all__ = [
     "CaseData",
+    "add_binned_curve",
     "NotebookInputs",
     "bayes_gaps",
     "calibration_table",
@@ -50,7 +51,6 @@ __all__ = [
     "plot_code_shares",
     "plot_missingness",
     "plot_outcome_rates",
-    "plot_reliability",
     "reliability_curves",
     "routing_shares",
     "routing_summary",
@@ -603,36 +603,43 @@ def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["model", "scorer"])
 
 
-def reliability_curves(models: Mapping, data: CaseData) -> dict[str, dict[str, pd.DataFrame]]:
-    """Per model: its reliability curve on the cases, and the true probabilities' one if known."""
-    curves: dict[str, dict[str, pd.DataFrame]] = {}
+def reliability_curves(
+    models: Mapping, data: CaseData
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per model, ``{label: (y, p)}`` for :func:`training.plots.plot_reliability`.
+
+    The model's probabilities on the cases, and the true probabilities' (the
+    Bayes limit) when known.
+    """
+    curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for kind, loaded in models.items():
         y = _numbers(data.cases[TARGETS[kind]])
         p = loaded.model.predict_proba(data.cases)
-        curves[kind] = {f"{kind} v{loaded.version}": evaluate.reliability_curve(y, p)}
+        curves[kind] = {f"{kind} v{loaded.version}": (y, p)}
         if data.truth is not None:
-            curves[kind]["Bayes limit"] = evaluate.reliability_curve(
-                y, data.truth[TRUTH_COLUMNS[kind]].to_numpy()
-            )
+            curves[kind]["Bayes limit"] = (y, data.truth[TRUTH_COLUMNS[kind]].to_numpy())
     return curves
 
 
-def plot_reliability(curves: Mapping[str, pd.DataFrame], title: str, ax=None):
-    """Observed rate against mean predicted probability, per equal-mass bin."""
-    fig, ax = _axes(ax, width=4.2, height=4.0)
-    ax.plot([0, 1], [0, 1], color="#9aa0a6", linewidth=1, label="perfect")
-    for label, curve in curves.items():
-        style = {"color": "black", "linestyle": "--"} if "bayes" in label.lower() else {}
-        ax.plot(
-            curve["mean_p"], curve["observed_rate"], marker="o", markersize=3, label=label, **style
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed rate")
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return fig
+def add_binned_curve(figure, table: pd.DataFrame, label: str):
+    """Adds an already binned reliability curve to a :func:`training.plots.plot_reliability` figure.
+
+    A run logs its test split's curve as bins (``reliability.csv``, from
+    :func:`training.evaluate.reliability_curve`), not as the ``(y, p)`` the
+    chart takes, so it goes on the top panel as a line of its own, without a
+    histogram.
+    """
+    top = figure.axes[0]
+    top.plot(
+        table["mean_p"],
+        table["observed_rate"],
+        marker="o",
+        markersize=3.5,
+        linewidth=1.8,
+        label=label,
+    )
+    top.legend(loc="upper left", fontsize="small")  # again, to list the new line
+    return figure
 
 
 def routing_shares(triage, data: CaseData) -> pd.DataFrame:
