@@ -15,6 +15,7 @@ too so that the notebook calls one module.  Reliability is drawn with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,13 @@ import pandas as pd
 from training import evaluate
 from training.model import TARGETS, TRUTH_COLUMNS
 from training.notebook_explore import CaseData, NotebookInputs, float_values, load_case_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from mlflow.entities import Run
+
+    from training.registry import LoadedModel
+    from training.triage import Triage
 
 __all__ = [
     "CaseData",
@@ -47,7 +55,7 @@ __all__ = [
 SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "bayes_limit")
 
 
-def latest_run(run_id: str | None = None):
+def latest_run(run_id: str | None = None) -> Run:
     """The MLflow run to evaluate: ``run_id``, or the newest finished training run."""
     import mlflow
 
@@ -71,7 +79,7 @@ def latest_run(run_id: str | None = None):
     return runs[0]
 
 
-def _metrics_under(run, prefix: str) -> dict[str, float]:
+def _metrics_under(run: Run, prefix: str) -> dict[str, float]:
     """The run's metrics whose key starts with ``prefix``, keyed by the rest of the key."""
     return {
         key[len(prefix) :]: value
@@ -80,7 +88,7 @@ def _metrics_under(run, prefix: str) -> dict[str, float]:
     }
 
 
-def run_metrics(run) -> pd.DataFrame:
+def run_metrics(run: Run) -> pd.DataFrame:
     """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
     rows = []
     for kind in TARGETS:
@@ -93,7 +101,7 @@ def run_metrics(run) -> pd.DataFrame:
     return table[[c for c in columns if c in table.columns]].set_index(["model", "scorer"])
 
 
-def bayes_gaps(run) -> pd.DataFrame:
+def bayes_gaps(run: Run) -> pd.DataFrame:
     """How far each model is from the Bayes limit (logged when training had the truth)."""
     rows = []
     for kind in TARGETS:
@@ -103,7 +111,7 @@ def bayes_gaps(run) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
 
 
-def run_table(run, artifact: str) -> pd.DataFrame:
+def run_table(run: Run, artifact: str) -> pd.DataFrame:
     """A CSV artifact of the run (e.g. ``stream/slices.csv``)."""
     import mlflow
 
@@ -111,21 +119,21 @@ def run_table(run, artifact: str) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def run_document(run, artifact: str) -> dict:
+def run_document(run: Run, artifact: str) -> dict[str, Any]:
     """A JSON artifact of the run (e.g. ``stream/routing_policy.json``)."""
     import mlflow
 
     return mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{artifact}")
 
 
-def run_text(run, artifact: str) -> str:
+def run_text(run: Run, artifact: str) -> str:
     """A text artifact of the run (e.g. ``model_card_stream.md``)."""
     import mlflow
 
     return mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{artifact}")
 
 
-def routing_summary(run) -> pd.DataFrame:
+def routing_summary(run: Run) -> pd.DataFrame:
     """Routing thresholds, stream shares and the two error rates, on validation and test."""
     routing = run_document(run, "stream/routing_policy.json")
     rows = {split: routing[split] for split in ("validation", "test") if split in routing}
@@ -145,7 +153,7 @@ def weakest_slices(slices: pd.DataFrame, n: int = 8) -> pd.DataFrame:
     return evaluated.nsmallest(n, "auc").reset_index(drop=True)
 
 
-def run_models(run) -> dict:
+def run_models(run: Run) -> dict[str, LoadedModel]:
     """The model versions registered by the run: ``{"stream": LoadedModel, "assets": …}``."""
     import mlflow
 
@@ -164,7 +172,7 @@ def run_models(run) -> dict:
     return found
 
 
-def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
+def fresh_evaluation(models: Mapping[str, LoadedModel], data: CaseData) -> pd.DataFrame:
     """Metrics of the run's models on the notebook's cases, beside the Bayes limit when known.
 
     These cases are not the run's test split: on a new synthetic sample they
@@ -184,7 +192,7 @@ def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
 
 
 def reliability_curves(
-    models: Mapping, data: CaseData
+    models: Mapping[str, LoadedModel], data: CaseData
 ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Per model, ``{label: (y, p)}`` for :func:`training.plots.plot_reliability`.
 
@@ -201,7 +209,7 @@ def reliability_curves(
     return curves
 
 
-def add_binned_curve(figure, table: pd.DataFrame, label: str):
+def add_binned_curve(figure: Figure, table: pd.DataFrame, label: str) -> Figure:
     """Adds an already binned reliability curve to a :func:`training.plots.plot_reliability` figure.
 
     A run logs its test split's curve as bins (``reliability.csv``, from
@@ -222,7 +230,7 @@ def add_binned_curve(figure, table: pd.DataFrame, label: str):
     return figure
 
 
-def routing_shares(triage, data: CaseData) -> pd.DataFrame:
+def routing_shares(triage: Triage, data: CaseData) -> pd.DataFrame:
     """Share of cases per stream, overall and among truly complex and truly simple cases."""
     decisions = triage.decide(data.cases, reasons=0)
     streams = pd.Series(decisions.stream, name="stream")
@@ -236,7 +244,7 @@ def routing_shares(triage, data: CaseData) -> pd.DataFrame:
     return table.reindex(order).fillna(0.0)
 
 
-def example_reasons(triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.DataFrame:
+def example_reasons(triage: Triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.DataFrame:
     """A few decided cases of each stream with their top reasons, in Chinese and English."""
     # Route every case without reasons (contributions cost ~10 predictions), then
     # explain only the few shown.
@@ -245,6 +253,8 @@ def example_reasons(triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.Data
     for stream in ("simple", "review", "complex"):
         chosen += np.flatnonzero(streams == stream)[:per_stream].tolist()
     decisions = triage.decide(cases.iloc[chosen], reasons=3)
+    # Reasons are None only when none were asked for (reasons=0).
+    assert decisions.reasons_complex is not None and decisions.reasons_assets is not None
     complex_reasons = decisions.reasons_complex.dicts()
     assets_reasons = decisions.reasons_assets.dicts()
     rows = [
@@ -261,5 +271,5 @@ def example_reasons(triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.Data
     return pd.DataFrame(rows).set_index("case_id")
 
 
-def _reason_text(reasons: Sequence[Mapping[str, object]]) -> str:
+def _reason_text(reasons: Sequence[Mapping[str, Any]]) -> str:
     return " · ".join(f"{r['zh']} / {r['en']} ({float(r['effect']):+.2f})" for r in reasons)

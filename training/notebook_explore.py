@@ -22,13 +22,25 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.record import FEATURE_FIELDS, FIELD_BY_NAME, LABELS, OUTCOME_FIELDS, Kind
+from features.record import (
+    FEATURE_FIELDS,
+    FIELD_BY_NAME,
+    LABELS,
+    OUTCOME_FIELDS,
+    FieldSpec,
+    Kind,
+)
 from features.synthetic import CALIBRATION_TARGETS, SyntheticSample
 from training.model import TRUTH_COLUMNS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = [
     "CaseData",
@@ -84,6 +96,7 @@ class NotebookInputs:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotebookInputs:
+        """The inputs named by ``environ`` (default ``os.environ``); unset or empty means default."""
         environ = os.environ if environ is None else environ
 
         def path(name: str) -> Path | None:
@@ -113,6 +126,7 @@ class CaseData:
 
     @property
     def labelled(self) -> bool:
+        """Whether the cases carry both outcome labels (an export may not)."""
         return all(label in self.cases.columns for label in LABELS)
 
 
@@ -143,13 +157,15 @@ def load_case_data(inputs: NotebookInputs) -> CaseData:
 # --------------------------------------------------------------------------
 
 
-def _fields(cases: pd.DataFrame) -> list:
+def _fields(cases: pd.DataFrame) -> list[FieldSpec]:
     return [spec for spec in (*FEATURE_FIELDS, *OUTCOME_FIELDS) if spec.name in cases.columns]
 
 
 def float_values(column: pd.Series) -> np.ndarray:
     """A column as float64, NaN where missing (pandas' nullable dtypes included)."""
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    # pandas has no type hints here; the annotation says what comes back.
+    values: np.ndarray = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values
 
 
 def field_overview(cases: pd.DataFrame) -> pd.DataFrame:
@@ -373,7 +389,10 @@ def _short(x: float) -> str:
 # --- plots of the data --------------------------------------------------------------------
 
 
-def _axes(ax, width: float = 7.0, height: float = 3.2):
+def _axes(
+    ax: Axes | None, width: float = 7.0, height: float = 3.2
+) -> tuple[Figure | SubFigure, Axes]:
+    """The figure of ``ax``, or a new pyplot figure and its axes when there is none."""
     if ax is not None:
         return ax.figure, ax
     import matplotlib.pyplot as plt
@@ -381,7 +400,9 @@ def _axes(ax, width: float = 7.0, height: float = 3.2):
     return plt.subplots(figsize=(width, height), layout="constrained")
 
 
-def plot_code_shares(cases: pd.DataFrame, field_name: str, ax=None):
+def plot_code_shares(
+    cases: pd.DataFrame, field_name: str, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Horizontal bars: share of cases per code (English labels)."""
     table = code_shares(cases, field_name)
     fig, ax = _axes(ax, height=max(2.0, 0.22 * len(table) + 0.8))
@@ -392,7 +413,9 @@ def plot_code_shares(cases: pd.DataFrame, field_name: str, ax=None):
     return fig
 
 
-def plot_amounts(cases: pd.DataFrame, fields: Sequence[str], ax=None):
+def plot_amounts(
+    cases: pd.DataFrame, fields: Sequence[str], ax: Axes | None = None
+) -> Figure | SubFigure:
     """Histograms of amounts on a log scale (zeros and missing left out, counted in the legend)."""
     fig, ax = _axes(ax)
     for name in fields:
@@ -415,7 +438,7 @@ def plot_amounts(cases: pd.DataFrame, fields: Sequence[str], ax=None):
     return fig
 
 
-def plot_missingness(table: pd.DataFrame, ax=None):
+def plot_missingness(table: pd.DataFrame, ax: Axes | None = None) -> Figure | SubFigure:
     """Share missing per field, answered vs pending inquiry."""
     fig, ax = _axes(ax, height=max(2.5, 0.25 * len(table) + 0.8))
     positions = np.arange(len(table))
@@ -429,7 +452,9 @@ def plot_missingness(table: pd.DataFrame, ax=None):
     return fig
 
 
-def plot_outcome_rates(table: pd.DataFrame, title: str, ax=None):
+def plot_outcome_rates(
+    table: pd.DataFrame, title: str, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Rate of each outcome by value (bars), from :func:`outcome_rates`."""
     fig, ax = _axes(ax, height=3.0)
     rates = [c for c in table.columns if c.endswith(" rate")]
