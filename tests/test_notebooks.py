@@ -50,8 +50,11 @@ def notebook_environment(tmp_path, monkeypatch):
     get_settings.cache_clear()
 
 
-def _execute(path: Path) -> None:
-    """Run every cell of a notebook in a fresh kernel; a failing cell raises with its traceback."""
+def _execute(path: Path):
+    """Run every cell of a notebook in a fresh kernel; a failing cell raises with its traceback.
+
+    Returns the executed notebook, outputs included.
+    """
     import nbclient
     import nbformat
 
@@ -80,6 +83,7 @@ def _execute(path: Path) -> None:
         if o.output_type in ("execute_result", "display_data")
     ]
     assert len(shown) >= len(code) // 2
+    return notebook
 
 
 @pytest.mark.slow
@@ -99,4 +103,8 @@ def test_the_evaluate_notebook_runs_on_the_latest_training_run(notebook_environm
     write_synthetic(3000, cases, truth, seed=13)
     config = TrainingConfig(search=SearchConfig(n_trials=1, time_budget_seconds=6, max_rounds=200))
     train(cases, truth=truth, config=config)
-    _execute(EVALUATE)
+    notebook = _execute(EVALUATE)
+    # The reliability charts are figures made off pyplot: one picture per model must show.
+    (cell,) = [c for c in notebook.cells if "plots.plot_reliability(" in c.source]
+    pictures = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(pictures) == 2, [o.get("data", {}).keys() for o in cell.outputs]

@@ -4,16 +4,25 @@ Every function draws on its own :class:`matplotlib.figure.Figure` attached to
 an Agg canvas, chosen inside the function: no pyplot, no global backend
 switch, nothing at import time, safe in threads and on machines without a
 display.  Each writes the PNG (creating the parent folder), closes nothing
-global and returns the path.  Axis labels are in English (the default fonts
-have no Chinese glyphs); the caller puts the model name in ``title``.
+global and returns the path; :func:`plot_reliability` given no path returns
+the figure instead, for a notebook to show.  Axis labels are in English (the
+default fonts have no Chinese glyphs); the caller puts the model name in
+``title``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "plot_feature_importance",
@@ -26,41 +35,46 @@ _DPI = 110
 _MAX_CURVE_POINTS = 2000
 
 
-def _figure(width: float, height: float, rows: int = 1, height_ratios=None):
-    """A fresh figure on an Agg canvas, and its axes."""
+def _canvas(width: float, height: float) -> Figure:
+    """A fresh figure on an Agg canvas (not pyplot's: nothing global to close)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
-    if rows == 1:
-        return fig, fig.add_subplot()
-    axes = fig.subplots(rows, 1, sharex=True, gridspec_kw={"height_ratios": height_ratios})
-    return fig, axes
+    return fig
 
 
-def _save(fig, path) -> Path:
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    """A fresh figure on an Agg canvas, and its one axes."""
+    fig = _canvas(width, height)
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Figure, path: str | PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=_DPI)
     return path
 
 
-def _style(label: str) -> dict[str, object]:
+def _style(label: str) -> dict[str, Any]:
     """The Bayes limit dashed and black, so the eye finds the ceiling at once."""
     if "bayes" in label.lower():
         return {"color": "black", "linestyle": "--", "linewidth": 1.4}
     return {"linewidth": 1.8}
 
 
-def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
+def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.float64).ravel()
     p = np.asarray(p, dtype=np.float64).ravel()
     keep = ~np.isnan(y) & ~np.isnan(p)
     return y[keep], p[keep]
 
 
-def plot_roc(curves: Mapping[str, tuple[object, object]], path, title: str) -> Path:
+def plot_roc(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]], path: str | PathLike[str], title: str
+) -> Path:
     """ROC curves of several scorers on one chart (model, baselines, Bayes limit).
 
     ``curves`` maps a legend label to ``(y, p)``; the legend shows each AUC.
@@ -71,8 +85,8 @@ def plot_roc(curves: Mapping[str, tuple[object, object]], path, title: str) -> P
 
     fig, ax = _figure(6.0, 5.5)
     ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="chance (0.5)")
-    for label, (y, p) in curves.items():
-        y, p = _arrays(y, p)
+    for label, (y_values, p_values) in curves.items():
+        y, p = _arrays(y_values, p_values)
         if y.size == 0 or y.min() == y.max():
             ax.plot([], [], label=f"{label} (one class: no AUC)")
             continue
@@ -92,26 +106,65 @@ def plot_roc(curves: Mapping[str, tuple[object, object]], path, title: str) -> P
     return _save(fig, path)
 
 
+@overload
 def plot_reliability(
-    curves: Mapping[str, tuple[object, object]], path, title: str, n_bins: int = 15
-) -> Path:
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    path: None = None,
+    title: str = "",
+    n_bins: int = 15,
+) -> Figure: ...
+
+
+@overload
+def plot_reliability(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    path: str | PathLike[str],
+    title: str = "",
+    n_bins: int = 15,
+) -> Path: ...
+
+
+def plot_reliability(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    path: str | PathLike[str] | None = None,
+    title: str = "",
+    n_bins: int = 15,
+) -> Figure | Path:
     """Reliability diagram: observed positive rate against predicted probability.
 
-    Top panel: one line per scorer over equal-mass bins (those of the ECE,
-    shown in the legend) and the diagonal of perfect calibration.  Bottom
-    panel: how many cases each scorer puts at each probability (20
-    equal-width bins, log scale), since equal-mass bins all hold the same
-    count.
+    ``curves`` maps a legend label to ``(y, p)``; a label containing "Bayes"
+    is drawn dashed black.  Top panel: one line per scorer over equal-mass
+    bins (those of the ECE, shown in the legend) and the diagonal of perfect
+    calibration.  Bottom panel: how many cases each scorer puts at each
+    probability (20 equal-width bins, log scale), since equal-mass bins all
+    hold the same count.
+
+    With a ``path`` the PNG is written there and the path returned (the model
+    card's chart).  Without one the :class:`~matplotlib.figure.Figure` itself
+    is returned and nothing is written: a notebook shows it when it is a
+    cell's value or passed to ``display``.  Its first axes is the top panel.
     """
+    fig = _reliability_figure(curves, title, n_bins)
+    return fig if path is None else _save(fig, path)
+
+
+def _reliability_figure(
+    curves: Mapping[str, tuple[ArrayLike, ArrayLike]], title: str, n_bins: int
+) -> Figure:
+    """The chart of :func:`plot_reliability`, on its own Agg canvas."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from training.evaluate import binary_metrics, reliability_curve
 
-    fig, (top, bottom) = _figure(6.0, 7.0, rows=2, height_ratios=[3, 1])
+    fig = _canvas(6.0, 7.0)
+    top: Axes
+    bottom: Axes
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     top.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":", label="perfect")
-    edges = np.linspace(0.0, 1.0, 21)
-    for label, (y, p) in curves.items():
-        y, p = _arrays(y, p)
+    # A list, not an array: matplotlib's type hints take bin edges as a sequence of floats.
+    edges = np.linspace(0.0, 1.0, 21).tolist()
+    for label, (y_values, p_values) in curves.items():
+        y, p = _arrays(y_values, p_values)
         if y.size == 0:
             continue
         table = reliability_curve(y, p, n_bins=n_bins)
@@ -146,29 +199,37 @@ def plot_reliability(
     bottom.set_xlabel("predicted probability")
     bottom.set_ylabel("cases")
     bottom.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig
 
 
-def plot_feature_importance(names: Sequence[str], gains, path, title: str, top: int = 20) -> Path:
+def plot_feature_importance(
+    names: Sequence[str],
+    gains: ArrayLike,
+    path: str | PathLike[str],
+    title: str,
+    top: int = 20,
+) -> Path:
     """Horizontal bars of the ``top`` features by gain, as a share of the total gain."""
-    names = [str(n) for n in names]
-    gains = np.asarray(gains, dtype=np.float64).ravel()
-    if len(names) != gains.size:
-        raise ValueError(f"{len(names)} names for {gains.size} gains")
-    total = gains[np.isfinite(gains)].sum()
-    share = np.nan_to_num(gains) / total * 100.0 if total > 0 else np.zeros_like(gains)
+    labels = [str(n) for n in names]
+    values = np.asarray(gains, dtype=np.float64).ravel()
+    if len(labels) != values.size:
+        raise ValueError(f"{len(labels)} names for {values.size} gains")
+    total = values[np.isfinite(values)].sum()
+    share = np.nan_to_num(values) / total * 100.0 if total > 0 else np.zeros_like(values)
     order = np.argsort(-share, kind="stable")[:top][::-1]  # largest at the top
     fig, ax = _figure(7.0, max(2.5, 0.32 * len(order) + 1.2))
     ax.barh(np.arange(len(order)), share[order], color="#4C72B0")
-    ax.set_yticks(np.arange(len(order)), [names[i] for i in order], fontsize="small")
+    ax.set_yticks(np.arange(len(order)), [labels[i] for i in order], fontsize="small")
     ax.set_xlabel("share of total gain (%)")
-    shown = f"top {len(order)} of {len(names)} features"
+    shown = f"top {len(order)} of {len(labels)} features"
     ax.set_title(f"{title}\n{shown}")
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
 
 
-def plot_score_histograms(p_by_label: Mapping[str, object], path, title: str) -> Path:
+def plot_score_histograms(
+    p_by_label: Mapping[str, ArrayLike], path: str | PathLike[str], title: str
+) -> Path:
     """Distribution of the predicted probability, one histogram per true class.
 
     ``p_by_label`` maps a class name (e.g. ``"complex (is_complex = 1)"``) to
@@ -177,9 +238,10 @@ def plot_score_histograms(p_by_label: Mapping[str, object], path, title: str) ->
     class's count.
     """
     fig, ax = _figure(6.5, 4.5)
-    edges = np.linspace(0.0, 1.0, 41)
-    for label, p in p_by_label.items():
-        p = np.asarray(p, dtype=np.float64).ravel()
+    # A list, not an array: matplotlib's type hints take bin edges as a sequence of floats.
+    edges = np.linspace(0.0, 1.0, 41).tolist()
+    for label, scores in p_by_label.items():
+        p = np.asarray(scores, dtype=np.float64).ravel()
         p = p[~np.isnan(p)]
         if p.size == 0:
             ax.plot([], [], label=f"{label} (n = 0)")

@@ -360,6 +360,43 @@ def test_plots_write_png(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_reliability_without_a_path_returns_the_chart_it_would_write(tmp_path):
+    """The notebook's figure (no path) is the model card's PNG: same lines, same pixels, no file."""
+    from matplotlib.figure import Figure
+    from matplotlib.image import imread
+
+    rng = np.random.default_rng(11)
+    p = rng.uniform(size=3000)
+    y = (rng.uniform(size=p.size) < p).astype(float)
+    curves = {
+        "model": (y, np.clip(p + rng.normal(0, 0.1, size=p.size), 0, 1)),
+        "Bayes limit": (y, p),
+    }
+    written = plot_reliability(curves, tmp_path / "rel.png", "Reliability, stream")
+    figure = plot_reliability(curves, title="Reliability, stream")
+
+    assert isinstance(figure, Figure)
+    assert sorted(tmp_path.iterdir()) == [written]
+    top = figure.axes[0]
+    assert top.get_title() == "Reliability, stream"
+    lines = {line.get_label(): line for line in top.get_lines()}
+    expected = ["perfect"]
+    for label, (y_s, p_s) in curves.items():
+        ece = binary_metrics(y_s, p_s, n_bins=15)["ece"]
+        expected.append(f"{label} (ECE {ece:.4f})")
+        curve = reliability_curve(y_s, p_s, n_bins=15)
+        np.testing.assert_allclose(lines[expected[-1]].get_xdata(), curve["mean_p"])
+        np.testing.assert_allclose(lines[expected[-1]].get_ydata(), curve["observed_rate"])
+    assert list(lines) == expected
+    assert lines[expected[-1]].get_linestyle() == "--"
+    # Rendered at the file's resolution, the figure is the file pixel for pixel.
+    pixels = imread(written)
+    figure.savefig(
+        tmp_path / "again.png", format="png", dpi=pixels.shape[1] / figure.get_figwidth()
+    )
+    np.testing.assert_array_equal(imread(tmp_path / "again.png"), pixels)
+
+
 # --- model card ---------------------------------------------------------------------------
 
 

@@ -1,16 +1,14 @@
-"""What the notebooks in ``notebooks/`` compute; their cells call these and show the results.
+"""What ``notebooks/1.0-explore-cases.ipynb`` computes; its cells call these and show the results.
 
-* ``1.0-explore-cases.ipynb`` — the data: each field's marginal distribution,
-  what is missing and when, how the key fields relate to both outcomes, and
-  the calibration targets of the synthetic generator measured on the sample.
-* ``2.0-evaluate-models.ipynb`` — the latest training run in MLflow: test
-  metrics against the baselines and the Bayes limit, reliability curves,
-  slices, routing shares and example reasons of the run's models.
+The data before any model sees it: each field's marginal distribution, what
+is missing and when, how the key fields relate to both outcomes, and the
+calibration targets of the synthetic generator measured on the sample.
 
-Inputs come from environment variables (:class:`NotebookInputs`), so that CI
-runs both notebooks on small data and a data scientist points them at a real
-export without editing a cell.  The registry is the one of ``TRIAGE_HOME`` (or
-``MLFLOW_TRACKING_URI``), as for every ``triage`` command.
+The notebooks' inputs live here too (:class:`NotebookInputs`,
+:func:`load_case_data`): they come from environment variables, so that CI runs
+both notebooks on small data and a data scientist points them at a real export
+without editing a cell.  ``2.0-evaluate-models.ipynb`` scores the same cases
+afresh; :mod:`training.notebook_evaluate` imports them from here.
 
 Plots use matplotlib's pyplot (the notebook's inline backend shows them);
 labels are English because the default fonts have no Chinese glyphs, and the
@@ -24,26 +22,33 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from features.record import FEATURE_FIELDS, FIELD_BY_NAME, LABELS, OUTCOME_FIELDS, Kind
+from features.record import (
+    FEATURE_FIELDS,
+    FIELD_BY_NAME,
+    LABELS,
+    OUTCOME_FIELDS,
+    FieldSpec,
+    Kind,
+)
 from features.synthetic import CALIBRATION_TARGETS, SyntheticSample
-from models.case_model import TARGETS
-from training import evaluate
 from training.truth import TRUTH_COLUMNS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = [
     "CaseData",
     "NotebookInputs",
-    "bayes_gaps",
     "calibration_table",
     "code_shares",
-    "example_reasons",
     "field_overview",
-    "fresh_evaluation",
-    "latest_run",
+    "float_values",
     "load_case_data",
     "missingness",
     "outcome_rates",
@@ -51,16 +56,6 @@ __all__ = [
     "plot_code_shares",
     "plot_missingness",
     "plot_outcome_rates",
-    "plot_reliability",
-    "reliability_curves",
-    "routing_shares",
-    "routing_summary",
-    "run_document",
-    "run_text",
-    "run_metrics",
-    "run_models",
-    "run_table",
-    "weakest_slices",
     "with_derived_features",
 ]
 
@@ -69,8 +64,6 @@ OUTCOMES: tuple[tuple[str, str], ...] = (
     ("is_complex", "complex"),
     ("has_recoverable_assets", "recoverable assets"),
 )
-#: How the scorers of a training run are shown, best known first.
-SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "bayes_limit")
 _MISSING = "(missing)"
 
 
@@ -103,6 +96,7 @@ class NotebookInputs:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotebookInputs:
+        """The inputs named by ``environ`` (default ``os.environ``); unset or empty means default."""
         environ = os.environ if environ is None else environ
 
         def path(name: str) -> Path | None:
@@ -132,6 +126,7 @@ class CaseData:
 
     @property
     def labelled(self) -> bool:
+        """Whether the cases carry both outcome labels (an export may not)."""
         return all(label in self.cases.columns for label in LABELS)
 
 
@@ -158,16 +153,19 @@ def load_case_data(inputs: NotebookInputs) -> CaseData:
 
 
 # --------------------------------------------------------------------------
-# 1.0: the data
+# The data
 # --------------------------------------------------------------------------
 
 
-def _fields(cases: pd.DataFrame) -> list:
+def _fields(cases: pd.DataFrame) -> list[FieldSpec]:
     return [spec for spec in (*FEATURE_FIELDS, *OUTCOME_FIELDS) if spec.name in cases.columns]
 
 
-def _numbers(column: pd.Series) -> np.ndarray:
-    return column.to_numpy(dtype=np.float64, na_value=np.nan)
+def float_values(column: pd.Series) -> np.ndarray:
+    """A column as float64, NaN where missing (pandas' nullable dtypes included)."""
+    # pandas has no type hints here; the annotation says what comes back.
+    values: np.ndarray = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values
 
 
 def field_overview(cases: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +184,7 @@ def field_overview(cases: pd.DataFrame) -> pd.DataFrame:
             )
             distinct = int(column.nunique(dropna=True))
         else:
-            values = _numbers(column)
+            values = float_values(column)
             known = values[~np.isnan(values)]
             distinct = int(len(np.unique(known)))
             if spec.kind in (Kind.BOOLEAN, Kind.LABEL):
@@ -219,7 +217,7 @@ def missingness(cases: pd.DataFrame) -> pd.DataFrame:
     Inquiry fields are empty by contract until the first network inquiry
     answers, so the split shows what is missing *besides* that.
     """
-    answered = _numbers(cases["inquiry_done"]) == 1.0
+    answered = float_values(cases["inquiry_done"]) == 1.0
     rows = []
     for spec in _fields(cases):
         missing = cases[spec.name].isna().to_numpy()
@@ -280,7 +278,7 @@ def outcome_rates(cases: pd.DataFrame, field_name: str, bands: int = 5) -> pd.Da
     if field_name in FIELD_BY_NAME:
         kind = FIELD_BY_NAME[field_name].kind
     else:
-        known = _numbers(column)
+        known = float_values(column)
         known = known[~np.isnan(known)]
         if np.isin(known, (0.0, 1.0)).all():
             kind = Kind.BOOLEAN
@@ -291,18 +289,18 @@ def outcome_rates(cases: pd.DataFrame, field_name: str, bands: int = 5) -> pd.Da
         values = column.astype(object).where(column.notna(), _MISSING)
         order = [c.code for c in spec.codes] + [_MISSING]
     elif kind is Kind.BOOLEAN:
-        numbers = _numbers(column)
+        numbers = float_values(column)
         values = pd.Series(
             np.where(np.isnan(numbers), _MISSING, np.where(numbers == 1.0, "yes", "no")),
             index=cases.index,
         )
         order = ["no", "yes", _MISSING]
     else:
-        values, order = _numeric_bands(_numbers(column), field_name, kind, bands)
+        values, order = _numeric_bands(float_values(column), field_name, kind, bands)
     frame = pd.DataFrame({"value": values.to_numpy()})
     for label, name in OUTCOMES:
         if label in cases.columns:
-            frame[name] = _numbers(cases[label])
+            frame[name] = float_values(cases[label])
     grouped = frame.groupby("value", sort=False)
     table = grouped.size().rename("n").to_frame()
     for _, name in OUTCOMES:
@@ -391,7 +389,10 @@ def _short(x: float) -> str:
 # --- plots of the data --------------------------------------------------------------------
 
 
-def _axes(ax, width: float = 7.0, height: float = 3.2):
+def _axes(
+    ax: Axes | None, width: float = 7.0, height: float = 3.2
+) -> tuple[Figure | SubFigure, Axes]:
+    """The figure of ``ax``, or a new pyplot figure and its axes when there is none."""
     if ax is not None:
         return ax.figure, ax
     import matplotlib.pyplot as plt
@@ -399,7 +400,9 @@ def _axes(ax, width: float = 7.0, height: float = 3.2):
     return plt.subplots(figsize=(width, height), layout="constrained")
 
 
-def plot_code_shares(cases: pd.DataFrame, field_name: str, ax=None):
+def plot_code_shares(
+    cases: pd.DataFrame, field_name: str, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Horizontal bars: share of cases per code (English labels)."""
     table = code_shares(cases, field_name)
     fig, ax = _axes(ax, height=max(2.0, 0.22 * len(table) + 0.8))
@@ -410,11 +413,13 @@ def plot_code_shares(cases: pd.DataFrame, field_name: str, ax=None):
     return fig
 
 
-def plot_amounts(cases: pd.DataFrame, fields: Sequence[str], ax=None):
+def plot_amounts(
+    cases: pd.DataFrame, fields: Sequence[str], ax: Axes | None = None
+) -> Figure | SubFigure:
     """Histograms of amounts on a log scale (zeros and missing left out, counted in the legend)."""
     fig, ax = _axes(ax)
     for name in fields:
-        values = _numbers(cases[name])
+        values = float_values(cases[name])
         positive = values[values > 0]
         if not len(positive):
             continue
@@ -433,7 +438,7 @@ def plot_amounts(cases: pd.DataFrame, fields: Sequence[str], ax=None):
     return fig
 
 
-def plot_missingness(table: pd.DataFrame, ax=None):
+def plot_missingness(table: pd.DataFrame, ax: Axes | None = None) -> Figure | SubFigure:
     """Share missing per field, answered vs pending inquiry."""
     fig, ax = _axes(ax, height=max(2.5, 0.25 * len(table) + 0.8))
     positions = np.arange(len(table))
@@ -447,7 +452,9 @@ def plot_missingness(table: pd.DataFrame, ax=None):
     return fig
 
 
-def plot_outcome_rates(table: pd.DataFrame, title: str, ax=None):
+def plot_outcome_rates(
+    table: pd.DataFrame, title: str, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Rate of each outcome by value (bars), from :func:`outcome_rates`."""
     fig, ax = _axes(ax, height=3.0)
     rates = [c for c in table.columns if c.endswith(" rate")]
@@ -461,219 +468,3 @@ def plot_outcome_rates(table: pd.DataFrame, title: str, ax=None):
     ax.legend(fontsize=8)
     ax.set_title(title)
     return fig
-
-
-# --------------------------------------------------------------------------
-# 2.0: the models of a training run
-# --------------------------------------------------------------------------
-
-
-def latest_run(run_id: str | None = None):
-    """The MLflow run to evaluate: ``run_id``, or the newest finished training run."""
-    import mlflow
-
-    from models.registry import EXPERIMENT, configure_mlflow
-
-    configure_mlflow()
-    if run_id:
-        return mlflow.get_run(run_id)
-    runs = mlflow.search_runs(
-        experiment_names=[EXPERIMENT],
-        filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
-    )
-    if not runs:
-        raise LookupError(
-            f"no finished training run in {mlflow.get_tracking_uri()}: "
-            "train with `triage train --data CASES.csv` first"
-        )
-    return runs[0]
-
-
-def _metrics_under(run, prefix: str) -> dict[str, float]:
-    """The run's metrics whose key starts with ``prefix``, keyed by the rest of the key."""
-    return {
-        key[len(prefix) :]: value
-        for key, value in run.data.metrics.items()
-        if key.startswith(prefix)
-    }
-
-
-def run_metrics(run) -> pd.DataFrame:
-    """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
-    rows = []
-    for kind in TARGETS:
-        for scorer in SCORERS:
-            values = _metrics_under(run, f"{kind}.{scorer}.test.")
-            if values:
-                rows.append({"model": kind, "scorer": scorer, **values})
-    columns = ["model", "scorer", *[m for m in evaluate.METRIC_NAMES if m != "n"], "n"]
-    table = pd.DataFrame(rows)
-    return table[[c for c in columns if c in table.columns]].set_index(["model", "scorer"])
-
-
-def bayes_gaps(run) -> pd.DataFrame:
-    """How far each model is from the Bayes limit (logged when training had the truth)."""
-    rows = []
-    for kind in TARGETS:
-        values = _metrics_under(run, f"{kind}.gap_to_bayes.")
-        if values:
-            rows.append({"model": kind, **values})
-    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
-
-
-def run_table(run, artifact: str) -> pd.DataFrame:
-    """A CSV artifact of the run (e.g. ``stream/slices.csv``)."""
-    import mlflow
-
-    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path=artifact)
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-
-def run_document(run, artifact: str) -> dict:
-    """A JSON artifact of the run (e.g. ``stream/routing_policy.json``)."""
-    import mlflow
-
-    return mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/{artifact}")
-
-
-def run_text(run, artifact: str) -> str:
-    """A text artifact of the run (e.g. ``model_card_stream.md``)."""
-    import mlflow
-
-    return mlflow.artifacts.load_text(f"{run.info.artifact_uri}/{artifact}")
-
-
-def routing_summary(run) -> pd.DataFrame:
-    """Routing thresholds, stream shares and the two error rates, on validation and test."""
-    routing = run_document(run, "stream/routing_policy.json")
-    rows = {split: routing[split] for split in ("validation", "test") if split in routing}
-    table = pd.DataFrame(rows).T
-    for name, value in routing["thresholds"].items():
-        table[name] = value
-    for name, value in routing["policy"].items():
-        table[f"policy {name}"] = value
-    return table
-
-
-def weakest_slices(slices: pd.DataFrame, n: int = 8) -> pd.DataFrame:
-    """The slices with the lowest AUC (those large enough to have one), against the whole."""
-    overall = slices.loc[slices["slice"] == "all", "auc"].iloc[0]
-    evaluated = slices[(slices["slice"] != "all") & slices["auc"].notna()].copy()
-    evaluated["auc vs all"] = evaluated["auc"] - overall
-    return evaluated.nsmallest(n, "auc").reset_index(drop=True)
-
-
-def run_models(run) -> dict:
-    """The model versions registered by the run: ``{"stream": LoadedModel, "assets": …}``."""
-    import mlflow
-
-    from models import registry
-
-    client = mlflow.MlflowClient()
-    found = {}
-    for kind in TARGETS:
-        name = registry.model_name(kind)
-        versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
-        if versions:
-            version = max(versions, key=lambda v: int(v.version))
-            found[kind] = registry.load_case_model(name, version=str(version.version))
-    if set(found) != set(TARGETS):
-        raise LookupError(f"run {run.info.run_id} registered {sorted(found)} only")
-    return found
-
-
-def fresh_evaluation(models: Mapping, data: CaseData) -> pd.DataFrame:
-    """Metrics of the run's models on the notebook's cases, beside the Bayes limit when known.
-
-    These cases are not the run's test split: on a new synthetic sample they
-    show what the logged test metrics promise for cases the run never saw.
-    """
-    rows = []
-    for kind, loaded in models.items():
-        y = _numbers(data.cases[TARGETS[kind]])
-        p = loaded.model.predict_proba(data.cases)
-        rows.append(
-            {"model": kind, "scorer": f"v{loaded.version}", **evaluate.binary_metrics(y, p)}
-        )
-        if data.truth is not None:
-            bayes = evaluate.bayes_limit(y, data.truth[TRUTH_COLUMNS[kind]].to_numpy())
-            rows.append({"model": kind, "scorer": "bayes_limit", **bayes})
-    return pd.DataFrame(rows).set_index(["model", "scorer"])
-
-
-def reliability_curves(models: Mapping, data: CaseData) -> dict[str, dict[str, pd.DataFrame]]:
-    """Per model: its reliability curve on the cases, and the true probabilities' one if known."""
-    curves: dict[str, dict[str, pd.DataFrame]] = {}
-    for kind, loaded in models.items():
-        y = _numbers(data.cases[TARGETS[kind]])
-        p = loaded.model.predict_proba(data.cases)
-        curves[kind] = {f"{kind} v{loaded.version}": evaluate.reliability_curve(y, p)}
-        if data.truth is not None:
-            curves[kind]["Bayes limit"] = evaluate.reliability_curve(
-                y, data.truth[TRUTH_COLUMNS[kind]].to_numpy()
-            )
-    return curves
-
-
-def plot_reliability(curves: Mapping[str, pd.DataFrame], title: str, ax=None):
-    """Observed rate against mean predicted probability, per equal-mass bin."""
-    fig, ax = _axes(ax, width=4.2, height=4.0)
-    ax.plot([0, 1], [0, 1], color="#9aa0a6", linewidth=1, label="perfect")
-    for label, curve in curves.items():
-        style = {"color": "black", "linestyle": "--"} if "bayes" in label.lower() else {}
-        ax.plot(
-            curve["mean_p"], curve["observed_rate"], marker="o", markersize=3, label=label, **style
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted probability")
-    ax.set_ylabel("observed rate")
-    ax.legend(fontsize=8)
-    ax.set_title(title)
-    return fig
-
-
-def routing_shares(triage, data: CaseData) -> pd.DataFrame:
-    """Share of cases per stream, overall and among truly complex and truly simple cases."""
-    decisions = triage.decide(data.cases, reasons=0)
-    streams = pd.Series(decisions.stream, name="stream")
-    table = streams.value_counts(normalize=True).rename("all cases").to_frame()
-    if "is_complex" in data.cases.columns:
-        complex_ = _numbers(data.cases["is_complex"])
-        for value, name in ((1.0, "truly complex"), (0.0, "truly simple")):
-            chosen = streams[complex_ == value]
-            table[name] = chosen.value_counts(normalize=True)
-    order = [s for s in ("simple", "review", "complex") if s in table.index]
-    return table.reindex(order).fillna(0.0)
-
-
-def example_reasons(triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.DataFrame:
-    """A few decided cases of each stream with their top reasons, in Chinese and English."""
-    # Route every case without reasons (contributions cost ~10 predictions), then
-    # explain only the few shown.
-    streams = triage.decide(cases, reasons=0).stream
-    chosen: list[int] = []
-    for stream in ("simple", "review", "complex"):
-        chosen += np.flatnonzero(streams == stream)[:per_stream].tolist()
-    decisions = triage.decide(cases.iloc[chosen], reasons=3)
-    complex_reasons = decisions.reasons_complex.dicts()
-    assets_reasons = decisions.reasons_assets.dicts()
-    rows = [
-        {
-            "case_id": decisions.case_id[i],
-            "stream": decisions.stream[i],
-            "p_complex": decisions.p_complex[i],
-            "p_assets": decisions.p_assets[i],
-            "complex: reasons": _reason_text(complex_reasons[i]),
-            "assets: reasons": _reason_text(assets_reasons[i]),
-        }
-        for i in range(len(decisions))
-    ]
-    return pd.DataFrame(rows).set_index("case_id")
-
-
-def _reason_text(reasons: Sequence[Mapping[str, object]]) -> str:
-    return " · ".join(f"{r['zh']} / {r['en']} ({float(r['effect']):+.2f})" for r in reasons)
