@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import pkgutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from app.files import write_atomically
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = PACKAGE_DIR / "results"
@@ -48,18 +48,9 @@ def _number(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def write_json(path: Path, result: dict) -> None:
+def write_json(path: Path, result: dict[str, object]) -> None:
     """Write ``result`` atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(result, out, indent=2, ensure_ascii=False)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_CASES = 20_000
@@ -151,7 +153,7 @@ def summarise(latencies: list[float], errors: int, seconds: float) -> dict[str, 
 
 def compare(ports: dict[str, int], requests: list[bytes], concurrency: int) -> dict[str, dict]:
     """Both apps at one concurrency, in alternating slices so that noise hits both alike."""
-    gathered = {name: ([], 0) for name in ports}
+    gathered: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in ports}
     for _ in range(SLICES):
         for name, port in ports.items():
             latencies, errors = asyncio.run(
@@ -203,7 +205,7 @@ def minimal_app(tag: str):
             case = TriageRequest.model_validate_json(await request.body()).case
         except ValidationError as error:
             return JSONResponse({"detail": error.errors(include_input=False)}, status_code=422)
-        record = case.__dict__
+        record = vars(case)
         decisions = triage.decide([record])
         body = (
             f'{{"case_id":{json.dumps(record["case_id"], ensure_ascii=False)},'
@@ -252,7 +254,16 @@ def _pin(cpu: int | None):
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
-def start(command: list[str], env: dict[str, str], log: Path, cpu: int | None):
+@dataclass
+class Server:
+    """A server subprocess and the file its output goes to."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    out: IO[bytes]
+
+
+def start(command: list[str], env: dict[str, str], log: Path, cpu: int | None) -> Server:
     out = open(log, "wb")  # noqa: SIM115 - closed by stop()
     process = subprocess.Popen(
         command,
@@ -263,8 +274,7 @@ def start(command: list[str], env: dict[str, str], log: Path, cpu: int | None):
         start_new_session=True,
         preexec_fn=_pin(cpu),
     )
-    process.log_file = out
-    return process
+    return Server(process, log, out)
 
 
 def _descendants(root: int) -> list[int]:
@@ -282,8 +292,9 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def stop(process) -> None:
+def stop(server: Server) -> None:
     """SIGTERM (a graceful stop of the arbiter and its workers), SIGKILL to all if stuck."""
+    process = server.process
     with contextlib.suppress(ProcessLookupError):
         os.kill(process.pid, signal.SIGTERM)
     try:
@@ -293,14 +304,17 @@ def stop(process) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         process.wait()
-    process.log_file.close()
+    server.out.close()
 
 
-def wait_ready(port: int, process, log: Path, timeout: float = 180) -> None:
+def wait_ready(port: int, server: Server, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
+    log = server.log
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"server exited ({server.process.returncode}):\n{log.read_text()[-3000:]}"
+            )
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
                 if answer.status == 200:
@@ -363,86 +377,113 @@ def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:
     }
 
 
-def run() -> dict:
-    """Train, start both servers, measure, stop; the result (see the module docstring)."""
-    cpus = sorted(os.sched_getaffinity(0))
+def _environment(scratch: Path) -> dict[str, str]:
+    """The servers' environment: a TRIAGE_HOME of their own in ``scratch``."""
+    home = scratch / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
+    return env | {
+        "TRIAGE_HOME": str(home),
+        "TRIAGE_API_KEYS": KEY,
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "TMPDIR": str(scratch),  # BentoML leaves socket folders behind
+    }
+
+
+def _train(env: dict[str, str], scratch: Path) -> float:
+    """`triage train` on synthetic cases in ``env``'s registry; the seconds it took."""
+    from features.synthetic import generate_cases
+
+    train_csv = scratch / "cases.csv"
+    generate_cases(TRAIN_CASES, seed=21).cases.to_csv(train_csv, index=False)
+    started = time.perf_counter()
+    trained = subprocess.run(
+        [sys.executable, "-m", "app.cli", "train", "--data", str(train_csv)]
+        + ["--time-budget", str(TRAIN_BUDGET_SECONDS), "--trials", "4"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if trained.returncode != 0:
+        raise RuntimeError(f"training failed:\n{trained.stdout}\n{trained.stderr}")
+    return time.perf_counter() - started
+
+
+def _requests() -> tuple[list[bytes], bytes, list[dict[str, object]]]:
+    """Single-case requests of distinct cases, one batch request, and the batch's cases."""
+    cases = _cases(DISTINCT_CASES, seed=22)
+    single = [http_request("/triage", json.dumps({"case": c}).encode(), KEY) for c in cases]
+    batch_cases = (cases * (BATCH_SIZE // len(cases) + 1))[:BATCH_SIZE]
+    for i, case in enumerate(batch_cases):
+        batch_cases[i] = dict(case, case_id=f"bench-{i}")
+    batch = http_request("/triage_batch", json.dumps({"cases": batch_cases}).encode(), KEY)
+    return single, batch, batch_cases
+
+
+def _measure(env: dict[str, str], scratch: Path, cpus: list[int]) -> dict[str, Any]:
+    """Start both servers pinned to one core, load them from the other, stop them."""
     server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-    with tempfile.TemporaryDirectory(prefix="triage-bench-service-") as scratch:
-        scratch = Path(scratch)
-        home = scratch / "home"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
-        env |= {
-            "TRIAGE_HOME": str(home),
-            "TRIAGE_API_KEYS": KEY,
-            "BENTOML_HOME": str(home / "bentoml"),
-            "BENTOML_DO_NOT_TRACK": "true",
-            "PYTHONPATH": str(PROJECT_ROOT),
-            "TMPDIR": str(scratch),  # BentoML leaves socket folders behind
-        }
-        from features.synthetic import generate_cases
-
-        train_csv = scratch / "cases.csv"
-        generate_cases(TRAIN_CASES, seed=21).cases.to_csv(train_csv, index=False)
-        started = time.perf_counter()
-        trained = subprocess.run(
-            [sys.executable, "-m", "app.cli", "train", "--data", str(train_csv)]
-            + ["--time-budget", str(TRAIN_BUDGET_SECONDS), "--trials", "4"],
-            env=env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if trained.returncode != 0:
-            raise RuntimeError(f"training failed:\n{trained.stdout}\n{trained.stderr}")
-        train_seconds = time.perf_counter() - started
-
-        cases = _cases(DISTINCT_CASES, seed=22)
-        single = [http_request("/triage", json.dumps({"case": c}).encode(), KEY) for c in cases]
-        batch_cases = (cases * (BATCH_SIZE // len(cases) + 1))[:BATCH_SIZE]
-        for i, case in enumerate(batch_cases):
-            batch_cases[i] = dict(case, case_id=f"bench-{i}")
-        batch = http_request("/triage_batch", json.dumps({"cases": batch_cases}).encode(), KEY)
-
-        service_port, minimal_port = free_port(), free_port()
-        service_log, minimal_log = scratch / "service.log", scratch / "minimal.log"
-        service = start(
-            [sys.executable, "-m", "serving.cli", "serve", "--port", str(service_port)],
+    single, batch, batch_cases = _requests()
+    service_port, minimal_port = free_port(), free_port()
+    service = start(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(service_port)],
+        env,
+        scratch / "service.log",
+        server_cpu,
+    )
+    minimal = None
+    try:
+        wait_ready(service_port, service)
+        info = _get_json(service_port, "/model_info")
+        tag = info["bento_model"]
+        minimal = start(
+            [sys.executable, "-m", "benchmarks.bench_service", "--minimal-app"]
+            + ["--port", str(minimal_port), "--tag", tag],
             env,
-            service_log,
+            scratch / "minimal.log",
             server_cpu,
         )
-        minimal = None
-        try:
-            wait_ready(service_port, service, service_log)
-            info = _get_json(service_port, "/model_info")
-            tag = info["bento_model"]
-            minimal = start(
-                [sys.executable, "-m", "benchmarks.bench_service", "--minimal-app"]
-                + ["--port", str(minimal_port), "--tag", tag],
-                env,
-                minimal_log,
-                server_cpu,
-            )
-            wait_ready(minimal_port, minimal, minimal_log)
-            if client_cpu is not None:
-                os.sched_setaffinity(0, {client_cpu})
-            levels: dict[str, dict] = {"service": {}, "minimal_app": {}}
-            ports = {"service": service_port, "minimal_app": minimal_port}
-            for concurrency in CONCURRENCY:
-                for name, measured in compare(ports, single, concurrency).items():
-                    levels[name][f"c{concurrency}"] = measured
-            batch_seconds, statuses = asyncio.run(sequential(service_port, batch, BATCH_REQUESTS))
-            if set(statuses) != {200}:
-                raise RuntimeError(f"batch requests answered {sorted(set(statuses))}")
-            model_dir = home / "bentoml" / "models" / Path(*tag.split(":"))
-            raw = _raw_lightgbm(model_dir, batch_cases)
-        finally:
-            os.sched_setaffinity(0, cpus)
-            stop(service)
-            if minimal is not None:
-                stop(minimal)
+        wait_ready(minimal_port, minimal)
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        levels: dict[str, dict[str, Any]] = {"service": {}, "minimal_app": {}}
+        ports = {"service": service_port, "minimal_app": minimal_port}
+        for concurrency in CONCURRENCY:
+            for name, measured in compare(ports, single, concurrency).items():
+                levels[name][f"c{concurrency}"] = measured
+        batch_seconds, statuses = asyncio.run(sequential(service_port, batch, BATCH_REQUESTS))
+        if set(statuses) != {200}:
+            raise RuntimeError(f"batch requests answered {sorted(set(statuses))}")
+        model_dir = Path(env["BENTOML_HOME"]) / "models" / Path(*tag.split(":"))
+        raw = _raw_lightgbm(model_dir, batch_cases)
+    finally:
+        os.sched_setaffinity(0, cpus)
+        stop(service)
+        if minimal is not None:
+            stop(minimal)
+    pinned = {"servers": server_cpu, "load_generator": client_cpu}
+    return {"levels": levels, "batch_seconds": batch_seconds, "raw": raw, "info": info} | {
+        "pinned": pinned
+    }
 
-    batch_cases_per_second = BATCH_SIZE * BATCH_REQUESTS / batch_seconds
+
+def run() -> dict[str, Any]:
+    """Train, start both servers, measure, stop; the result (see the module docstring)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory(prefix="triage-bench-service-") as folder:
+        scratch = Path(folder)
+        env = _environment(scratch)
+        train_seconds = _train(env, scratch)
+        measured = _measure(env, scratch, cpus)
+    return _result(measured, train_seconds)
+
+
+def _result(measured: dict[str, Any], train_seconds: float) -> dict[str, Any]:
+    """Ratios against the minimal app and LightGBM, the measurements, and the setup."""
+    levels, raw, info = measured["levels"], measured["raw"], measured["info"]
+    batch_cases_per_second = BATCH_SIZE * BATCH_REQUESTS / measured["batch_seconds"]
     ratios = {}
     for concurrency in CONCURRENCY:
         key = f"c{concurrency}"
@@ -480,11 +521,11 @@ def run() -> dict:
             "lightgbm_predict_cases_per_second": round(BATCH_SIZE / raw["predict"]),
         },
         "setup": {
-            "models": tag,
+            "models": info["bento_model"],
             "shadow_challengers": sorted(info["challengers"]),
             "train_cases": TRAIN_CASES,
             "train_seconds": round(train_seconds, 1),
-            "pinned": {"servers": server_cpu, "load_generator": client_cpu},
+            "pinned": measured["pinned"],
             "measured_seconds_per_level": SLICES * SLICE_SECONDS,
             "python": sys.version.split()[0],
         },

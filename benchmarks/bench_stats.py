@@ -21,6 +21,7 @@ in commits of 100 decisions, with and without them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sqlite3
@@ -181,7 +182,7 @@ def time_queries(engine: sa.Engine) -> dict[str, dict[str, float]]:
         }
         for name, aggregate in aggregates.items():
             timings[name] = {
-                selection: best_of(REPEAT, lambda a=aggregate, f=filters: a(connection, f)) * 1000
+                selection: best_of(REPEAT, functools.partial(aggregate, connection, filters)) * 1000
                 for selection, filters in selections.items()
             }
     return {name: {k: round(v, 2) for k, v in row.items()} for name, row in timings.items()}
@@ -193,7 +194,7 @@ def write_rates(folder: Path) -> dict[str, float]:
     from serving.decision_log import COLUMNS, DecisionLog
 
     rows = [dict(zip(COLUMNS, row, strict=True)) for row in synthetic_rows(WRITE_ROWS, seed=1)]
-    rates = {}
+    rates: dict[str, float] = {}
     for label, keep in (("with_dashboard_indexes", True), ("without", False)):
         path = folder / f"write-{label}.db"
         fill(path, 100_000)

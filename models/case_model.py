@@ -50,7 +50,7 @@ __all__ = [
 #: assets model whether money or property is recovered.
 ModelKind = Literal["stream", "assets"]
 #: What each label means to the model that learns it.
-TARGETS: dict[ModelKind, str] = {"stream": "is_complex", "assets": "has_recoverable_assets"}
+TARGETS: dict[str, str] = {"stream": "is_complex", "assets": "has_recoverable_assets"}
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
 FORMAT_VERSION = 1

@@ -16,6 +16,7 @@ import pandas as pd
 
 from models.case_model import CaseModel, LoadedModel
 from models.reasons import Reasons
+from models.routing import RoutingThresholds
 
 OUTPUT_COLUMNS = (
     "case_id",
@@ -101,6 +102,13 @@ class Triage:
                 registry.model_name("assets"), alias=alias, threads=threads
             ),
         )
+
+    @property
+    def thresholds(self) -> RoutingThresholds:
+        """The stream model's routing thresholds (present: checked when the pair was made)."""
+        thresholds = self.stream.model.thresholds
+        assert thresholds is not None
+        return thresholds
 
     @property
     def versions(self) -> dict[str, str]:

@@ -50,7 +50,7 @@ class Decider:
         stream, assets = self.triage.stream, self.triage.assets
         self.stream_model = (stream.name, stream.version)
         self.assets_model = (assets.name, assets.version)
-        self.thresholds = stream.model.thresholds.to_dict()
+        self.thresholds = self.triage.thresholds.to_dict()
         self.models = {
             "stream": {"name": stream.name, "version": stream.version},
             "assets": {"name": assets.name, "version": assets.version},

@@ -23,10 +23,12 @@ import contextlib
 import datetime as dt
 import json
 import os
+import queue
 import secrets
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,7 +281,7 @@ class DecisionLog:
                 # create_all skips an existing table's indexes, even missing ones (and
                 # cannot reflect an expression index to check): IF NOT EXISTS can.
                 with self.engine.begin() as connection:
-                    for index in sorted(decisions.indexes, key=lambda ix: ix.name):
+                    for index in sorted(decisions.indexes, key=lambda ix: str(ix.name)):
                         connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
                 return self
             except (sa.exc.OperationalError, sa.exc.IntegrityError, sa.exc.ProgrammingError):
@@ -306,7 +308,7 @@ class DecisionLog:
     def count(self) -> int:
         with self.engine.connect() as connection:
             return int(
-                connection.execute(sa.select(sa.func.count()).select_from(decisions)).scalar()
+                connection.execute(sa.select(sa.func.count()).select_from(decisions)).scalar_one()
             )
 
     def ids(self) -> set[str]:
@@ -341,20 +343,18 @@ class GroupCommitWriter:
     """
 
     def __init__(self, log: DecisionLog, *, max_rows: int = 20_000) -> None:
-        import concurrent.futures
-        import queue
-
         self.log = log
         self.max_rows = max_rows
-        self._futures = concurrent.futures
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[
+            tuple[Sequence[Mapping[str, object]], Future[None]] | None
+        ] = queue.SimpleQueue()
         self._connection: sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: Sequence[Mapping[str, object]]):
+    def submit(self, rows: Sequence[Mapping[str, object]]) -> Future[None]:
         """A future that completes when ``rows`` are committed."""
-        future = self._futures.Future()
+        future: Future[None] = Future()
         self._queue.put((rows, future))
         return future
 
@@ -373,8 +373,6 @@ class GroupCommitWriter:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        import queue
-
         while True:
             item = self._queue.get()
             if item is None:
@@ -395,7 +393,7 @@ class GroupCommitWriter:
         if self._connection is not None:
             self._connection.close()
 
-    def _commit(self, group: list) -> None:
+    def _commit(self, group: list[tuple[Sequence[Mapping[str, object]], Future[None]]]) -> None:
         rows = [row for item, _ in group for row in item]
         try:
             if self._connection is None:

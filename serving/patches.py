@@ -65,7 +65,7 @@ class CancellingTimeoutMiddleware(UPSTREAM_TIMEOUT):
         task = asyncio.ensure_future(self.app(scope, receive, _send), loop=loop)
         # An app that ends (or raises) without answering must not hold the request
         # until the timeout; its exception then surfaces from `await task`.
-        task.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        task.add_done_callback(lambda _: None if waiter.done() else waiter.set_result(None))
         try:
             try:
                 await waiter
@@ -141,8 +141,9 @@ def install(known_paths: t.Iterable[str], known_prefixes: t.Iterable[str] = ()) 
     """Swap in the fixed middlewares and the log filter (idempotent)."""
     BoundedPathMetricsMiddleware.known_paths = frozenset(known_paths)
     BoundedPathMetricsMiddleware.known_prefixes = tuple(known_prefixes)
-    traffic.TimeoutMiddleware = CancellingTimeoutMiddleware
-    instruments.RunnerTrafficMetricsMiddleware = BoundedPathMetricsMiddleware
+    # Replacing a library's classes is the point here; mypy forbids assigning to a type.
+    traffic.TimeoutMiddleware = CancellingTimeoutMiddleware  # type: ignore[misc]
+    instruments.RunnerTrafficMetricsMiddleware = BoundedPathMetricsMiddleware  # type: ignore[misc,assignment]
     logger = logging.getLogger(VALIDATION_LOGGER)
     if _LOG_FILTER not in logger.filters:
         logger.addFilter(_LOG_FILTER)

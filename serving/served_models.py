@@ -62,8 +62,9 @@ def load_models(tag: str, *, threads: int = 1) -> ServedModels:
             "with `triage serve` (it imports the champions from the registry)"
         ) from error
     root = Path(stored.path)
-    metadata = dict(stored.info.metadata)
-    described = metadata.get("models", {})
+    metadata: dict[str, Any] = dict(stored.info.metadata)
+    # Written by serving.model_import: entry key -> name, version, alias (and run, source).
+    described: dict[str, dict[str, str]] = metadata.get("models", {})
 
     def loaded(key: str) -> LoadedModel:
         entry = described[key]
@@ -75,7 +76,7 @@ def load_models(tag: str, *, threads: int = 1) -> ServedModels:
         )
 
     triage = Triage(stream=loaded("stream"), assets=loaded("assets"))
-    challengers = {
+    challengers: dict[str, LoadedModel] = {
         kind: loaded(f"challenger-{kind}") for kind in KINDS if f"challenger-{kind}" in described
     }
     return ServedModels(

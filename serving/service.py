@@ -42,6 +42,11 @@ from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, Requ
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
 from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 
+if t.TYPE_CHECKING:
+    # Loaded by each worker when its models load (see _load), named here for types only.
+    from serving.decider import Decider, Scored
+    from serving.decision_log import DecisionLog, GroupCommitWriter
+
 log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
 
 API_PATHS = ("/triage", "/triage_batch")
@@ -109,7 +114,8 @@ class TriageService:
     Send `Authorization: Bearer <key>` (`triage keys create --name NAME`).
     Every decision is written to the decision log before it is answered."""
 
-    bundle = StoreModel(f"{BENTO_MODEL}:latest")
+    # attrs builds the initialiser from BentoModel's `tag` field; mypy sees no argument.
+    bundle = StoreModel(f"{BENTO_MODEL}:latest")  # type: ignore[call-arg]
 
     def __init__(self) -> None:
         from app.settings import get_settings
@@ -117,14 +123,14 @@ class TriageService:
         from serving.metrics import decision_metrics
 
         self.settings = get_settings()
-        self.decider = None
-        self.decision_log = None
-        self.writer = None
+        self.decider: Decider | None = None
+        self.decision_log: DecisionLog | None = None
+        self.writer: GroupCommitWriter | None = None
         self.metrics = decision_metrics()
         GATE.keys = KeyChecker(self.settings.keys_file, self.settings.api_key_list())
         GATE.max_body_bytes = self.settings.max_request_bytes
         GATE.not_ready("loading the models")
-        patches.cache_api_callables(self, TriageService.apis)
+        patches.cache_api_callables(self, _as_service().apis)
         # Load in the background: /livez answers meanwhile, /readyz says why not yet.
         self._loader = threading.Thread(target=self._load, name="triage-load", daemon=True)
         self._loader.start()
@@ -134,7 +140,7 @@ class TriageService:
     @staticmethod
     def models_tag() -> str:
         """The BentoML model to serve: the Bento's own, else `triage serve`'s, else the latest."""
-        bento = TriageService.bento
+        bento = _as_service().bento
         if bento is not None:
             for model in bento.info.all_models:
                 if model.tag.name == BENTO_MODEL:
@@ -189,7 +195,9 @@ class TriageService:
 
     # --- endpoints -------------------------------------------------------------------------
 
-    def _score(self, records: list[dict[str, t.Any]], source: str):
+    def _score(
+        self, records: t.Sequence[t.Mapping[str, t.Any]], source: str
+    ) -> tuple[Scored, list[dict[str, object]]]:
         """Decisions and their log rows (CPU only; nothing is answered before the rows commit)."""
         decider = self.decider
         if decider is None:  # the gate answers 503 before this; a race at start-up only
@@ -200,13 +208,14 @@ class TriageService:
     async def _logged(self, rows: list[dict[str, t.Any]]) -> bool:
         """Commit the rows; False (and the error in the server log) when that failed."""
         try:
+            assert self.writer is not None  # set with the decider, which _score needed
             await self.writer.write_async(rows)
         except Exception:
             log.exception("decision log write failed: %d decision(s) not made", len(rows))
             return False
         return True
 
-    def _answer(self, scored) -> list[str]:
+    def _answer(self, scored: Scored) -> list[str]:
         """Count the committed decisions; their response objects as JSON."""
         self.metrics.observe(
             scored.streams,
@@ -215,6 +224,7 @@ class TriageService:
             scored.source,
             scored.shadow.stream if scored.shadow is not None else None,
         )
+        assert self.decider is not None  # it scored these
         return self.decider.responses(scored)
 
     @bentoml.api(route="/triage", input_spec=TriageRequest, output_spec=Decision)
@@ -222,7 +232,7 @@ class TriageService:
         """Triage one case: stream, p_complex, p_assets, reasons, thresholds, model versions.
 
         The decision is in the decision log under `decision_id` before this answers."""
-        scored, rows = self._score([case.__dict__], "api")
+        scored, rows = self._score([vars(case)], "api")
         if not await self._logged(rows):
             return _not_logged()
         (decision,) = self._answer(scored)
@@ -233,7 +243,7 @@ class TriageService:
         """Triage up to 10,000 cases in one request; decisions in request order.
 
         All of them are logged in one transaction before this answers."""
-        records = [case.__dict__ for case in cases]
+        records = [vars(case) for case in cases]
         # A big batch takes seconds of CPU: off the event loop, so health checks answer.
         scored, rows = await anyio.to_thread.run_sync(self._score, records, "batch")
         if not await self._logged(rows):
@@ -249,6 +259,7 @@ class TriageService:
         "metrics of the models behind the decisions. Needs `Authorization: Bearer <key>`.",
     )
     async def model_info(self) -> dict[str, t.Any]:
+        assert self.decider is not None  # the gate answers 503 until the models are loaded
         return self.decider.model_info()
 
 
@@ -265,11 +276,16 @@ def _not_logged() -> Response:
     )
 
 
+def _as_service() -> bentoml.Service[t.Any]:
+    """The decorated class as what it is: mypy takes class decorators to change nothing."""
+    return t.cast("bentoml.Service[t.Any]", TriageService)
+
+
 # Outermost first; all inside BentoML's metrics, tracing, access-log and timeout layers.
-TriageService.add_asgi_middleware(
+_as_service().add_asgi_middleware(
     AuthMiddleware, gate=GATE, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES
 )
-TriageService.add_asgi_middleware(
+_as_service().add_asgi_middleware(
     RequestGuardMiddleware, gate=GATE, api_paths=API_PATHS, gated_paths=(INFO_PATH,)
 )
-TriageService.add_asgi_middleware(FieldErrorsMiddleware, api_paths=API_PATHS)
+_as_service().add_asgi_middleware(FieldErrorsMiddleware, api_paths=API_PATHS)

@@ -57,7 +57,9 @@ def choose_calibrator(
         for method in METHODS:
             calibrator = fit_calibrator(raw_score[fit_rows], y[fit_rows], method)
             out_of_fold[method][held_rows] = calibrator.probability(raw_score[held_rows])
-    losses = {method: float(log_loss(y, out_of_fold[method], labels=[0, 1])) for method in METHODS}
+    losses: dict[str, float] = {
+        method: float(log_loss(y, out_of_fold[method], labels=[0, 1])) for method in METHODS
+    }
     best: CalibrationMethod = "none"
     for method in ("sigmoid", "isotonic"):
         if losses[method] < losses[best] * (1 - min_gain):

@@ -188,20 +188,20 @@ def _missing(value: object) -> bool:
         return False
 
 
-def _num(value: object, digits: int = 4) -> str:
+def _num(value: Any, digits: int = 4) -> str:
     return _NO_VALUE if _missing(value) else f"{float(value):.{digits}f}"
 
 
-def _pct(value: object, digits: int = 1) -> str:
+def _pct(value: Any, digits: int = 1) -> str:
     return _NO_VALUE if _missing(value) else f"{float(value) * 100:.{digits}f} %"
 
 
-def _signed_pct(value: object) -> str:
+def _signed_pct(value: Any) -> str:
     """A value already in percent, with its sign."""
     return _NO_VALUE if _missing(value) else f"{float(value):+.1f} %"
 
 
-def _count(value: object) -> str:
+def _count(value: Any) -> str:
     return _NO_VALUE if _missing(value) else f"{int(value):,}"
 
 
@@ -381,6 +381,7 @@ def _flagged(card: ModelCardData) -> pd.DataFrame:
 
 def _slices(card: ModelCardData) -> list[str]:
     table = card.slice_table
+    assert table is not None  # a card gets this section only with a slice table
     rows = _flagged(card)
     n_flagged = int(rows["flag"].sum())
     shown = rows.head(card.slice_rows)

@@ -173,7 +173,7 @@ def _models(args: argparse.Namespace) -> int:
     settings = get_settings()
     for name in (settings.stream_model_name, settings.assets_model_name):
         try:
-            versions = client.search_model_versions(f"name='{name}'")
+            versions = list(client.search_model_versions(f"name='{name}'"))
         except mlflow.exceptions.MlflowException:
             versions = []
         print(f"{name}:")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -73,7 +74,7 @@ DEFAULT_TRIALS: tuple[dict[str, float | int | bool], ...] = (
 class SearchResult:
     """The winning parameters of the search and what every trial scored."""
 
-    params: dict[str, object]
+    params: dict[str, Any]
     validation_log_loss: float
     trials: list[dict[str, object]] = field(default_factory=list)
     seconds: float = 0.0
@@ -89,7 +90,7 @@ class FitResult:
     """The final model of the training cases, early-stopped on the validation cases."""
 
     booster: lgb.Booster
-    params: dict[str, object]
+    params: dict[str, Any]
     best_iteration: int
     validation_log_loss: float
     search: SearchResult
@@ -203,7 +204,7 @@ def search_params(
         threads,
     )
     base = _base_params(config, threads) | {"learning_rate": config.search_learning_rate}
-    best: dict[str, object] = {}
+    best: dict[str, Any] = {}
     trials: list[dict[str, object]] = []
     deadline = started + time_budget
 
@@ -283,7 +284,7 @@ def affordable_learning_rate(
 
 
 def _train_early_stopped(
-    params: dict[str, object],
+    params: dict[str, Any],
     train_set: lgb.Dataset,
     valid_set: lgb.Dataset,
     config: SearchConfig,

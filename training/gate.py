@@ -31,7 +31,7 @@ def ece_ceiling(config: GateConfig, n_cases: int, n_bins: int = DEFAULT_BINS) ->
 
 
 def gate_decision(
-    candidate: dict[str, float], champion: dict[str, float] | None, config: GateConfig
+    candidate: Mapping[str, float], champion: Mapping[str, float] | None, config: GateConfig
 ) -> tuple[bool, str]:
     """Whether metrics on the test split allow promotion, and why (pure)."""
     failures = []

@@ -143,7 +143,7 @@ def load_case_data(inputs: NotebookInputs) -> CaseData:
     cases = load_cases(inputs.cases).head(inputs.rows).reset_index(drop=True)
     truth = None
     if inputs.truth is not None:
-        from training.train import read_truth  # checks the file names every case, once
+        from training.truth import read_truth  # checks the file names every case, once
 
         aligned = read_truth(inputs.truth, cases["case_id"])
         truth = pd.DataFrame({TRUTH_COLUMNS[kind]: aligned[kind] for kind in TRUTH_COLUMNS})

@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from features.builder import CaseFeatureBuilder
 from features.load import ValidationReport, read_cases
 from features.record import LABELS
 from models.calibration import ScoreCalibrator
-from models.case_model import TARGETS, CaseModel
+from models.case_model import TARGETS, CaseModel, ModelKind
 from models.metadata import ModelMetadata
 from training import evaluate
 from training.calibration import choose_calibrator
@@ -49,27 +50,26 @@ from training.truth import TruthFileError, read_truth
 
 log = logging.getLogger(__name__)
 
-KINDS = ("stream", "assets")
+KINDS: tuple[ModelKind, ...] = ("stream", "assets")
 
 
 @dataclass
 class ModelOutcome:
     """Everything training learned about one model."""
 
-    kind: str
+    kind: ModelKind
     model: CaseModel
     metrics: dict[str, dict[str, float]]  # name -> test metrics (model, baselines, bayes)
     validation_metrics: dict[str, float]
     slices: pd.DataFrame
     calibration_losses: dict[str, float]
     ece_before: float
-    routing: dict[str, object] | None
-    search: dict[str, object]
+    routing: dict[str, Any] | None
+    search: dict[str, Any]
     #: Test labels and scores of the model, its baselines and the Bayes limit, by label.
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
     card: ModelCardData | None = None
-    test_probability: np.ndarray | None = None
 
 
 @dataclass
@@ -159,7 +159,7 @@ def fit_model(
 
 
 def finish_model(
-    kind: str,
+    kind: ModelKind,
     fitted: FitResult,
     frame: pd.DataFrame,
     X: np.ndarray,
@@ -177,7 +177,9 @@ def finish_model(
     names = list(builder.get_feature_names_out())
     # Calibration and routing thresholds are learned from the final fit's
     # out-of-sample validation scores; the refit only adds data, not a new shape.
-    raw_valid = fitted.booster.predict(X[valid], raw_score=True, num_threads=config.threads)
+    raw_valid = np.asarray(
+        fitted.booster.predict(X[valid], raw_score=True, num_threads=config.threads)
+    )
     calibrator, calibration_losses = choose_calibrator(raw_valid, y[valid], seed=config.search.seed)
     train_valid = np.concatenate([train, valid])
     refitted = refit_booster(
@@ -190,7 +192,7 @@ def finish_model(
         seconds_left=None if deadline is None else deadline - time.monotonic(),
     )
     booster = fitted.booster if refitted is None else refitted
-    raw_test = booster.predict(X[test], raw_score=True, num_threads=config.threads)
+    raw_test = np.asarray(booster.predict(X[test], raw_score=True, num_threads=config.threads))
     p_valid = calibrator.probability(raw_valid)
     p_test = calibrator.probability(raw_test)
     uncalibrated_test = ScoreCalibrator().probability(raw_test)  # the identity calibration
@@ -234,13 +236,12 @@ def finish_model(
         ece_before=evaluate.binary_metrics(y[test], uncalibrated_test)["ece"],
         routing=routing,
         search=_search_summary(fitted, refitted=refitted is not None),
-        test_probability=p_test,
     )
     outcome.curves = curves  # drawn later, into the run's artifact folder
     return outcome
 
 
-def _search_summary(fitted: FitResult, *, refitted: bool) -> dict[str, object]:
+def _search_summary(fitted: FitResult, *, refitted: bool) -> dict[str, Any]:
     """What the search and the final fit found, as the run logs it."""
     return {
         "params": {k: v for k, v in fitted.params.items() if k not in ("verbosity",)},
@@ -352,7 +353,7 @@ def fit_models(
             fitted[kind].seconds,
             fitted[kind].validation_log_loss,
         )
-    outcomes = {}
+    outcomes: dict[str, ModelOutcome] = {}
     for position, kind in enumerate(KINDS):
         deadline = time.monotonic() + share_until(0.92, position)
         outcomes[kind] = finish_model(
@@ -393,7 +394,7 @@ def describe_model(
         test_metrics=outcome.metrics["model"],
         calibration=outcome.model.calibrator.method,
         reference_profile=reference_profile(
-            outcome.model, X[split.train], outcome.test_probability
+            outcome.model, X[split.train], outcome.curves["model"][1]
         ),
     )
 
@@ -448,7 +449,7 @@ def train(
             settings=settings,
         )
         _log_run_inputs(Path(data), frame, report, fitted, config, context, Path(scratch))
-        versions = {}
+        versions: dict[str, str] = {}
         for kind, outcome in fitted.outcomes.items():
             versions[kind] = _register(kind, outcome, frame, fitted.split, context, Path(scratch))
             registered.append((registry.model_name(kind, settings), versions[kind]))
@@ -557,7 +558,7 @@ def _promote(
     from models import registry
     from training.gate import promote_if_better
 
-    promotions = {}
+    promotions: dict[str, dict[str, object]] = {}
     test_frame = frame.iloc[fitted.split.test].reset_index(drop=True)
     for kind, outcome in fitted.outcomes.items():
         promotions[kind] = promote_if_better(
