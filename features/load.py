@@ -14,8 +14,9 @@ Row numbers are 1-based data rows (row 1 is the first case; in a CSV it sits
 on line 2, under the header).
 
 This module reads files in chunks and holds the public entry points; the
-checks live in :mod:`features.validate` (a frame, rules across fields) and
-:mod:`features.columns` (one column), the report in :mod:`features.report`.
+checks live in :mod:`features.validate` (a frame), :mod:`features.columns`
+(one column) and :mod:`features.rules` (across fields), the report in
+:mod:`features.report`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 :func:`validate_frame` checks what a file (or a batch of records) says —
 which columns there are, each column's values (:mod:`features.columns`), the
-rules across fields and the uniqueness of ``case_id`` — and reports every
-problem in a :class:`~features.report.ValidationReport`.
+rules across fields (:mod:`features.rules`) and the uniqueness of
+``case_id`` — and reports every problem in a
+:class:`~features.report.ValidationReport`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pandas as pd
 import pyarrow as pa
 
 from features.columns import as_text, missing_column, parse_column, to_arrow
-from features.record import FIELDS, INQUIRY_FIELDS, LABELS, PII_FIELDS, Group
+from features.record import FIELDS, LABELS, PII_FIELDS, Group
 from features.report import SHOWN_PROBLEMS, Problem, ValidationReport
+from features.rules import RULES
 
 
 def _problems_from_mask(
@@ -120,24 +122,9 @@ def _check_across_fields(
         problems, total = _problems_from_mask(mask, field_name, message, case_ids, first_row)
         report.add(problems, total)
 
-    for spec in FIELDS:
-        if spec.at_most_field and spec.name in frame and spec.at_most_field in frame:
-            above = (frame[spec.name] > frame[spec.at_most_field]).to_numpy()
-            add(above, spec.name, f"is greater than {spec.at_most_field}")
-
-    if "court_id" in frame and "province" in frame:
-        prefix = frame["court_id"].str.slice(0, 2)
-        mismatch = (
-            frame["province"].notna() & prefix.notna() & (prefix != frame["province"])
-        ).to_numpy()
-        add(mismatch, "court_id", "first two characters differ from the province code")
-
-    if "inquiry_done" in frame:
-        not_done = (frame["inquiry_done"] == 0).to_numpy()
-        for spec in INQUIRY_FIELDS:
-            if spec.name in frame:
-                filled = not_done & frame[spec.name].notna().to_numpy()
-                add(filled, spec.name, "must be empty when inquiry_done is false")
+    for rule in RULES:
+        for field_name, breaking in rule.rows_breaking(frame).items():
+            add(breaking, field_name, rule.message)
 
     if "case_id" in frame:
         ids = frame["case_id"]
