@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.record import FieldSpec, Kind
+from features.record import DATE_MESSAGE, FieldSpec, Kind
 
 _TRUE = {"true", "1", "是", "1.0", "t", "yes", "y"}
 _FALSE = {"false", "0", "否", "0.0", "f", "no", "n"}
@@ -104,9 +104,7 @@ def parse_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
     if spec.kind is Kind.DATE:
         shaped = _matches(text, _DATE)
         dates = pd.to_datetime(_text_series(text).where(shaped), format="%Y-%m-%d", errors="coerce")
-        failures.append(
-            (present & (~shaped | dates.isna().to_numpy()), "is not a date written YYYY-MM-DD")
-        )
+        failures.append((present & (~shaped | dates.isna().to_numpy()), DATE_MESSAGE))
         return ColumnResult(dates.astype("datetime64[ns]"), failures, present)
     if spec.kind is Kind.CODE:
         known = _mask(pc.is_in(text, value_set=pa.array(spec.code_values)))

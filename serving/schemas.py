@@ -33,6 +33,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features.record import (
+    DATE_MESSAGE,
     INQUIRY_FIELDS,
     PII_FIELDS,
     RECORD_FIELDS,
@@ -55,7 +56,6 @@ STREAM_VALUES = STREAMS  # the routing policy's streams
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 # The loader's wording (features/load.py); test_schemas checks that they agree.
-MSG_DATE = "is not a date written YYYY-MM-DD"
 MSG_AT_MOST = "is greater than {other}"
 MSG_COURT_PROVINCE = "first two characters differ from the province code"
 MSG_INQUIRY_EMPTY = "must be empty when inquiry_done is false"
@@ -73,7 +73,7 @@ def _real_date(value: str) -> str:
             return value
         except ValueError:
             pass
-    raise PydanticCustomError("date_format", MSG_DATE)
+    raise PydanticCustomError("date_format", DATE_MESSAGE)
 
 
 def _description(spec: FieldSpec) -> str:
