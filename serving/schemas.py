@@ -9,9 +9,9 @@ written as strings, ``3.0`` for an integer, ``NaN`` and ``Infinity`` are all
 refused, and personal-data fields (:data:`features.record.PII_FIELDS`) are
 refused by name without their values ever entering an error message.
 
-The cross-field rules of :mod:`features.load` (``_check_across_fields``) apply
-too, with the same wording; ``tests/serving/test_schemas.py`` checks the
-wording against the loader so that the two cannot drift apart.
+The rules across fields are the record's own table, :data:`features.rules.RULES`,
+which the loader applies too: a case the API refuses for breaking one is refused
+in a file as well, with the same words.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features.record import (
     DATE_MESSAGE,
-    INQUIRY_FIELDS,
     PII_FIELDS,
     RECORD_FIELDS,
     FieldSpec,
     Kind,
     example_case,
 )
+from features.rules import RULES
 from training.policy import STREAMS
 
 #: Most cases one ``/triage_batch`` request may carry.
@@ -55,10 +55,8 @@ STREAM_VALUES = STREAMS  # the routing policy's streams
 
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-# The loader's wording (features/load.py); test_schemas checks that they agree.
-MSG_AT_MOST = "is greater than {other}"
-MSG_COURT_PROVINCE = "first two characters differ from the province code"
-MSG_INQUIRY_EMPTY = "must be empty when inquiry_done is false"
+# Messages only the API gives: a batch names a duplicate's first copy, and personal
+# data is refused (the loader drops it from a file).
 MSG_DUPLICATE = "duplicate case_id {case_id}, first at cases.{first}"
 MSG_PERSONAL = "personal data is not accepted: remove this field (its value was not read)"
 
@@ -207,25 +205,19 @@ class StrictRequest(_OpenAPI30Model):
     model_config = STRICT
 
 
-_AT_MOST = tuple((spec.name, spec.at_most_field) for spec in RECORD_FIELDS if spec.at_most_field)
-_INQUIRY = tuple(spec.name for spec in INQUIRY_FIELDS)
-
-
 def _check_case(case: BaseModel) -> BaseModel:
-    """The cross-field rules of ``features.load._check_across_fields`` on one case."""
+    """The record's rules across fields (:data:`features.rules.RULES`) on one case."""
     values = case.__dict__
-    problems: list[tuple[tuple[str | int, ...], str, str]] = []
-    for name, other in _AT_MOST:
-        if values[name] is not None and values[other] is not None and values[name] > values[other]:
-            problems.append(((name,), "at_most", MSG_AT_MOST.format(other=other)))
-    if values["court_id"][:2] != values["province"]:
-        problems.append((("court_id",), "court_province", MSG_COURT_PROVINCE))
-    if values["inquiry_done"] is False:
-        for name in _INQUIRY:
-            if values[name] is not None:
-                problems.append(((name,), "inquiry_not_done", MSG_INQUIRY_EMPTY))
-    if problems:
-        raise _errors(problems, type(case).__name__)
+    # Every request runs this: a valid case costs one call per rule, and only a
+    # broken one pays for collecting what is wrong.
+    for rule in RULES:
+        if rule.fields_breaking(values):
+            problems = [
+                ((name,), broken.code, broken.message)
+                for broken in RULES
+                for name in broken.fields_breaking(values)
+            ]
+            raise _errors(problems, type(case).__name__)
     return case
 
 
