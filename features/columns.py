@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,8 +29,14 @@ _FALSE = {"false", "0", "否", "0.0", "f", "no", "n"}
 _NUMBER = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
+#: One flag per row of a column (where a value is present, where a check fails).
+Mask: TypeAlias = npt.NDArray[np.bool_]
+#: The numbers of a numeric column, NaN where there is none.
+Numbers: TypeAlias = npt.NDArray[np.float64]
+
 
 def to_arrow(values: pa.ChunkedArray | pa.Array | pd.Series) -> pa.Array:
+    """A column as one Arrow array, whatever held it (an Arrow table, a pandas frame)."""
     if isinstance(values, pd.Series):
         if values.dtype == object:
             # Mixed Python objects (records from an API): text of each cell.
@@ -70,31 +78,37 @@ def as_text(values: pa.Array) -> pa.Array:
     return pc.cast(values, pa.string())
 
 
-def _mask(values: pa.Array) -> np.ndarray:
+def _flags(values: pa.Array) -> Mask:
+    """A boolean Arrow array without nulls as numpy."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _mask(values: pa.Array) -> Mask:
     """A boolean Arrow result as numpy, null counting as False."""
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
+    return _flags(pc.fill_null(values, False))
 
 
-def _matches(text: pa.Array, pattern: re.Pattern[str]) -> np.ndarray:
+def _matches(text: pa.Array, pattern: re.Pattern[str]) -> Mask:
     """True where a cell is missing or matches; False where it is malformed."""
-    return pc.fill_null(pc.match_substring_regex(text, pattern.pattern), True).to_numpy(
-        zero_copy_only=False
-    )
+    return _flags(pc.fill_null(pc.match_substring_regex(text, pattern.pattern), True))
 
 
 @dataclass
 class ColumnResult:
+    """A parsed column: its canonical values, its failures with their messages, its filled rows."""
+
     values: pd.Series
-    failures: list[tuple[np.ndarray, str]]
-    present: np.ndarray
+    failures: list[tuple[Mask, str]]
+    present: Mask
 
 
 def parse_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
+    """Parse and check one column of raw cases against its field of the contract."""
     if spec.kind in (Kind.AMOUNT, Kind.INTEGER, Kind.LABEL):
         return _parse_numeric_column(spec, raw)
-    failures: list[tuple[np.ndarray, str]] = []
+    failures: list[tuple[Mask, str]] = []
     text = as_text(raw)
-    present = text.is_valid().to_numpy(zero_copy_only=False)
+    present = _flags(text.is_valid())
     if spec.kind is Kind.STRING:
         length = spec.extra.get("length")
         if length is not None:
@@ -126,23 +140,29 @@ def _text_series(text: pa.Array) -> pd.Series:
     return text.to_pandas().astype("str")
 
 
-def _parse_numbers(raw: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _as_numbers(values: pa.Array) -> Numbers:
+    """A numeric Arrow array as float64 numpy, NaN for null."""
+    return np.asarray(
+        pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+
+
+def _parse_numbers(raw: pa.Array) -> tuple[Numbers, Mask, Mask]:
     """(numbers, present, malformed) of a numeric field, from text or typed Parquet."""
     kind = raw.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        numbers = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
-        present = raw.is_valid().to_numpy(zero_copy_only=False) & ~np.isnan(numbers)
+        numbers = _as_numbers(raw)
+        present = _flags(raw.is_valid()) & ~np.isnan(numbers)
         return numbers, present, np.zeros(len(raw), dtype=bool)
     text = as_text(raw)
-    present = text.is_valid().to_numpy(zero_copy_only=False)
+    present = _flags(text.is_valid())
     well_formed = _matches(text, _NUMBER)
     cleaned = pc.if_else(pa.array(well_formed), text, pa.scalar(None, text.type))
-    numbers = pc.cast(cleaned, pa.float64()).to_numpy(zero_copy_only=False)
-    return numbers, present, present & ~well_formed
+    return _as_numbers(cleaned), present, present & ~well_formed
 
 
 def _parse_numeric_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
-    failures: list[tuple[np.ndarray, str]] = []
+    failures: list[tuple[Mask, str]] = []
     numbers, present, malformed = _parse_numbers(raw)
     if spec.kind is Kind.AMOUNT:
         failures.append(
@@ -161,7 +181,7 @@ def _parse_numeric_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
     ok = present & ~malformed & finite
     out_of_range = np.zeros(len(numbers), dtype=bool)
     with np.errstate(invalid="ignore"):
-        checks: list[tuple[np.ndarray, str]] = []
+        checks: list[tuple[Mask, str]] = []
         if spec.kind is Kind.LABEL:
             checks.append((~np.isin(numbers, (0.0, 1.0)), "outcome must be 0 or 1"))
         elif spec.minimum is not None and spec.min_exclusive:
@@ -180,6 +200,7 @@ def _parse_numeric_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
 
 
 def missing_column(spec: FieldSpec, length: int) -> pd.Series:
+    """An all-missing column of the canonical frame, for an optional field a file leaves out."""
     if spec.kind in (Kind.STRING, Kind.CODE):
         return pd.Series(np.nan, index=range(length), dtype="str")
     if spec.kind is Kind.DATE:

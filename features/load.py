@@ -25,14 +25,15 @@ import csv
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
 from app.files import file_format
-from features.record import FIELD_BY_NAME, PII_FIELDS, Kind
+from features.record import FIELD_BY_NAME, PII_FIELDS, RECORD_FIELDS, Kind
 from features.report import (
     SHOWN_PROBLEMS,
     WHOLE_FILE,
@@ -71,7 +72,7 @@ def _is_personal(column: str) -> bool:
     return column.strip() in PII_FIELDS
 
 
-def _header(path: str | os.PathLike) -> list[str]:
+def _header(path: str | os.PathLike[str]) -> list[str]:
     """Column names of a file, as written."""
     path = Path(path)
     file_format(path)
@@ -96,7 +97,7 @@ def _header(path: str | os.PathLike) -> list[str]:
 _RAGGED_ROW = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
-def _unreadable(path: str | os.PathLike, error: BaseException) -> CaseDataError:
+def _unreadable(path: str | os.PathLike[str], error: BaseException) -> CaseDataError:
     report = ValidationReport(source=str(path))
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     ragged = _RAGGED_ROW.search(message)
@@ -117,7 +118,7 @@ def _unreadable(path: str | os.PathLike, error: BaseException) -> CaseDataError:
     return CaseDataError(report)
 
 
-def _first_ragged_row(path: str | os.PathLike, n_columns: int) -> int | None:
+def _first_ragged_row(path: str | os.PathLike[str], n_columns: int) -> int | None:
     """The data-row number (1 = the first after the header) of the first row of another width."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -132,7 +133,7 @@ def _first_ragged_row(path: str | os.PathLike, n_columns: int) -> int | None:
 
 
 def _read_raw_chunks(
-    path: str | os.PathLike, chunk_rows: int | None, header: Sequence[str]
+    path: str | os.PathLike[str], chunk_rows: int | None, header: Sequence[str]
 ) -> Iterator[pa.Table]:
     """Raw chunks of a file (whose ``header`` the caller read) as Arrow tables.
 
@@ -146,7 +147,7 @@ def _read_raw_chunks(
 
 
 def _read_raw_chunks_unchecked(
-    path: str | os.PathLike, chunk_rows: int | None, header: Sequence[str]
+    path: str | os.PathLike[str], chunk_rows: int | None, header: Sequence[str]
 ) -> Iterator[pa.Table]:
     # CSV cells are read as text (empty = missing) so that validation sees
     # what the file says, not what a type guesser made of it.
@@ -187,7 +188,7 @@ def _read_raw_chunks_unchecked(
 
 
 def read_cases(
-    path: str | os.PathLike, *, require_labels: bool = False
+    path: str | os.PathLike[str], *, require_labels: bool = False
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read and validate a whole file: ``(canonical frame, report)``.
 
@@ -203,7 +204,7 @@ def read_cases(
     return frame, report
 
 
-def load_cases(path: str | os.PathLike, *, require_labels: bool = False) -> pd.DataFrame:
+def load_cases(path: str | os.PathLike[str], *, require_labels: bool = False) -> pd.DataFrame:
     """Read a file and return its canonical frame, or raise :class:`CaseDataError`."""
     frame, report = read_cases(path, require_labels=require_labels)
     if not report.ok:
@@ -212,7 +213,7 @@ def load_cases(path: str | os.PathLike, *, require_labels: bool = False) -> pd.D
 
 
 def iter_cases(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     chunk_rows: int = 100_000,
     require_labels: bool = False,
@@ -244,7 +245,9 @@ def iter_cases(
         yield frame, report
 
 
-def validate_file(path: str | os.PathLike, *, require_labels: bool = False) -> ValidationReport:
+def validate_file(
+    path: str | os.PathLike[str], *, require_labels: bool = False
+) -> ValidationReport:
     """Every problem of a file, read in chunks so any size fits in memory."""
     total = ValidationReport(source=str(path))
     try:
@@ -276,16 +279,14 @@ def records_from_frame(frame: pd.DataFrame) -> list[dict[str, object]]:
     as ``YYYY-MM-DD``, integers as ``int``, amounts as ``float``, booleans as
     ``bool`` and ``None`` for missing.  Outcome columns are left out.
     """
-    from features.record import RECORD_FIELDS
-
-    converters = {
+    converters: dict[Kind, Callable[[Any], object]] = {
         Kind.INTEGER: int,
         Kind.AMOUNT: float,
         Kind.BOOLEAN: bool,
         Kind.STRING: str,
         Kind.CODE: str,
     }
-    columns = {}
+    columns: dict[str, list[object]] = {}
     for spec in RECORD_FIELDS:
         if spec.name not in frame.columns:
             columns[spec.name] = [None] * len(frame)

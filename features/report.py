@@ -39,6 +39,7 @@ class Problem:
     case_id: str | None = None
 
     def render(self) -> str:
+        """One line of a report: where (file, column or row and case) and what."""
         if self.field == WHOLE_FILE:
             return f"{'file' if self.row is None else f'row {self.row}'}: {self.message}"
         where = "column" if self.row is None else f"row {self.row}"
@@ -59,13 +60,16 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
+        """True when nothing is wrong."""
         return self.n_problems == 0
 
     def add(self, problems: Sequence[Problem], total: int | None = None) -> None:
+        """Add problems; ``total`` counts them when only some of them are kept."""
         self.problems.extend(problems)
         self.n_problems += len(problems) if total is None else total
 
     def merge(self, other: ValidationReport) -> None:
+        """Add the report of another chunk of the same file."""
         self.n_rows += other.n_rows
         self.problems.extend(other.problems)
         self.n_problems += other.n_problems
@@ -82,6 +86,7 @@ class ValidationReport:
         return ordered[:SHOWN_PROBLEMS]
 
     def render(self) -> str:
+        """The report as ``triage validate`` prints it."""
         lines = [f"{self.source}: {self.n_rows} rows"]
         if self.dropped_personal_columns:
             lines.append(
@@ -98,6 +103,7 @@ class ValidationReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
+        """The report as JSON-ready values (the shown problems, all the counts)."""
         return {
             "source": self.source,
             "ok": self.ok,
@@ -108,5 +114,6 @@ class ValidationReport:
             "dropped_personal_columns": self.dropped_personal_columns,
         }
 
-    def write_json(self, path: str | os.PathLike) -> None:
+    def write_json(self, path: str | os.PathLike[str]) -> None:
+        """Save :meth:`to_dict` as JSON (readers see the old file or the whole new one)."""
         write_atomically(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=2))

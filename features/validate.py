@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.columns import as_text, missing_column, parse_column, to_arrow
+from features.columns import Mask, as_text, missing_column, parse_column, to_arrow
 from features.record import FIELDS, LABELS, PII_FIELDS, Group
 from features.report import SHOWN_PROBLEMS, Problem, ValidationReport
 from features.rules import RULES
 
 
 def _problems_from_mask(
-    mask: np.ndarray, field_name: str, message: str, case_ids: pa.Array, first_row: int
+    mask: Mask, field_name: str, message: str, case_ids: pa.Array, first_row: int
 ) -> tuple[list[Problem], int]:
     total = int(mask.sum())
     if total == 0:
@@ -118,7 +118,9 @@ def _check_across_fields(
     first_row: int,
     seen_case_ids: set[str] | None,
 ) -> None:
-    def add(mask: np.ndarray, field_name: str, message: str) -> None:
+    """The record's rules across fields, then ``case_id`` unique across rows and chunks."""
+
+    def add(mask: Mask, field_name: str, message: str) -> None:
         problems, total = _problems_from_mask(mask, field_name, message, case_ids, first_row)
         report.add(problems, total)
 
