@@ -15,12 +15,15 @@ reads.  Each kind of rule applies two ways, side by side in its class:
 
 A rule with a missing operand does not fire: an unknown value contradicts
 nothing (its own field says whether it may be missing).
+
+:func:`case_breaks_a_rule` and :func:`problems_in_case` apply the whole table
+to one case.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
@@ -187,3 +190,31 @@ RULES: tuple[Rule, ...] = (
         flag="inquiry_done",
     ),
 )
+
+
+def problems_in_case(case: CaseValues) -> list[tuple[Rule, str]]:
+    """Every rule one case breaks, with the field it reports, in the order of :data:`RULES`."""
+    return [(rule, name) for rule in RULES for name in rule.fields_breaking(case)]
+
+
+def _one_after_another(rules: Sequence[Rule]) -> Callable[[CaseValues], tuple[str, ...]]:
+    """The one-case checks of ``rules`` as one function, called one after the other.
+
+    It says what ``any(rule.fields_breaking(case) for rule in rules)`` says,
+    without the loop: on the API's hot path a loop over the three rules made
+    a request's validation about 0.6 µs (4 %) slower than the hand-written
+    checks it replaces, while the calls written out one after another stay
+    within the noise of the measurement.  So, as :mod:`dataclasses` does for
+    ``__init__``, the calls are written out once, here, from the table; what
+    each rule checks stays in its class.
+    """
+    checks = {f"rule_{i}": rule.fields_breaking for i, rule in enumerate(rules)}
+    calls = " or ".join(f"{name}(case)" for name in checks) or "()"
+    check: Callable[[CaseValues], tuple[str, ...]] = eval(f"lambda case: {calls}", checks)
+    return check
+
+
+#: Whether one case breaks any rule of :data:`RULES`: the fields of the first
+#: rule it breaks, ``()`` (false) when it breaks none.  The fast path for a
+#: valid case; :func:`problems_in_case` says everything that is wrong.
+case_breaks_a_rule = _one_after_another(RULES)

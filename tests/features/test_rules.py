@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from features.load import records_from_frame, validate_frame
 from features.record import FIELDS, INQUIRY_FIELDS, example_case
-from features.rules import RULES, AtMost, EmptyUnless, PrefixIs
+from features.rules import (
+    RULES,
+    AtMost,
+    EmptyUnless,
+    PrefixIs,
+    case_breaks_a_rule,
+    problems_in_case,
+)
 from tests.conftest import INQUIRY_NAMES
 
 
@@ -74,6 +81,12 @@ def test_each_kind_of_rule_on_one_case_and_on_a_frame(rule, case, flagged):
     assert [name for name in rule.fields if rows[name][0]] == list(flagged)
 
 
+def test_a_table_of_no_rules_is_broken_by_no_case():
+    from features.rules import _one_after_another
+
+    assert _one_after_another(())(example_case()) == ()
+
+
 def test_a_rule_leaves_out_the_fields_whose_columns_a_frame_lacks():
     frame = pd.DataFrame({"inquiry_done": [0.0], "bank_balance": [1.0]})
     assert list(EMPTY.rows_breaking(frame)) == ["bank_balance"]
@@ -117,9 +130,11 @@ def test_on_a_frame_and_case_by_case_the_rules_flag_the_same_fields(cases):
     records = records_from_frame(frame)
     by_case = {
         (row, field, rule.message)
-        for rule in RULES
         for row, record in enumerate(records, start=1)
-        for field in rule.fields_breaking(record)
+        for rule, field in problems_in_case(record)
+    }
+    assert {row for row, _, _ in by_case} == {
+        row for row, record in enumerate(records, start=1) if case_breaks_a_rule(record)
     }
     by_frame = {
         (int(row) + 1, field, rule.message)
