@@ -37,8 +37,9 @@ the filing date would only teach the model the time drift of the training data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from features.record import FEATURE_FIELDS, INQUIRY_FIELDS, FieldSpec, Group, Kind
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
 
 __all__ = [
     "FEATURE_LABELS",
@@ -162,7 +166,9 @@ def _flag(condition: np.ndarray, probe: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(probe), _NAN, condition)
 
 
-class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
+# scikit-learn ships no type information, so its base classes are Any to mypy; a
+# transformer has to subclass them all the same (fit_transform, get_params, clone).
+class CaseFeatureBuilder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Build the model features of enforcement cases.
 
     Parameters
@@ -192,7 +198,7 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
 
     # --- scikit-learn API ------------------------------------------------------------------
 
-    def fit(self, X, y=None):
+    def fit(self, X: object, y: object = None) -> CaseFeatureBuilder:
         """Learn the vocabulary of each coded field from a case frame or records."""
         if (
             isinstance(self.min_frequency, bool)
@@ -224,7 +230,9 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
 
     def _learn(self, kept_codes: Mapping[str, set[str]]) -> CaseFeatureBuilder:
         categories: dict[str, tuple[str, ...]] = {}
-        code_index: dict[str, dict[str, float]] = {}
+        # Looked up with whatever a case holds (a code, None, a stray number), so
+        # any value is a key to look up; only codes are found.
+        code_index: dict[str, dict[object, float]] = {}
         n_learned: dict[str, int] = {}
         for spec in _CODE_FIELDS:
             kept = kept_codes[spec.name]
@@ -249,7 +257,7 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
         self._record_code_maps_ = tuple((name, code_index[name]) for name in _CODE_INPUTS)
         return self
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: object) -> np.ndarray:
         """Features of a case frame (or of records) as a float64 array, one row per case."""
         check_is_fitted(self, "categories_")
         if isinstance(X, pd.DataFrame):
@@ -286,7 +294,7 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
         raw.update(zip(_CODE_INPUTS, codes, strict=True))
         return self._stack(self._features(raw))
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+    def get_feature_names_out(self, input_features: Iterable[object] | None = None) -> np.ndarray:
         """Names of the output columns (see :data:`FEATURE_NAMES`)."""
         check_is_fitted(self, "categories_")
         if input_features is not None:
@@ -295,7 +303,7 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
                 raise ValueError(f"input_features lacks the case-record fields {missing}")
         return np.array(FEATURE_NAMES, dtype=object)
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # missing values are part of the contract
         tags.input_tags.categorical = True
@@ -413,7 +421,8 @@ class CaseFeatureBuilder(TransformerMixin, BaseEstimator):
         return np.array([features[name] for name in FEATURE_NAMES], dtype=np.float64).T
 
 
-def _is_records(X) -> bool:
+def _is_records(X: object) -> TypeGuard[Sequence[Mapping[str, object]]]:
+    """Whether ``X`` is a sequence of case dicts (records)."""
     return (
         isinstance(X, Sequence)
         and not isinstance(X, str)
@@ -421,7 +430,7 @@ def _is_records(X) -> bool:
     )
 
 
-def _refuse(X) -> Exception:
+def _refuse(X: object) -> Exception:
     """The error for input that is no case: scikit-learn's convention of ValueError
     for arrays that cannot be used, TypeError for sparse matrices."""
     what = type(X).__name__
@@ -433,7 +442,7 @@ def _refuse(X) -> Exception:
     )
 
 
-def _as_case_frame(X) -> pd.DataFrame:
+def _as_case_frame(X: object) -> pd.DataFrame:
     """A case frame from a frame or records, refusing anything else (e.g. bare arrays)."""
     if isinstance(X, pd.DataFrame):
         frame = X

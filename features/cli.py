@@ -7,7 +7,7 @@ import argparse
 from app.cli import CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of the ``features`` package: ``validate`` and ``generate``."""
     validate = subparsers.add_parser(
         "validate", help="check a case export against the case-record contract"

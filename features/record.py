@@ -28,6 +28,10 @@ class Kind(StrEnum):
     LABEL = "label"  # 0/1 outcome
 
 
+#: What the loader and the API say of a date not written YYYY-MM-DD or not in the calendar.
+DATE_MESSAGE = "is not a date written YYYY-MM-DD"
+
+
 class Group(StrEnum):
     IDENTITY = "identity"
     FILING = "filing"

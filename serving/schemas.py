@@ -9,16 +9,16 @@ written as strings, ``3.0`` for an integer, ``NaN`` and ``Infinity`` are all
 refused, and personal-data fields (:data:`features.record.PII_FIELDS`) are
 refused by name without their values ever entering an error message.
 
-The cross-field rules of :mod:`features.load` (``_check_across_fields``) apply
-too, with the same wording; ``tests/serving/test_schemas.py`` checks the
-wording against the loader so that the two cannot drift apart.
+The rules across fields are the record's own table, :data:`features.rules.RULES`,
+which the loader applies too: a case the API refuses for breaking one is refused
+in a file as well, with the same words.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -29,17 +29,18 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic.json_schema import GenerateJsonSchema
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features.record import (
-    INQUIRY_FIELDS,
+    DATE_MESSAGE,
     PII_FIELDS,
     RECORD_FIELDS,
     FieldSpec,
     Kind,
     example_case,
 )
+from features.rules import problems_in_case
 from models.routing import STREAMS
 
 #: Most cases one ``/triage_batch`` request may carry.
@@ -54,11 +55,8 @@ STREAM_VALUES = STREAMS  # the routing policy's streams
 
 STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-# The loader's wording (features/load.py); test_schemas checks that they agree.
-MSG_DATE = "is not a date written YYYY-MM-DD"
-MSG_AT_MOST = "is greater than {other}"
-MSG_COURT_PROVINCE = "first two characters differ from the province code"
-MSG_INQUIRY_EMPTY = "must be empty when inquiry_done is false"
+# Messages only the API gives: a batch names a duplicate's first copy, and personal
+# data is refused (the loader drops it from a file).
 MSG_DUPLICATE = "duplicate case_id {case_id}, first at cases.{first}"
 MSG_PERSONAL = "personal data is not accepted: remove this field (its value was not read)"
 
@@ -73,7 +71,7 @@ def _real_date(value: str) -> str:
             return value
         except ValueError:
             pass
-    raise PydanticCustomError("date_format", MSG_DATE)
+    raise PydanticCustomError("date_format", DATE_MESSAGE)
 
 
 def _description(spec: FieldSpec) -> str:
@@ -100,7 +98,7 @@ def _annotation(spec: FieldSpec) -> tuple[Any, dict[str, Any]]:
         }
         return Annotated[str, AfterValidator(_real_date)], constraints
     if spec.kind is Kind.CODE:
-        return Literal[spec.code_values], constraints  # type: ignore[valid-type]
+        return Literal[spec.code_values], constraints
     if spec.kind in (Kind.AMOUNT, Kind.INTEGER):
         if spec.minimum is not None:
             constraints["gt" if spec.min_exclusive else "ge"] = spec.minimum
@@ -180,10 +178,10 @@ class _OpenAPI30Model(BaseModel):
     @classmethod
     def model_json_schema(
         cls,
-        by_alias: bool = True,
+        by_alias: bool | None = True,
         ref_template: str = "#/$defs/{model}",
         schema_generator: type[GenerateJsonSchema] = OpenAPI30Schema,
-        mode: str = "validation",
+        mode: JsonSchemaMode = "validation",
         **kwargs: Any,
     ) -> dict[str, Any]:
         return super().model_json_schema(
@@ -207,24 +205,12 @@ class StrictRequest(_OpenAPI30Model):
     model_config = STRICT
 
 
-_AT_MOST = tuple((spec.name, spec.at_most_field) for spec in RECORD_FIELDS if spec.at_most_field)
-_INQUIRY = tuple(spec.name for spec in INQUIRY_FIELDS)
-
-
 def _check_case(case: BaseModel) -> BaseModel:
-    """The cross-field rules of ``features.load._check_across_fields`` on one case."""
+    """The record's rules across fields (:data:`features.rules.RULES`) on one case."""
     values = case.__dict__
-    problems: list[tuple[tuple[str | int, ...], str, str]] = []
-    for name, other in _AT_MOST:
-        if values[name] is not None and values[other] is not None and values[name] > values[other]:
-            problems.append(((name,), "at_most", MSG_AT_MOST.format(other=other)))
-    if values["court_id"][:2] != values["province"]:
-        problems.append((("court_id",), "court_province", MSG_COURT_PROVINCE))
-    if values["inquiry_done"] is False:
-        for name in _INQUIRY:
-            if values[name] is not None:
-                problems.append(((name,), "inquiry_not_done", MSG_INQUIRY_EMPTY))
-    if problems:
+    broken = problems_in_case(values)
+    if broken:
+        problems = [((name,), rule.code, rule.message) for rule, name in broken]
         raise _errors(problems, type(case).__name__)
     return case
 
@@ -234,17 +220,24 @@ def _example(document: dict[str, Any]) -> None:
 
 
 class _CaseBase(StrictRequest):
+    """What every case model shares: the example, and the record's rules across fields."""
+
     model_config = ConfigDict(json_schema_extra=_example)
 
+    @model_validator(mode="after")
+    def _cross_field(self) -> Self:
+        _check_case(self)
+        return self
 
-def case_model(name: str = "Case") -> type[BaseModel]:
+
+def case_model(name: str = "Case") -> type[_CaseBase]:
     """The pydantic model of one case as the API receives it, built from the contract.
 
     Identity and feature fields only (outcomes are never sent for scoring).
     Field values stay plain Python values (dates as ``YYYY-MM-DD`` text), so
     ``model.__dict__`` is the record :meth:`models.triage.Triage.decide` takes.
     """
-    fields = {spec.name: _field(spec) for spec in RECORD_FIELDS}
+    fields: dict[str, Any] = {spec.name: _field(spec) for spec in RECORD_FIELDS}
     model = create_model(
         name,
         __base__=_CaseBase,
@@ -253,19 +246,23 @@ def case_model(name: str = "Case") -> type[BaseModel]:
             "identity fields and the features known at filing and from the first "
             "network inquiry. Personal data is refused."
         ),
-        __validators__={"_cross_field": model_validator(mode="after")(_check_case)},
         **fields,
     )
     return model
 
 
-Case = case_model()
+if TYPE_CHECKING:
+    # To the type checker a case is what every case model shares; its fields are
+    # built from the contract when the module is imported.
+    Case: TypeAlias = _CaseBase
+else:
+    Case = case_model()
 
 
 class TriageRequest(StrictRequest):
     """Body of ``POST /triage``: one case."""
 
-    case: Case = Field(description="The case to triage.")  # type: ignore[valid-type]
+    case: Case = Field(description="The case to triage.")
 
     model_config = ConfigDict(
         json_schema_extra=lambda document: document.update(example={"case": example_case()})
@@ -276,7 +273,7 @@ def _check_unique_case_ids(request: BatchRequest) -> BatchRequest:
     first_at: dict[str, int] = {}
     problems = []
     for position, case in enumerate(request.cases):
-        case_id = case.case_id
+        case_id = vars(case)["case_id"]
         if case_id in first_at:
             # A case number, not personal data: naming it tells the desk which case to fix.
             context = {"case_id": case_id, "first": first_at[case_id]}
@@ -290,7 +287,7 @@ def _check_unique_case_ids(request: BatchRequest) -> BatchRequest:
 class BatchRequest(StrictRequest):
     """Body of ``POST /triage_batch``: 1 to 10,000 cases with distinct ``case_id``."""
 
-    cases: list[Case] = Field(  # type: ignore[valid-type]
+    cases: list[Case] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description=f"The cases to triage, 1 to {MAX_BATCH:,}; answered in the same order.",

@@ -228,7 +228,7 @@ class TriageService:
         return self.decider.responses(scored)
 
     @bentoml.api(route="/triage", input_spec=TriageRequest, output_spec=Decision)
-    async def triage(self, case: Case) -> Response:  # type: ignore[valid-type]
+    async def triage(self, case: Case) -> Response:
         """Triage one case: stream, p_complex, p_assets, reasons, thresholds, model versions.
 
         The decision is in the decision log under `decision_id` before this answers."""
@@ -239,7 +239,7 @@ class TriageService:
         return _json(decision)
 
     @bentoml.api(route="/triage_batch", input_spec=BatchRequest, output_spec=BatchResponse)
-    async def triage_batch(self, cases: list[Case]) -> Response:  # type: ignore[valid-type]
+    async def triage_batch(self, cases: list[Case]) -> Response:
         """Triage up to 10,000 cases in one request; decisions in request order.
 
         All of them are logged in one transaction before this answers."""

@@ -1,4 +1,4 @@
-"""The request models derive from the case record and are strict; messages match the loader's."""
+"""Request models: derived from the case record, strict, refusing what the loader refuses."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import typing
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from features.load import validate_frame
-from features.record import FIELDS, PII_FIELDS, RECORD_FIELDS, Kind, example_case
+from features.record import FIELDS, PII_FIELDS, PROVINCES, RECORD_FIELDS, Kind, example_case
+from features.rules import RULES, AtMost, EmptyUnless, PrefixIs
 from serving.schemas import (
     MAX_BATCH,
     BatchRequest,
@@ -19,6 +22,7 @@ from serving.schemas import (
     TriageRequest,
     describe_errors,
 )
+from tests.conftest import INQUIRY_NAMES
 
 
 def errors_of(body: str, model=TriageRequest) -> list[dict]:
@@ -124,38 +128,78 @@ def test_personal_data_is_refused_by_name_and_never_echoed(name):
     assert fields_of(json.dumps({"case": example_case(), name: secret})) == {name: "personal_data"}
 
 
-def _loader_messages(case: dict) -> dict[str, str]:
-    """What features.load says about the same case in a file."""
-    frame = pd.DataFrame([{k: v for k, v in case.items()}], dtype=object)
-    _, report = validate_frame(frame, source="api")
-    return {p.field: p.message for p in report.problems}
+def _loader_problems(cases: list[dict]) -> set[tuple[int, str, str]]:
+    """What features.load says about the same cases in a file: (row, field, message)."""
+    _, report = validate_frame(pd.DataFrame(cases, dtype=object), source="api")
+    return {(p.row, p.field, p.message) for p in report.problems}
+
+
+def _breaking(rule, name: str) -> dict:
+    """The example case, changed to break ``rule`` at field ``name`` and nothing else."""
+    case = example_case()
+    if isinstance(rule, AtMost):
+        case |= {rule.bound: 1, name: 2}
+    elif isinstance(rule, PrefixIs):
+        other = next(p.code for p in PROVINCES if p.code != case[rule.prefix_field])
+        case[name] = other + case[name][rule.length :]
+    elif isinstance(rule, EmptyUnless):
+        case |= {rule.flag: False} | dict.fromkeys(rule.fields) | {name: case[name]}
+    else:
+        pytest.fail(f"no broken example of {rule!r}: add one to _breaking")
+    return case
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [
-        {"respondent_prior_cases": 1, "respondent_prior_terminated": 2},
-        {"court_id": "110105"},
-        {"inquiry_done": False, "bank_balance": 10.0, "vehicle_count": 1},
-    ],
+    ("rule", "name"),
+    [(rule, name) for rule in RULES for name in rule.fields],
+    ids=lambda value: value if isinstance(value, str) else value.code,
 )
-def test_cross_field_rules_say_what_the_loader_says(changes):
-    case = example_case() | changes
-    if changes.get("inquiry_done") is False:
-        for name in ("real_estate_count", "securities_value", "equity_stakes"):
-            case[name] = None
-        case |= {"online_payment_balance": None, "has_salary_income": None}
-    with pytest.raises(ValidationError) as caught:
-        TriageRequest.model_validate({"case": case})
-    ours = {e["loc"][-1]: e["msg"] for e in caught.value.errors()}
-    assert ours == _loader_messages(case)
-    assert ours  # the rule fired
+def test_each_rule_is_refused_by_the_api_as_the_loader_reports_it(rule, name):
+    case = _breaking(rule, name)
+    assert errors_of(json.dumps({"case": case})) == [
+        {"field": f"case.{name}", "loc": ["case", name], "type": rule.code, "message": rule.message}
+    ]
+    assert _loader_problems([case]) == {(1, name, rule.message)}
+
+
+_EXAMPLE = example_case()
+
+
+@st.composite
+def cases_near_the_rules(draw) -> dict:
+    """A case the API's types and bounds accept, varied where the rules look."""
+    case = dict(_EXAMPLE)
+    case["respondent_prior_cases"] = draw(st.integers(0, 3))
+    case["respondent_prior_terminated"] = draw(st.integers(0, 3))
+    case["court_id"] = draw(st.sampled_from(["440305", "110105", "320102"]))
+    case["province"] = draw(st.sampled_from(["44", "11", "32"]))
+    case["inquiry_done"] = draw(st.booleans())
+    for name in INQUIRY_NAMES:
+        case[name] = draw(st.sampled_from([None, _EXAMPLE[name]]))
+    return case
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(cases_near_the_rules(), min_size=1, max_size=10))
+def test_the_api_refuses_what_the_loader_refuses_in_the_same_words(cases):
+    for i, case in enumerate(cases):
+        case["case_id"] = f"c{i}"
+    code_of = {rule.message: rule.code for rule in RULES}
+    refused = set()
+    for row, case in enumerate(cases, start=1):
+        try:
+            TriageRequest.model_validate_json(json.dumps({"case": case}))
+        except ValidationError as error:
+            for problem in describe_errors(error.errors(include_input=False)):
+                assert problem["type"] == code_of[problem["message"]]
+                refused.add((row, problem["loc"][-1], problem["message"]))
+    assert refused == _loader_problems(cases)
 
 
 def test_date_message_is_the_loaders():
     case = example_case() | {"filing_date": "2024-02-30"}
     ours = errors_of(json.dumps({"case": case}))
-    assert ours[0]["message"] == _loader_messages(case)["filing_date"]
+    assert [(1, "filing_date", ours[0]["message"])] == sorted(_loader_problems([case]))
 
 
 def test_batch_size_bounds_and_duplicate_case_ids():
