@@ -44,6 +44,12 @@ class ModelMetadata(BaseModel):
             | {"run_id": run_id, "data_fingerprint": data_fingerprint, "git_commit": git_commit}
         )
 
+    def window_lists(self) -> dict[str, list[str]] | None:
+        """First and last filing day of each split, as JSON lists (``/model_info``, drift)."""
+        if self.training_window is None:
+            return None
+        return {split: list(days) for split, days in self.training_window.items()}
+
     def to_json_dict(self) -> dict[str, object]:
         """The metadata as ``model.json`` stores it (unknown fields left out)."""
         return self.model_dump(exclude_none=True)

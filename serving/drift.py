@@ -399,11 +399,7 @@ def _model_summary(loaded: LoadedModel) -> dict[str, object]:
         "alias": loaded.alias,
         "run_id": metadata.run_id,
         "trained_at": metadata.trained_at,
-        "training_window": (
-            None
-            if metadata.training_window is None
-            else {k: list(v) for k, v in metadata.training_window.items()}
-        ),
+        "training_window": metadata.window_lists(),
     }
 
 
