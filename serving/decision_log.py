@@ -14,7 +14,9 @@ frames into the operating system, which keeps them when the service process
 dies (``kill -9``, out of memory, a crash); only a power cut or kernel panic
 could lose the last commits, which ``TRIAGE_DECISION_LOG_SYNC=FULL`` (fsync per
 commit) covers at the cost of a disk flush per request.  The service writes
-through :class:`GroupCommitWriter`, so concurrent requests share commits.
+through :class:`GroupCommitWriter`, so concurrent requests share commits, and
+within a time budget: a decision not committed in time (the log locked by
+another process, its server down) is refused to its client and never written.
 """
 
 from __future__ import annotations
