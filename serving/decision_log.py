@@ -556,7 +556,7 @@ class GroupCommitWriter:
                 if rows:
                     connection.execute(self.log._insert, rows)
         except BaseException as error:
-            self._drop_connection()
+            self._after_failure(error)
             for pending in claimed:
                 pending.future.set_exception(error)
             # A row the database refuses is the rows' fault, not the log's.
@@ -578,10 +578,20 @@ class GroupCommitWriter:
                     # The lock an insert takes (needs only the INSERT privilege).
                     connection.exec_driver_sql("LOCK TABLE decisions IN ROW EXCLUSIVE MODE")
         except Exception as error:
-            self._drop_connection()
+            self._after_failure(error)
             self._health(error)
             return
         self._health(None)
+
+    def _after_failure(self, error: BaseException) -> None:
+        """A fresh connection for the next transaction, unless this one is known to be fine.
+
+        A SQLite connection that met a lock or a full disk is intact (its transaction was
+        rolled back); reconnecting would redo its set-up, which waits on some locks for the
+        engine's full busy timeout.  Anything else (a server connection lost) reconnects.
+        """
+        if not (self.log.is_sqlite and isinstance(error, sa.exc.OperationalError)):
+            self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._connection is not None:

@@ -285,7 +285,7 @@ def _log_health(problem: str | None) -> None:
     """The decision log's writer found the log unwritable, or writable again: /readyz follows."""
     GATE.log_problem = problem
     if problem is None:
-        log.warning("decision log writable again: ready")
+        log.info("decision log writable again: ready")
     else:
         log.warning("not ready: %s", problem)
 
