@@ -169,6 +169,7 @@ class TriageService:
             log.exception("not ready: loading the models failed")
             return
         self.decider, self.decision_log = decider, decision_log
+        GATE.log_problem = None  # a new writer: it reports only changes from "writable"
         self.writer = GroupCommitWriter(
             decision_log,
             budget=self.settings.decision_log_budget_seconds,
