@@ -52,6 +52,14 @@ class TriageSettings(BaseSettings):
         description="SQLite decision log: NORMAL survives any crash of the service process "
         "(kill -9); FULL also a power cut, at the cost of one disk flush per commit.",
     )
+    decision_log_budget_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="Time a decision may wait to be committed to the decision log; past it "
+        "the request gets 503 with Retry-After, the decision is not made (never written), and "
+        "/readyz says 503 until the log takes writes again.",
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 

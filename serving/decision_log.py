@@ -14,7 +14,9 @@ frames into the operating system, which keeps them when the service process
 dies (``kill -9``, out of memory, a crash); only a power cut or kernel panic
 could lose the last commits, which ``TRIAGE_DECISION_LOG_SYNC=FULL`` (fsync per
 commit) covers at the cost of a disk flush per request.  The service writes
-through :class:`GroupCommitWriter`, so concurrent requests share commits.
+through :class:`GroupCommitWriter`, so concurrent requests share commits, and
+within a time budget: a decision not committed in time (the log locked by
+another process, its server down) is refused to its client and never written.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,6 +333,32 @@ class DecisionLog:
                 yield [dict(row) for row in partition]
 
 
+class DecisionLogTimeout(TimeoutError):
+    """A write was not committed within its budget; its rows were not and will not be written."""
+
+
+def describe_error(error: BaseException) -> str:
+    """What went wrong, in one short line without SQL or parameters (for /readyz and logs)."""
+    cause = error.orig if isinstance(error, sa.exc.DBAPIError) and error.orig else error
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return (f"{type(cause).__name__}: {text}" if text else type(cause).__name__)[:200]
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether a failed write means the log cannot be written now (a timeout, a lock, a
+    connection or disk failure) rather than something wrong with the rows or the code."""
+    return isinstance(error, DecisionLogTimeout | sa.exc.OperationalError)
+
+
+@dataclass
+class _Pending:
+    """One request's rows, waiting in the writer's queue."""
+
+    rows: Sequence[Mapping[str, object]]
+    future: Future[None]
+    deadline: float  # time.monotonic() past which the request has been (or will be) refused
+
+
 class GroupCommitWriter:
     """Writes the rows of concurrent requests in shared transactions, from one thread.
 
@@ -340,45 +369,120 @@ class GroupCommitWriter:
     database, and a request still answers only after its rows are committed.
     A batch request's rows always go into one transaction.  When a commit
     fails, every request in it fails (nothing is acknowledged that is not logged).
+
+    **Budget.**  A write has ``budget`` seconds, from its submission, to be
+    committed; past it the caller gets :class:`DecisionLogTimeout`, and the
+    rows are never written, so a decision refused to its client is not in the
+    log.  That holds by a hand-over on each request's future: the thread
+    *claims* a request (``set_running_or_notify_cancel``) before putting its
+    rows into a transaction, and a request whose budget ran out withdraws
+    (``Future.cancel``), which succeeds only while it is unclaimed.  So a
+    request either withdraws and its rows are dropped, or it was claimed and
+    waits for that commit's outcome: committed → acknowledged, failed →
+    refused, never the one answer with the other outcome.  Claimed rows wait
+    for locks (SQLite's busy timeout, PostgreSQL's ``lock_timeout``) at most
+    until the earliest deadline among them, so a claimed request is answered
+    about on time too; only the database's own write (disk, network) is not
+    cut short.  Requests still queued when their budget ran out are refused
+    unwritten.
+
+    **Health.**  :attr:`problem` is None while the log takes writes and says
+    why not otherwise (a commit failed for a reason other than its rows, or a
+    probe did).  When no request has come for ``probe_every`` seconds the
+    thread probes the log — it takes the write lock as an insert would and
+    rolls back, writing nothing — so a lock is seen, and its release noticed
+    within about ``probe_every`` seconds, without any traffic.
+    ``on_health`` is called (from the thread) with the new :attr:`problem`
+    whenever it changes.
     """
 
-    def __init__(self, log: DecisionLog, *, max_rows: int = 20_000) -> None:
+    def __init__(
+        self,
+        log: DecisionLog,
+        *,
+        max_rows: int = 20_000,
+        budget: float = 2.0,
+        probe_every: float = 1.0,
+        on_health: Callable[[str | None], None] | None = None,
+    ) -> None:
+        if budget <= 0 or probe_every <= 0:
+            raise ValueError("the write budget and the probe interval must be positive")
         self.log = log
         self.max_rows = max_rows
-        self._queue: queue.SimpleQueue[
-            tuple[Sequence[Mapping[str, object]], Future[None]] | None
-        ] = queue.SimpleQueue()
+        self.budget = budget
+        self.probe_every = probe_every
+        self.problem: str | None = None
+        self._on_health = on_health
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._connection: sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
     def submit(self, rows: Sequence[Mapping[str, object]]) -> Future[None]:
-        """A future that completes when ``rows`` are committed."""
+        """A future that completes when ``rows`` are committed, or fails when they are not.
+
+        It fails with :class:`DecisionLogTimeout` when the thread reaches the
+        rows after their budget.  A caller that stops waiting must
+        ``cancel()`` it: only if that succeeds are the rows sure never to be
+        written (see :meth:`write_async`).
+        """
         future: Future[None] = Future()
-        self._queue.put((rows, future))
+        self._queue.put(_Pending(rows, future, time.monotonic() + self.budget))
         return future
 
     def write(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Block until ``rows`` are committed (for callers in threads)."""
-        self.submit(rows).result()
+        """Block until ``rows`` are committed (for callers in threads).
+
+        Raises :class:`DecisionLogTimeout` when they were not committed within
+        the budget (and then never will be), or the commit's error.
+        """
+        future = self.submit(rows)
+        try:
+            future.result(timeout=self.budget)
+        except FutureTimeout:
+            if future.cancel():
+                raise self._timeout(len(rows)) from None
+            future.result()  # claimed by a commit: its outcome is the answer
 
     async def write_async(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Wait, without blocking the event loop, until ``rows`` are committed."""
+        """Wait, without blocking the event loop, until ``rows`` are committed.
+
+        Raises as :meth:`write` does.  A cancelled caller (a client gone)
+        withdraws its rows if they are not yet in a transaction.
+        """
         import asyncio
 
-        await asyncio.wrap_future(self.submit(rows))
+        future = self.submit(rows)
+        waiting = asyncio.wrap_future(future)  # cancelling it cancels ``future`` too
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self.budget)
+        except asyncio.CancelledError:
+            future.cancel()  # nobody will hear the answer: withdraw if still unclaimed
+            raise
+        if not done and future.cancel():
+            raise self._timeout(len(rows))
+        await waiting  # committed, failed, or claimed by a commit whose outcome is the answer
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
+    def _timeout(self, n: int) -> DecisionLogTimeout:
+        return DecisionLogTimeout(
+            f"{n} decision(s) not committed within the {self.budget:g} s budget; not written"
+        )
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.probe_every)
+            except queue.Empty:
+                self._probe()  # idle: is the log still (or again) writable?
+                continue
             if item is None:
                 break
             group = [item]
-            size = len(item[0])
+            size = len(item.rows)
             while size < self.max_rows:
                 try:
                     item = self._queue.get_nowait()
@@ -388,29 +492,124 @@ class GroupCommitWriter:
                     self._queue.put(None)  # finish this group, then stop
                     break
                 group.append(item)
-                size += len(item[0])
+                size += len(item.rows)
             self._commit(group)
         if self._connection is not None:
             self._connection.close()
 
-    def _commit(self, group: list[tuple[Sequence[Mapping[str, object]], Future[None]]]) -> None:
-        rows = [row for item, _ in group for row in item]
+    def _claim(self, group: list[_Pending]) -> list[_Pending]:
+        """The requests of the group still waiting and within budget, now bound to this commit."""
+        now = time.monotonic()
+        claimed = []
+        for pending in group:
+            if not pending.future.set_running_or_notify_cancel():
+                continue  # withdrawn by its request: its rows are dropped
+            if now >= pending.deadline:
+                pending.future.set_exception(self._timeout(len(pending.rows)))
+                continue
+            claimed.append(pending)
+        return claimed
+
+    def _connect(self) -> sa.Connection:
+        if self._connection is None:
+            connection = self.log.engine.connect()
+            # Its own connection, out of the pool: the lock timeouts set on it per
+            # transaction must not reach the dashboard's reads on pooled connections.
+            connection.detach()
+            self._connection = connection
+        return self._connection
+
+    @contextlib.contextmanager
+    def _transaction(self, lock_wait: float, *, commit: bool = True) -> Iterator[sa.Connection]:
+        """A transaction that waits at most ``lock_wait`` seconds for any lock.
+
+        Commits at the end unless ``commit`` is false (then it rolls back);
+        rolls back on an error.
+        """
+        connection = self._connect()
+        milliseconds = max(1, int(lock_wait * 1000))
+        if self.log.is_sqlite:
+            # A connection setting (no transaction begins), in force for the next statements.
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+            connection.commit()
+        transaction = connection.begin()
         try:
-            if self._connection is None:
-                self._connection = self.log.engine.connect()
-            with self._connection.begin():
-                if rows:
-                    self._connection.execute(self.log._insert, rows)
-        except BaseException as error:
-            if self._connection is not None:
-                with contextlib.suppress(Exception):
-                    self._connection.close()
-                self._connection = None  # a fresh connection for the next group
-            for _, future in group:
-                future.set_exception(error)
+            if not self.log.is_sqlite:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {milliseconds}")
+            yield connection
+        except BaseException:
+            transaction.rollback()
+            raise
+        if commit:
+            transaction.commit()
+        else:
+            transaction.rollback()
+
+    def _commit(self, group: list[_Pending]) -> None:
+        claimed = self._claim(group)
+        if not claimed:
             return
-        for _, future in group:
-            future.set_result(None)
+        rows = [row for pending in claimed for row in pending.rows]
+        lock_wait = min(pending.deadline for pending in claimed) - time.monotonic()
+        try:
+            with self._transaction(lock_wait) as connection:
+                if rows:
+                    connection.execute(self.log._insert, rows)
+        except BaseException as error:
+            self._after_failure(error)
+            for pending in claimed:
+                pending.future.set_exception(error)
+            # A row the database refuses is the rows' fault, not the log's.
+            if not isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
+                self._health(error)
+            return
+        self._health(None)
+        for pending in claimed:
+            pending.future.set_result(None)
+
+    def _probe(self) -> None:
+        """Take the write lock as an insert would, within the budget, and roll back."""
+        try:
+            with self._transaction(self.budget, commit=False) as connection:
+                if self.log.is_sqlite:
+                    # Deletes nothing, but takes the write lock (and fails while it is held).
+                    connection.execute(decisions.delete().where(sa.false()))
+                else:
+                    # The lock an insert takes (needs only the INSERT privilege).
+                    connection.exec_driver_sql("LOCK TABLE decisions IN ROW EXCLUSIVE MODE")
+        except Exception as error:
+            self._after_failure(error)
+            self._health(error)
+            return
+        self._health(None)
+
+    def _after_failure(self, error: BaseException) -> None:
+        """A fresh connection for the next transaction, unless this one is known to be fine.
+
+        A SQLite connection that met a lock or a full disk is intact (its transaction was
+        rolled back); reconnecting would redo its set-up, which waits on some locks for the
+        engine's full busy timeout.  Anything else (a server connection lost) reconnects.
+        """
+        if not (self.log.is_sqlite and isinstance(error, sa.exc.OperationalError)):
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None  # a fresh connection for the next group
+
+    def _health(self, error: BaseException | None) -> None:
+        problem = (
+            None
+            if error is None
+            else f"the decision log cannot be written: {describe_error(error)}"
+        )
+        if problem == self.problem:
+            return
+        self.problem = problem
+        if self._on_health is not None:
+            self._on_health(problem)
 
 
 def build_rows(

@@ -33,11 +33,19 @@ class Gate:
     keys: KeyChecker | None = None
     max_body_bytes: int = 64 << 20
 
+    #: Why the decision log cannot be written now (None while it can).  /readyz says 503
+    #: meanwhile; the scoring routes stay open (each write is bounded by its budget).
+    log_problem: str | None = None
+
     def not_ready(self, reason: str) -> None:
         self.ready, self.reason = False, reason
 
     def set_ready(self) -> None:
         self.ready, self.reason = True, "ready"
+
+    def unready_reason(self) -> str | None:
+        """Why a load balancer should send no traffic here now, or None (``/readyz`` 200)."""
+        return self.reason if not self.ready else self.log_problem
 
 
 async def send_json(
@@ -110,7 +118,8 @@ class RequestGuardMiddleware:
     deserialiser from the Content-Type (multipart forms, and pickle on
     non-entry services).  The size check uses Content-Length, and bodies
     without one are read up to the limit and replayed.  ``/readyz`` answers
-    503 with the reason while the models are not ready.
+    503 with the reason while the models are not ready or the decision log
+    cannot be written.
     """
 
     def __init__(
@@ -131,8 +140,8 @@ class RequestGuardMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
-        if path == self.readyz_path and not self.gate.ready:
-            return await send_json(send, 503, {"ready": False, "reason": self.gate.reason})
+        if path == self.readyz_path and (unready := self.gate.unready_reason()) is not None:
+            return await send_json(send, 503, {"ready": False, "reason": unready})
         if path not in self.gated_paths:
             return await self.app(scope, receive, send)
         if not self.gate.ready:

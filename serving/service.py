@@ -169,7 +169,12 @@ class TriageService:
             log.exception("not ready: loading the models failed")
             return
         self.decider, self.decision_log = decider, decision_log
-        self.writer = GroupCommitWriter(decision_log)
+        GATE.log_problem = None  # a new writer: it reports only changes from "writable"
+        self.writer = GroupCommitWriter(
+            decision_log,
+            budget=self.settings.decision_log_budget_seconds,
+            on_health=_log_health,
+        )
         # Everything loaded so far lives as long as the worker: out of the collector's
         # sight, full collections stay short (they were the p99 spikes).
         gc.collect()
@@ -184,7 +189,7 @@ class TriageService:
         )
 
     def __is_ready__(self) -> bool:
-        return GATE.ready
+        return GATE.unready_reason() is None
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -206,12 +211,26 @@ class TriageService:
         return scored, decider.log_rows(scored)
 
     async def _logged(self, rows: list[dict[str, t.Any]]) -> bool:
-        """Commit the rows; False (and the error in the server log) when that failed."""
+        """Commit the rows within the write budget; False (and why in the server log) if not.
+
+        False means the rows are not in the log and never will be (see
+        :class:`~serving.decision_log.GroupCommitWriter`): the decisions are not made.
+        """
+        from serving.decision_log import describe_error, is_unavailable
+
         try:
             assert self.writer is not None  # set with the decider, which _score needed
             await self.writer.write_async(rows)
-        except Exception:
-            log.exception("decision log write failed: %d decision(s) not made", len(rows))
+        except Exception as error:
+            n = len(rows)
+            if is_unavailable(error):  # locked, down, full: operations, one line each
+                log.warning(
+                    "decision log write failed, %d decision(s) not made: %s",
+                    n,
+                    describe_error(error),
+                )
+            else:
+                log.exception("decision log write failed: %d decision(s) not made", n)
             return False
         return True
 
@@ -261,6 +280,15 @@ class TriageService:
     async def model_info(self) -> dict[str, t.Any]:
         assert self.decider is not None  # the gate answers 503 until the models are loaded
         return self.decider.model_info()
+
+
+def _log_health(problem: str | None) -> None:
+    """The decision log's writer found the log unwritable, or writable again: /readyz follows."""
+    GATE.log_problem = problem
+    if problem is None:
+        log.info("decision log writable again: ready")
+    else:
+        log.warning("not ready: %s", problem)
 
 
 def _json(text: str) -> Response:

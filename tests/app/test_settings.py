@@ -34,7 +34,22 @@ def test_api_keys_are_a_comma_separated_list():
     assert settings.api_key_list() == ["trg_a", "trg_b"]
 
 
-@pytest.mark.parametrize("wrong", [{"threads": 0}, {"max_request_bytes": 10}, {"colour": "red"}])
+def test_the_decision_log_budget_comes_from_the_environment(monkeypatch):
+    assert TriageSettings().decision_log_budget_seconds == 2.0
+    monkeypatch.setenv("TRIAGE_DECISION_LOG_BUDGET_SECONDS", "0.5")
+    assert TriageSettings().decision_log_budget_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"threads": 0},
+        {"max_request_bytes": 10},
+        {"colour": "red"},
+        {"decision_log_budget_seconds": 0},
+        {"decision_log_budget_seconds": 90},  # beyond the service's 60 s traffic timeout
+    ],
+)
 def test_a_wrong_setting_is_refused_by_name(wrong):
     with pytest.raises(ValidationError, match=next(iter(wrong))):
         TriageSettings(**wrong)

@@ -354,3 +354,63 @@ def test_kill_9_loses_no_acknowledged_decision(env, registry, home, tmp_path):
     connection.close()
     missing = set(acknowledged) - logged
     assert not missing, f"{len(missing)} acknowledged decisions lost"
+
+
+def test_a_locked_log_refuses_within_the_budget_and_readyz_follows(env, registry, home, tmp_path):
+    """Another process holds the SQLite log's write lock for a while (budget 1 s).
+
+    Requests are refused with 503 and Retry-After while the lock is still held
+    (they do not wait for it: the lock is released only after they answered),
+    /readyz says why meanwhile and turns 200 again without any request once the
+    lock is gone; every acknowledged decision is in the log, no refused one is.
+    """
+    server = Server(env | {"TRIAGE_DECISION_LOG_BUDGET_SECONDS": "1"}, tmp_path / "locked.log")
+    server.wait_ready()
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=server.url, headers=AUTH, timeout=25) as client:
+
+        def triage(case_id: str) -> httpx.Response:
+            return client.post("/triage", json={"case": dict(example_case(), case_id=case_id)})
+
+        before = triage("before-the-lock")
+        assert before.status_code == 200, before.text
+        acknowledged.append(before.json()["decision_id"])
+        holder = sqlite3.connect(home / "decisions.db", isolation_level=None, timeout=30)
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, as a backup or migration would
+        try:
+            refused = [triage(f"refused-{i}") for i in range(3)]
+            batch = [dict(example_case(), case_id=f"refused-batch-{j}") for j in range(5)]
+            refused.append(client.post("/triage_batch", json={"cases": batch}))
+            readyz = client.get("/readyz")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        for answer in refused:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"].isdigit()
+            assert "no decision was made" in answer.json()["error"]
+        assert readyz.status_code == 503
+        assert "decision log cannot be written" in readyz.json()["reason"]
+        assert "locked" in readyz.json()["reason"]
+        # Back without any request: only /readyz is asked, which writes nothing.
+        deadline = time.monotonic() + 30
+        while (readyz := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, f"still not ready: {readyz.text}"
+            time.sleep(0.2)
+        for i in range(3):
+            after = triage(f"after-the-lock-{i}")
+            assert after.status_code == 200, after.text
+            acknowledged.append(after.json()["decision_id"])
+    server.kill(signal.SIGTERM)
+    connection = sqlite3.connect(home / "decisions.db")
+    logged = {row[0] for row in connection.execute("SELECT decision_id FROM decisions")}
+    refused_logged = connection.execute(
+        "SELECT count(*) FROM decisions WHERE case_id LIKE 'refused-%'"
+    ).fetchone()[0]
+    connection.close()
+    assert set(acknowledged) <= logged
+    # One worker, one writer thread, first in first out: a refused decision committed
+    # late would have been committed before the acknowledged ones after the lock.
+    assert refused_logged == 0
+    log_text = server.log.read_text(errors="replace")
+    assert "decision log writable again" in log_text
