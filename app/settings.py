@@ -52,6 +52,11 @@ class TriageSettings(BaseSettings):
         description="SQLite decision log: NORMAL survives any crash of the service process "
         "(kill -9); FULL also a power cut, at the cost of one disk flush per commit.",
     )
+    actor: str | None = Field(
+        default=None,
+        description="Who moves model aliases, as the alias history records it; default the "
+        "OS user (set it where a shared account runs the commands).",
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 
