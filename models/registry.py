@@ -319,8 +319,10 @@ def _program() -> str:
     """The command line's program and subcommand, for moves made outside the triage commands."""
     import sys
 
-    words = [Path(sys.argv[0]).name, *sys.argv[1:2]] if sys.argv and sys.argv[0] else ["python"]
-    return " ".join(words)
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program in ("", "-c", "-m"):
+        return f"python {program}".strip()
+    return " ".join([program, *sys.argv[1:2]])
 
 
 def move_alias(
