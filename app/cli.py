@@ -46,4 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the package, not this ``__main__`` copy of the module: the commands raise
+    # ``app.cli.CommandError``, which a second copy of the class would not catch.
+    from app.cli import main as package_main
+
+    sys.exit(package_main())

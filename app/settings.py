@@ -60,6 +60,11 @@ class TriageSettings(BaseSettings):
         "the request gets 503 with Retry-After, the decision is not made (never written), and "
         "/readyz says 503 until the log takes writes again.",
     )
+    actor: str | None = Field(
+        default=None,
+        description="Who moves model aliases, as the alias history records it; default the "
+        "OS user (set it where a shared account runs the commands).",
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 

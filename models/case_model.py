@@ -14,6 +14,7 @@ scoring paths call the parts directly so that one case costs microseconds.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "MODEL_FILE",
     "TARGETS",
     "CaseModel",
+    "booster_file_problem",
     "Cases",
     "LoadedModel",
     "ModelKind",
@@ -193,7 +195,13 @@ class CaseModel:
                 f"{directory}: the model was trained on other features than this release "
                 "builds; retrain with this release"
             )
-        booster = lgb.Booster(model_file=str(directory / BOOSTER_FILE))
+        booster_path = directory / BOOSTER_FILE
+        # LightGBM aborts the whole process (SIGABRT/SIGSEGV, nothing to catch) on a
+        # booster file cut short, so its structure is checked before LightGBM reads it.
+        problem = booster_file_problem(booster_path.read_bytes())
+        if problem is not None:
+            raise ValueError(f"{booster_path}: unreadable LightGBM model, {problem}")
+        booster = lgb.Booster(model_file=str(booster_path))
         thresholds = document.get("thresholds")
         policy = document.get("policy")
         return cls(
@@ -206,6 +214,52 @@ class CaseModel:
             metadata=ModelMetadata.model_validate(document.get("metadata", {})),
             threads=threads,
         )
+
+
+_TREE_SIZES = re.compile(rb"^tree_sizes=([0-9 ]*)$", re.MULTILINE)
+_END_OF_PARAMETERS = re.compile(rb"^end of parameters$", re.MULTILINE)
+_PANDAS_CATEGORICAL = re.compile(rb"^pandas_categorical:(.*)$", re.MULTILINE)
+
+
+def booster_file_problem(data: bytes) -> str | None:
+    """What makes LightGBM's text model ``data`` unsafe to load, or None when it is whole.
+
+    LightGBM reads the trees at the byte offsets its header's ``tree_sizes``
+    gives, and a file cut anywhere short of ``end of parameters`` makes it
+    abort or crash the process (measured with LightGBM 4: SIGABRT in the
+    trees, SIGSEGV in the parameters).  So the file must start with the
+    ``tree`` header, its trees must take exactly the bytes the header
+    announces up to ``end of trees``, and the parameters section after them
+    must be closed.
+    A byte changed inside a tree is not found here; loading in a separate
+    process finds that (see ``models.registry.check_loadable``).
+    """
+    if not data.startswith(b"tree\n"):
+        return "it does not start with LightGBM's 'tree' header"
+    end_of_trees = data.find(b"\nend of trees\n")
+    if end_of_trees < 0:
+        return "it is cut short: the 'end of trees' line is missing"
+    first_tree = data.find(b"\nTree=", 0, end_of_trees)
+    if first_tree >= 0:
+        sizes = _TREE_SIZES.search(data, 0, first_tree)
+        if sizes is None:
+            return "its header gives no tree_sizes"
+        announced = sum(int(size) for size in sizes.group(1).split())
+        found = end_of_trees - first_tree
+        if found != announced:
+            return f"its trees take {found} bytes where its header announces {announced}"
+    # LightGBM always writes its parameters after the trees; they close a whole file.
+    end_of_parameters = _END_OF_PARAMETERS.search(data, end_of_trees)
+    if end_of_parameters is None:
+        return "it is cut short: the 'end of parameters' line is missing"
+    # The Python package appends the pandas categories as one JSON line.
+    categorical = _PANDAS_CATEGORICAL.search(data, end_of_parameters.end())
+    if categorical is not None:
+        try:
+            json.loads(categorical.group(1))
+        except ValueError:
+            return "it is cut short in its last line (pandas_categorical)"
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ version's files (:func:`download_version`) and load versions
 ``predict`` returns what serving needs (calibrated probability, raw score,
 reasons, and for the stream model the stream).  The ``challenger`` alias
 marks the newest version; ``champion`` the one that serves.  Every alias move
-is recorded as a tag on the registered model with its time and reason, so
-the history of who served when survives.
+goes through :func:`move_alias`, which records it (when, who, from which
+version to which, why) in the registry itself, so the history of who served
+when survives and travels with the store.
 
 MLflow is imported inside the functions: a service worker imports this
 module's neighbours without paying for (or holding) MLflow.
@@ -217,14 +218,131 @@ def download_version(name: str, version: str, into: Path) -> Path:
 # --------------------------------------------------------------------------
 # Aliases, with their history
 # --------------------------------------------------------------------------
+#
+# MLflow keeps only where an alias points now.  Each move is recorded as one
+# tag of the registered model (``alias_move.<time>.<alias>.<nonce>``, a JSON
+# object), so the history travels with the registry (a copied mlflow.db, a
+# tracking server) and is written in one call that adds without rewriting:
+# two commands moving aliases at once both keep their entry, which a single
+# JSON list rewritten on each move would not.  Each value is bounded to
+# HISTORY_VALUE_LIMIT characters: MLflow's SQL schema stores tag values as
+# VARCHAR(5000) (PostgreSQL and MySQL enforce it; SQLite does not), although
+# its validation allows more.
+
+HISTORY_TAG_PREFIX = "alias_move."
+HISTORY_VALUE_LIMIT = 5000
+#: Longest reason, actor and command kept in an entry (together well under the limit).
+_FIELD_LIMITS = {"reason": 2000, "actor": 200, "command": 300}
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias: when, who, which alias, from which version to which, and why."""
+
+    time: str
+    alias: str
+    previous: str | None
+    version: str
+    reason: str
+    actor: str | None = None
+    command: str | None = None
+
+    def to_json(self) -> str:
+        """The tag value: bounded fields, within MLflow's tag value limit."""
+        document = {
+            "time": self.time,
+            "alias": self.alias,
+            "from": self.previous,
+            "to": self.version,
+            "actor": _bounded(self.actor, _FIELD_LIMITS["actor"]),
+            "command": _bounded(self.command, _FIELD_LIMITS["command"]),
+            "reason": "",
+        }
+        # JSON escapes (control characters) lengthen a text up to six times: the
+        # reason gets what the other fields leave, counted as written.
+        room = HISTORY_VALUE_LIMIT - len(json.dumps(document, ensure_ascii=False))
+        document["reason"] = _within(_bounded(self.reason, _FIELD_LIMITS["reason"]) or "", room)
+        return json.dumps(document, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, value: str) -> AliasMove:
+        """An entry as :meth:`to_json` wrote it (entries before actor/command lack them)."""
+        document = json.loads(value)
+        previous = document.get("from")
+        return cls(
+            time=str(document["time"]),
+            alias=str(document["alias"]),
+            previous=None if previous is None else str(previous),
+            version=str(document["to"]),
+            reason=str(document.get("reason") or ""),
+            actor=document.get("actor"),
+            command=document.get("command"),
+        )
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _within(text: str, room: int) -> str:
+    """The longest start of ``text`` (marked "…" when cut) whose JSON takes at most ``room``."""
+    sizes = [len(json.dumps(char, ensure_ascii=False)) - 2 for char in text]
+    if sum(sizes) <= room:
+        return text
+    used, kept = 1, 0  # 1: the "…"
+    while used + sizes[kept] <= room:
+        used += sizes[kept]
+        kept += 1
+    return text[:kept] + "…"
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, str | None]:
-    """Point ``alias`` at ``version`` and record the move (time, from, to, reason)."""
+def current_actor(settings: TriageSettings | None = None) -> str:
+    """Who is moving an alias: ``TRIAGE_ACTOR``, else the OS user (and the machine)."""
+    import getpass
+    import socket
+
+    settings = settings or get_settings()
+    if settings.actor:
+        return settings.actor
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container user without a passwd entry
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _program() -> str:
+    """The command line's program and subcommand, for moves made outside the triage commands."""
+    import sys
+
+    program = Path(sys.argv[0]).name if sys.argv else ""
+    if program in ("", "-c", "-m"):
+        return f"python {program}".strip()
+    return " ".join([program, *sys.argv[1:2]])
+
+
+def move_alias(
+    name: str,
+    alias: str,
+    version: str,
+    reason: str,
+    *,
+    command: str | None = None,
+    actor: str | None = None,
+) -> AliasMove:
+    """Point ``alias`` at ``version`` and record the move in the alias history.
+
+    The one way the project moves an alias, so that no move goes unrecorded.
+    ``command`` says what moved it (``triage promote`` …; default the running
+    program), ``actor`` who (default :func:`current_actor`).  The entry is
+    written before the alias moves and taken back if the move fails: a crash
+    in between leaves an entry whose move did not happen, never a move
+    without an entry.
+    """
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -234,39 +352,153 @@ def move_alias(name: str, alias: str, version: str, reason: str) -> dict[str, st
     except MlflowException as error:
         raise LookupError(f"model {name!r} has no version {version}") from error
     try:
-        previous = str(client.get_model_version_by_alias(name, alias).version)
+        previous: str | None = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         previous = None
-    client.set_registered_model_alias(name, alias, str(version))
-    when = _now()
-    move: dict[str, str | None] = {
-        "time": when,
-        "alias": alias,
-        "from": previous,
-        "to": str(version),
-        "reason": reason,
-    }
-    client.set_registered_model_tag(
-        name, f"alias_move.{when}", json.dumps(move, ensure_ascii=False)
+    move = AliasMove(
+        time=_now(),
+        alias=alias,
+        previous=previous,
+        version=str(version),
+        reason=reason,
+        actor=actor or current_actor(),
+        command=command or _program(),
     )
-    client.set_model_version_tag(name, str(version), f"{alias}_since", when)
-    client.set_model_version_tag(name, str(version), f"{alias}_reason", reason[:4000])
-    log.info("%s@%s: %s -> %s (%s)", name, alias, previous, version, reason)
+    # No colons in the key: MLflow refuses them in tag names on Windows.
+    stamp = move.time.replace("-", "").replace(":", "")
+    key = f"{HISTORY_TAG_PREFIX}{stamp}.{alias}.{os.urandom(4).hex()}"
+    client.set_registered_model_tag(name, key, move.to_json())
+    try:
+        client.set_registered_model_alias(name, alias, str(version))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.delete_registered_model_tag(name, key)
+        raise
+    log.info("%s@%s: %s -> %s by %s (%s)", name, alias, previous, version, move.actor, reason)
     return move
 
 
-def alias_history(name: str) -> list[dict[str, str | None]]:
+def alias_history(name: str) -> list[AliasMove]:
     """Every recorded alias move of a registered model, oldest first."""
     import mlflow
 
     tags = mlflow.MlflowClient().get_registered_model(name).tags
-    moves: list[dict[str, str | None]] = [
-        json.loads(v) for k, v in tags.items() if k.startswith("alias_move.")
+    moves = [AliasMove.from_json(v) for k, v in tags.items() if k.startswith(HISTORY_TAG_PREFIX)]
+    return sorted(moves, key=lambda move: move.time)
+
+
+@dataclass(frozen=True)
+class VersionAliases:
+    """A registered version and the aliases pointing at it now."""
+
+    version: str
+    aliases: tuple[str, ...]
+    run_id: str | None
+
+
+def versions_with_aliases(name: str) -> list[VersionAliases]:
+    """Every version of ``name``, oldest first, with its aliases as the registry holds them.
+
+    ``search_model_versions`` returns versions without their aliases, so they
+    come from the registered model's alias table; an unknown model has none.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    try:
+        aliases = client.get_registered_model(name).aliases
+        versions = list(client.search_model_versions(f"name='{name}'"))
+    except MlflowException:
+        return []
+    return [
+        VersionAliases(
+            version=str(found.version),
+            aliases=tuple(sorted(a for a, v in aliases.items() if str(v) == str(found.version))),
+            run_id=found.run_id,
+        )
+        for found in sorted(versions, key=lambda found: int(found.version))
     ]
-    return sorted(moves, key=lambda m: str(m["time"]))
 
 
-def rollback(name: str, reason: str = "manual rollback") -> dict[str, str | None]:
+def check_loadable(name: str, version: str, *, timeout: float = 300.0) -> None:
+    """Raise ``ValueError`` naming the version and file unless ``version`` loads and scores.
+
+    The files are checked here first (a booster file cut short is named
+    precisely), then loaded and used on the contract's example case in a
+    separate Python process: LightGBM kills the process that reads a
+    corrupt booster (SIGABRT, SIGSEGV) rather than raising, and that must not
+    be the command that asked.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from models.case_model import BOOSTER_FILE, MODEL_FILE, booster_file_problem
+
+    uri = f"{model_uri(name, version=version)}/artifacts/{MODEL_ARTIFACT}"
+    with tempfile.TemporaryDirectory(prefix="triage-check-") as scratch:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+        except MlflowException as error:
+            raise LookupError(f"model {name!r} has no version {version}") from error
+        for required in (BOOSTER_FILE, MODEL_FILE):
+            if not (local / required).is_file():
+                raise ValueError(f"{name} v{version}: its {required} is missing from the store")
+        problem = booster_file_problem((local / BOOSTER_FILE).read_bytes())
+        if problem is not None:
+            raise ValueError(f"{name} v{version}: its {BOOSTER_FILE} is unreadable, {problem}")
+        try:
+            done = subprocess.run(
+                [sys.executable, "-c", _PROBE, str(local)],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ValueError(
+                f"{name} v{version}: its model files did not load within {timeout:.0f} s"
+            ) from error
+    if done.returncode < 0:
+        died = signal.Signals(-done.returncode).name
+        raise ValueError(
+            f"{name} v{version}: reading its {BOOSTER_FILE} crashed the loading process ({died})"
+        )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no error message"]
+        raise ValueError(f"{name} v{version}: its model files do not load: {lines[-1][:500]}")
+
+
+#: Run in a child process by :func:`check_loadable`: load the files, score the example case.
+_PROBE = """
+import sys
+import pandas as pd
+from features.load import validate_frame
+from features.record import example_case
+from models.case_model import CaseModel
+model = CaseModel.load(sys.argv[1])
+frame, report = validate_frame(pd.DataFrame([example_case()]), source="example case")
+assert report.ok, "the contract's example case is valid"
+model.predict(frame)
+if model.kind == "stream":
+    assert model.thresholds is not None, "a stream model carries its routing thresholds"
+"""
+
+
+def promote(name: str, version: str, reason: str, *, command: str | None = None) -> AliasMove:
+    """Make ``version`` the champion by hand, once it is shown to load and score."""
+    check_loadable(name, version)
+    return move_alias(name, CHAMPION, version, reason, command=command)
+
+
+def rollback(
+    name: str, reason: str = "manual rollback", *, command: str | None = None
+) -> AliasMove:
     """Give ``champion`` back to the version that held it before the current one."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -277,10 +509,13 @@ def rollback(name: str, reason: str = "manual rollback") -> dict[str, str | None
     except MlflowException as error:
         raise LookupError(f"model {name!r} has no champion to roll back") from error
     for move in reversed(alias_history(name)):
-        earlier = move["from"]
-        if move["alias"] == CHAMPION and move["to"] == current and earlier not in (None, current):
+        earlier = move.previous
+        if move.alias == CHAMPION and move.version == current and earlier not in (None, current):
             assert earlier is not None  # excluded just above
-            return move_alias(name, CHAMPION, earlier, f"{reason} (from version {current})")
+            check_loadable(name, earlier)
+            return move_alias(
+                name, CHAMPION, earlier, f"{reason} (from version {current})", command=command
+            )
     raise LookupError(f"model {name!r}: no earlier champion than version {current} is recorded")
 
 

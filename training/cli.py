@@ -47,15 +47,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote = subparsers.add_parser("promote", help="make a model version the champion by hand")
     promote.add_argument("--model", required=True, help="triage-stream or triage-assets")
     promote.add_argument("--version", required=True)
-    promote.add_argument("--reason", default="manual promotion")
+    promote.add_argument(
+        "--reason", default="manual promotion", help="why, as the alias history records it"
+    )
     promote.set_defaults(handler=_promote)
 
     rollback = subparsers.add_parser("rollback", help="give champion back to the previous version")
     rollback.add_argument("--model", required=True, help="triage-stream or triage-assets")
-    rollback.add_argument("--reason", default="manual rollback")
+    rollback.add_argument(
+        "--reason", default="manual rollback", help="why, as the alias history records it"
+    )
     rollback.set_defaults(handler=_rollback)
 
     models = subparsers.add_parser("models", help="list model versions, aliases and alias history")
+    models.add_argument("--model", help="only this model (triage-stream or triage-assets)")
+    models.add_argument(
+        "--history",
+        action="store_true",
+        help="print every alias move (when, who, from, to, why), newest first",
+    )
     models.set_defaults(handler=_models)
 
 
@@ -142,10 +152,10 @@ def _promote(args: argparse.Namespace) -> int:
     registry.configure_mlflow()
     try:
         registry.kind_of(args.model)
-        move = registry.move_alias(args.model, registry.CHAMPION, args.version, args.reason)
+        move = registry.promote(args.model, args.version, args.reason, command="triage promote")
     except (LookupError, ValueError) as error:
-        raise CommandError(str(error)) from error
-    print(f"{args.model}@champion: version {move['from']} -> {move['to']} ({move['reason']})")
+        raise CommandError(f"refused, champion unchanged: {error}") from error
+    print(f"{args.model}@champion: {move_line(move)}")
     return 0
 
 
@@ -155,36 +165,56 @@ def _rollback(args: argparse.Namespace) -> int:
     registry.configure_mlflow()
     try:
         registry.kind_of(args.model)
-        move = registry.rollback(args.model, args.reason)
+        move = registry.rollback(args.model, args.reason, command="triage rollback")
     except (LookupError, ValueError) as error:
-        raise CommandError(str(error)) from error
-    print(f"{args.model}@champion: version {move['from']} -> {move['to']} ({move['reason']})")
+        raise CommandError(f"refused, champion unchanged: {error}") from error
+    print(f"{args.model}@champion: {move_line(move)}")
     return 0
 
 
-def _models(args: argparse.Namespace) -> int:
-    import mlflow
+def move_line(move) -> str:
+    """One alias move as the commands print it."""
+    return f"version {move.previous or '-'} -> {move.version} ({move.reason})"
 
+
+def _models(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from models import registry
 
     registry.configure_mlflow()
-    client = mlflow.MlflowClient()
     settings = get_settings()
-    for name in (settings.stream_model_name, settings.assets_model_name):
+    names = [settings.stream_model_name, settings.assets_model_name]
+    if args.model:
         try:
-            versions = list(client.search_model_versions(f"name='{name}'"))
-        except mlflow.exceptions.MlflowException:
-            versions = []
-        print(f"{name}:")
-        if not versions:
-            print("  no versions yet: train with `triage train --data CASES.csv`")
-            continue
-        for version in sorted(versions, key=lambda v: int(v.version)):
-            aliases = ",".join(version.aliases) or "-"
-            print(f"  version {version.version:>3}  aliases {aliases:<20} run {version.run_id}")
-        for move in registry.alias_history(name):
-            print(
-                f"  {move['time']}  {move['alias']}: {move['from']} -> {move['to']}  {move['reason']}"
-            )
+            registry.kind_of(args.model)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        names = [args.model]
+    for name in names:
+        versions = registry.versions_with_aliases(name)
+        history = registry.alias_history(name) if versions else []
+        print("\n".join(model_lines(name, versions, history, with_history=args.history)))
     return 0
+
+
+def model_lines(name, versions, history, *, with_history: bool) -> list[str]:
+    """What `triage models` prints of one model: versions and aliases, and the alias history.
+
+    The history is newest first: the move an operator asks about is usually the last.
+    """
+    lines = [f"{name}:"]
+    if not versions:
+        return [*lines, "  no versions yet: train with `triage train --data CASES.csv`"]
+    for version in versions:
+        aliases = ",".join(version.aliases) or "-"
+        lines.append(f"  version {version.version:>3}  aliases {aliases:<20} run {version.run_id}")
+    if not with_history:
+        lines.append(f"  {len(history)} alias moves recorded: `triage models --history` lists them")
+        return lines
+    lines.append("  alias history, newest first:")
+    for move in reversed(history):
+        lines.append(
+            f"  {move.time}  {move.alias:<10} {move.previous or '-':>3} -> {move.version:<3} "
+            f"by {move.actor or 'unknown'} ({move.command or 'unknown command'}): {move.reason}"
+        )
+    return lines

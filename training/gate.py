@@ -81,7 +81,9 @@ def promote_if_better(
     ``candidate_metrics`` are the new version's on ``test_frame`` (training
     computed them already); the champion is scored on the same cases here.
     """
-    registry.move_alias(name, registry.CHALLENGER, version, "newly trained version")
+    registry.move_alias(
+        name, registry.CHALLENGER, version, "newly trained version", command="triage train"
+    )
     y = test_frame[target].to_numpy()
     try:
         champion = registry.load_case_model(name, alias=registry.CHAMPION)
@@ -94,7 +96,7 @@ def promote_if_better(
     if champion is not None:
         reason += f" (champion was version {champion.version})"
     if promoted:
-        registry.move_alias(name, registry.CHAMPION, version, reason)
+        registry.move_alias(name, registry.CHAMPION, version, reason, command="triage train")
     return {
         "name": name,
         "version": version,

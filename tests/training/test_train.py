@@ -227,9 +227,9 @@ def test_promote_and_rollback_move_aliases_and_record_why(first, sample, capsys)
     assert main(["rollback", "--model", name]) == 0
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     history = registry.alias_history(name)
-    reasons = [move["reason"] for move in history if move["alias"] == "champion"]
+    reasons = [move.reason for move in history if move.alias == "champion"]
     assert reasons[-2] == "audit check" and reasons[-1].startswith("manual rollback")
-    assert all(move["time"] for move in history)
+    assert all(move.time for move in history)
     assert main(["promote", "--model", name, "--version", "99"]) == 2
     assert "no version 99" in capsys.readouterr().err
     assert main(["promote", "--model", "no-such-model", "--version", "1"]) == 2
