@@ -42,6 +42,8 @@ def test_the_selection_is_documented_in_openapi_3_0_types():
     assert court == {
         "type": "string",
         "pattern": "^[0-9A-Za-z]{6}$",
+        "minLength": 6,
+        "maxLength": 6,
         "description": "Only this court (6-character court code, e.g. `440305`).",
         "examples": ["440305"],
         "title": "Court Id",
