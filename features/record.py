@@ -70,6 +70,8 @@ class TextRule:
         """What the loader says of a value of the wrong length."""
         if self.min_length == self.max_length:
             return f"must be {self.min_length} characters"
+        if self.min_length <= 1:  # an empty cell is a missing value, refused as such
+            return f"must be at most {self.max_length} characters"
         return f"must be {self.min_length} to {self.max_length} characters"
 
 

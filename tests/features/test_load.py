@@ -164,7 +164,7 @@ def test_labels_are_required_only_for_training():
         ("court_id", "44０３05", "must be ASCII letters or digits only"),  # full-width digits
         ("case_id", "(2024)粤0305执\x071号", "control or invisible formatting character"),
         ("case_id", "(2024)粤0305执\u202e1号", "control or invisible formatting character"),
-        ("case_id", "x" * 101, "must be 1 to 100 characters"),
+        ("case_id", "x" * 101, "must be at most 100 characters"),
         ("is_complex", "0.5", "outcome must be 0 or 1"),
         ("has_recoverable_assets", "yes", "outcome must be 0 or 1"),
         ("claim_amount", "inf", "plain decimal amount"),

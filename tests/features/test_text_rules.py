@@ -54,6 +54,7 @@ def test_the_patterns_say_length_and_characters():
     assert COURT_ID_TEXT.length_message == "must be 6 characters"
     assert PRINTABLE_TEXT.pattern == r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,100}$"
     assert (PRINTABLE_TEXT.max_length, MAX_TEXT) == (100, 100)
+    assert PRINTABLE_TEXT.length_message == "must be at most 100 characters"
 
 
 def test_both_engines_refuse_the_same_characters_in_a_case_id_over_all_of_unicode():
