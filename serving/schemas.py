@@ -149,7 +149,8 @@ class OpenAPI30Schema(GenerateJsonSchema):
     pydantic writes JSON Schema 2020-12: ``"exclusiveMinimum": 0`` and
     ``anyOf [..., {"type": "null"}]``.  OpenAPI 3.0 means ``"minimum": 0,
     "exclusiveMinimum": true`` and ``"nullable": true``; tools that follow it
-    (schemathesis, code generators) refuse or misread the 2020-12 forms.
+    (schemathesis, code generators) refuse or misread the 2020-12 forms.  A
+    pattern with Unicode categories (``\\p{Cc}``) is left out for the same reason.
     """
 
     def generate(self, schema, mode="validation"):
@@ -165,6 +166,11 @@ def _openapi30(node: Any) -> Any:
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
             node[limit], node[bound] = node[bound], True
+    pattern = node.get("pattern")
+    if node.get("type") == "string" and isinstance(pattern, str) and r"\p{" in pattern:
+        # 3.0's patterns are ECMA-262 without the `u` flag, where \p{Cc} is no Unicode
+        # class (tools refuse or misread it): the rule is in the field's description.
+        node.pop("pattern")
     variants = node.get("anyOf")
     if isinstance(variants, list) and {"type": "null"} in variants:
         rest = [v for v in variants if v != {"type": "null"}]

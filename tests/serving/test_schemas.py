@@ -268,3 +268,14 @@ def _errors_or_none(body: str) -> list[dict]:
     except ValidationError as error:
         return describe_errors(error.errors(include_input=False, include_context=False))
     return []
+
+
+def test_text_rules_are_documented_as_openapi_3_0_reads_them():
+    properties = Case.model_json_schema()["properties"]
+    assert properties["court_id"]["pattern"] == "^[0-9A-Za-z]{6}$"
+    assert (properties["court_id"]["minLength"], properties["court_id"]["maxLength"]) == (6, 6)
+    # ECMA-262 without the `u` flag has no \p{..}: the rule is in words, and still applied.
+    case_id = properties["case_id"]
+    assert "pattern" not in case_id and case_id["maxLength"] == 100
+    assert "no control or invisible formatting characters" in case_id["description"]
+    assert fields_of(request(case_id="a\x07")) == {"case.case_id": "control_character"}
