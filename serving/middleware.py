@@ -9,11 +9,11 @@ which tells them whether the models are ready and which keys are valid.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import typing as t
 from dataclasses import dataclass
 
-import anyio
 import anyio.to_thread
 
 from serving.json_keys import duplicate_keys, refusal
@@ -172,7 +172,9 @@ class RequestGuardMiddleware:
         # would not work (BentoML turns it into a 500).
         timeout = self.gate.body_timeout_s
         try:
-            with anyio.fail_after(timeout):
+            # asyncio's own timeout (the server's loop is asyncio): a third of the cost
+            # of anyio.fail_after's cancel scope, on every request.
+            async with asyncio.timeout(timeout):
                 body = await _read_body(receive, limit)
         except _TooLarge:
             return await send_json(send, 413, too_large)
