@@ -47,6 +47,14 @@ class TriageSettings(BaseSettings):
         description="Largest request body the service accepts (413 above); holds a "
         "10,000-case batch (about 10 MB of compact JSON) with room for indentation.",
     )
+    request_read_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        lt=60,
+        description="Seconds a client has to send the whole body of a scoring request; "
+        "408 after, well before the service's 60 s traffic timeout (a 504) would strike. "
+        "A 10 MB batch needs about 8 s at 10 Mbit/s: raise it for slow links.",
+    )
     decision_log_sync: Literal["NORMAL", "FULL", "EXTRA"] = Field(
         default="NORMAL",
         description="SQLite decision log: NORMAL survives any crash of the service process "

@@ -3,7 +3,7 @@
 A column arrives as what a file says — text, a typed Parquet column or Python
 values from records — and leaves as a column of the canonical frame (see
 :mod:`features.load`) with, for each kind of failure, the rows that have it.
-The contract's single-field rules (kinds, codes, bounds, lengths) are applied
+The contract's single-field rules (kinds, codes, bounds, text rules) are applied
 here; rules across fields are in :mod:`features.rules`.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.record import DATE_MESSAGE, FieldSpec, Kind
+from features.record import DATE_MESSAGE, FieldSpec, Kind, TextRule
 
 _TRUE = {"true", "1", "是", "1.0", "t", "yes", "y"}
 _FALSE = {"false", "0", "否", "0.0", "f", "no", "n"}
@@ -110,10 +110,8 @@ def parse_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
     text = as_text(raw)
     present = _flags(text.is_valid())
     if spec.kind is Kind.STRING:
-        length = spec.extra.get("length")
-        if length is not None:
-            wrong = _mask(pc.not_equal(pc.utf8_length(text), length))
-            failures.append((wrong, f"must be {length} characters"))
+        if spec.text is not None:
+            failures.extend(_text_failures(spec.text, text))
         return ColumnResult(_text_series(text), failures, present)
     if spec.kind is Kind.DATE:
         shaped = _matches(text, _DATE)
@@ -133,6 +131,18 @@ def parse_column(spec: FieldSpec, raw: pa.Array) -> ColumnResult:
     failures.append((wrong, "is not a boolean (true/false, 1/0, 是/否)"))
     values = np.where(true, 1.0, np.where(false, 0.0, np.nan))
     return ColumnResult(pd.Series(values, dtype="float64"), failures, present)
+
+
+def _text_failures(rule: TextRule, text: pa.Array) -> list[tuple[Mask, str]]:
+    """The rows of a text column whose value is too short or long, or has a refused character."""
+    lengths = pc.utf8_length(text)
+    wrong_length = _mask(
+        pc.or_(pc.less(lengths, rule.min_length), pc.greater(lengths, rule.max_length))
+    )
+    # Arrow's regular expressions are RE2's: the rule's \p{..} classes mean what they
+    # mean to the API's request model.
+    allowed = _flags(pc.fill_null(pc.match_substring_regex(text, rule.characters_pattern), True))
+    return [(wrong_length, rule.length_message), (~allowed, rule.message)]
 
 
 def _text_series(text: pa.Array) -> pd.Series:

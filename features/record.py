@@ -31,6 +31,75 @@ class Kind(StrEnum):
 #: What the loader and the API say of a date not written YYYY-MM-DD or not in the calendar.
 DATE_MESSAGE = "is not a date written YYYY-MM-DD"
 
+#: Longest text accepted in a free-text identity field (a case number is ~20 characters).
+MAX_TEXT = 100
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """What the values of a text field may be: how long, and which characters.
+
+    One rule for every reader of a case: the loader checks it with Arrow
+    (RE2), the API's request model and the dashboard's filters with pydantic
+    (Rust's regex).  ``characters`` is one regular-expression character class
+    written in the syntax both engines read alike (ranges and ``\\p{..}``
+    Unicode categories), so the two cannot drift apart.
+    """
+
+    characters: str
+    min_length: int
+    max_length: int
+    #: The ``type`` of an API error and the words of the loader's and the API's message.
+    code: str
+    message: str
+
+    @property
+    def characters_pattern(self) -> str:
+        """Matches a value made only of allowed characters (any length)."""
+        return f"^{self.characters}*$"
+
+    @property
+    def pattern(self) -> str:
+        """Matches a whole valid value: allowed characters, allowed length."""
+        if self.min_length == self.max_length:
+            return f"^{self.characters}{{{self.min_length}}}$"
+        return f"^{self.characters}{{{self.min_length},{self.max_length}}}$"
+
+    @property
+    def length_message(self) -> str:
+        """What the loader says of a value of the wrong length."""
+        if self.min_length == self.max_length:
+            return f"must be {self.min_length} characters"
+        if self.min_length <= 1:  # an empty cell is a missing value, refused as such
+            return f"must be at most {self.max_length} characters"
+        return f"must be {self.min_length} to {self.max_length} characters"
+
+
+#: A court code: six ASCII letters or digits (GB/T 2260 digits in practice).  Anything
+#: else (``<``, quotes, NUL, a right-to-left override) cannot be a court, and would reach
+#: the dashboard's court list without being choosable in its filter.
+COURT_ID_TEXT = TextRule(
+    characters="[0-9A-Za-z]",
+    min_length=6,
+    max_length=6,
+    code="court_id_characters",
+    message="must be ASCII letters or digits only",
+)
+
+#: Printable text: no control characters (Unicode Cc: NUL, BEL, ESC, line breaks...),
+#: no format characters (Cf: bidi overrides such as U+202E, zero-width spaces and
+#: joiners, U+FEFF) and no line or paragraph separators (Zl, Zp).  Format characters
+#: are refused too because they are invisible: two case numbers that read the same
+#: could differ, and a bidi override makes a reviewer read another case number than
+#: the one logged.  A 案号 never needs one.
+PRINTABLE_TEXT = TextRule(
+    characters=r"[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]",
+    min_length=1,
+    max_length=MAX_TEXT,
+    code="control_character",
+    message="contains a control or invisible formatting character",
+)
+
 
 class Group(StrEnum):
     IDENTITY = "identity"
@@ -66,6 +135,8 @@ class FieldSpec:
     example: object = None
     # Integer fields that are bounded above by another field of the same row.
     at_most_field: str | None = None
+    #: Length and characters of a text field (every STRING field has one).
+    text: TextRule | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -128,8 +199,10 @@ FIELDS: tuple[FieldSpec, ...] = (
         True,
         "案号",
         "case number",
-        "Case number (案号), unique within a file.",
+        "Case number (案号), unique within a file; printable text (no control or "
+        f"invisible formatting characters), at most {MAX_TEXT} characters.",
         example="(2024)粤0305执1234号",
+        text=PRINTABLE_TEXT,
     ),
     _F(
         "court_id",
@@ -138,9 +211,9 @@ FIELDS: tuple[FieldSpec, ...] = (
         True,
         "法院代码",
         "court code",
-        "Court code, 6 characters; the first two are the province code.",
+        "Court code, 6 ASCII letters or digits; the first two are the province code.",
         example="440305",
-        extra={"length": 6},
+        text=COURT_ID_TEXT,
     ),
     _F(
         "filing_date",

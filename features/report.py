@@ -29,6 +29,16 @@ class CaseDataError(ValueError):
         super().__init__(report.render())
 
 
+def _visible(text: str) -> str:
+    """``text`` with what a terminal would not show (or would obey) escaped: ``\\x07``, ``\\u202e``.
+
+    A case_id refused for a control character is still how the user finds the row.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with one cell (or a whole column when ``row`` is None)."""
@@ -43,7 +53,7 @@ class Problem:
         if self.field == WHOLE_FILE:
             return f"{'file' if self.row is None else f'row {self.row}'}: {self.message}"
         where = "column" if self.row is None else f"row {self.row}"
-        case = f" (case_id {self.case_id})" if self.case_id else ""
+        case = f" (case_id {_visible(self.case_id)})" if self.case_id else ""
         return f"{where}{case}, field {self.field}: {self.message}"
 
 

@@ -32,6 +32,7 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 from starlette.exceptions import HTTPException
 
+from features.record import COURT_ID_TEXT
 from serving import stats
 from serving.dashboard_cache import TTLCache
 from serving.dashboard_drift import drift_report
@@ -83,7 +84,10 @@ def stats_filters(
         str | None,
         Query(
             description="Only this court (6-character court code, e.g. `440305`).",
-            pattern=r"^[0-9A-Za-z]{6}$",
+            # The record's rule for a court code, as the API and the loader apply it.
+            min_length=COURT_ID_TEXT.min_length,
+            max_length=COURT_ID_TEXT.max_length,
+            pattern=COURT_ID_TEXT.pattern,
             examples=["440305"],
         ),
         NeverNull,

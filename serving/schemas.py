@@ -34,10 +34,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from features.record import (
     DATE_MESSAGE,
+    FIELD_BY_NAME,
     PII_FIELDS,
+    PRINTABLE_TEXT,
     RECORD_FIELDS,
     FieldSpec,
     Kind,
+    TextRule,
     example_case,
 )
 from features.rules import problems_in_case
@@ -45,8 +48,6 @@ from models.routing import STREAMS
 
 #: Most cases one ``/triage_batch`` request may carry.
 MAX_BATCH = 10_000
-#: Longest text accepted in a free-text identity field (a case number is ~20 characters).
-MAX_TEXT = 100
 #: Sanity bounds where the contract sets none, so that no number can overflow the
 #: feature formulas: counts and days up to a billion, amounts up to 10^15 CNY.
 MAX_INTEGER = 1_000_000_000
@@ -87,9 +88,12 @@ def _annotation(spec: FieldSpec) -> tuple[Any, dict[str, Any]]:
     """The Python type of a field and its pydantic constraints."""
     constraints: dict[str, Any] = {}
     if spec.kind is Kind.STRING:
-        length = spec.extra.get("length")
-        constraints["min_length"] = length or 1
-        constraints["max_length"] = length or MAX_TEXT
+        rule = spec.text or PRINTABLE_TEXT
+        # Lengths first (pydantic checks them before the pattern): a value of the wrong
+        # length is refused as such, a pattern mismatch is then about the characters.
+        constraints["min_length"] = rule.min_length
+        constraints["max_length"] = rule.max_length
+        constraints["pattern"] = rule.pattern
         return str, constraints
     if spec.kind is Kind.DATE:
         constraints["json_schema_extra"] = {
@@ -145,7 +149,8 @@ class OpenAPI30Schema(GenerateJsonSchema):
     pydantic writes JSON Schema 2020-12: ``"exclusiveMinimum": 0`` and
     ``anyOf [..., {"type": "null"}]``.  OpenAPI 3.0 means ``"minimum": 0,
     "exclusiveMinimum": true`` and ``"nullable": true``; tools that follow it
-    (schemathesis, code generators) refuse or misread the 2020-12 forms.
+    (schemathesis, code generators) refuse or misread the 2020-12 forms.  A
+    pattern with Unicode categories (``\\p{Cc}``) is left out for the same reason.
     """
 
     def generate(self, schema, mode="validation"):
@@ -161,6 +166,11 @@ def _openapi30(node: Any) -> Any:
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), int | float) and not isinstance(node.get(bound), bool):
             node[limit], node[bound] = node[bound], True
+    pattern = node.get("pattern")
+    if node.get("type") == "string" and isinstance(pattern, str) and r"\p{" in pattern:
+        # 3.0's patterns are ECMA-262 without the `u` flag, where \p{Cc} is no Unicode
+        # class (tools refuse or misread it): the rule is in the field's description.
+        node.pop("pattern")
     variants = node.get("anyOf")
     if isinstance(variants, list) and {"type": "null"} in variants:
         rest = [v for v in variants if v != {"type": "null"}]
@@ -302,6 +312,11 @@ class BatchRequest(StrictRequest):
         return _check_unique_case_ids(self)
 
 
+def _text_rule(name: object) -> TextRule | None:
+    spec = FIELD_BY_NAME.get(name) if isinstance(name, str) else None
+    return spec.text if spec is not None else None
+
+
 def describe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Field-level problems from pydantic's errors (``include_input=False``): which field, what.
 
@@ -314,6 +329,9 @@ def describe_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
         kind, message = error.get("type"), error.get("msg")
         if kind == "extra_forbidden" and loc and loc[-1] in PII_FIELDS:
             kind, message = "personal_data", MSG_PERSONAL
+        elif kind == "string_pattern_mismatch" and loc and (rule := _text_rule(loc[-1])):
+            # The record's words, not the regular expression (lengths were checked first).
+            kind, message = rule.code, rule.message
         described.append(
             {
                 "field": ".".join(str(part) for part in loc) or "(body)",

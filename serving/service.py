@@ -129,6 +129,7 @@ class TriageService:
         self.metrics = decision_metrics()
         GATE.keys = KeyChecker(self.settings.keys_file, self.settings.api_key_list())
         GATE.max_body_bytes = self.settings.max_request_bytes
+        GATE.body_timeout_s = self.settings.request_read_timeout
         GATE.not_ready("loading the models")
         patches.cache_api_callables(self, _as_service().apis)
         # Load in the background: /livez answers meanwhile, /readyz says why not yet.

@@ -159,6 +159,12 @@ def test_labels_are_required_only_for_training():
         ("filing_date", "2024-02-30", "YYYY-MM-DD"),
         ("filing_date", "15/03/2024", "YYYY-MM-DD"),
         ("court_id", "4403", "must be 6 characters"),
+        ("court_id", "44<305", "must be ASCII letters or digits only"),
+        ("court_id", "44\x00305", "must be ASCII letters or digits only"),
+        ("court_id", "44０３05", "must be ASCII letters or digits only"),  # full-width digits
+        ("case_id", "(2024)粤0305执\x071号", "control or invisible formatting character"),
+        ("case_id", "(2024)粤0305执\u202e1号", "control or invisible formatting character"),
+        ("case_id", "x" * 101, "must be at most 100 characters"),
         ("is_complex", "0.5", "outcome must be 0 or 1"),
         ("has_recoverable_assets", "yes", "outcome must be 0 or 1"),
         ("claim_amount", "inf", "plain decimal amount"),
@@ -382,3 +388,23 @@ def test_cli_validate_reports_and_exits_non_zero(tmp_path, capsys):
     missing.to_csv(path, index=False)
     assert main(["validate", "--data", str(path)]) == 1
     assert "column, field claim_amount: required column is missing" in capsys.readouterr().out
+
+
+def test_cli_validate_refuses_court_ids_and_case_ids_outside_the_record_rule(tmp_path, capsys):
+    rows = valid_rows(5)
+    rows[0]["court_id"] = "44<305"
+    rows[1]["court_id"] = "44\x00305"
+    rows[2]["case_id"] = "(2024)粤0305执\x07号"
+    rows[3]["case_id"] = "(2024)粤0305执\u202e号"
+    bad = write_csv(tmp_path, rows, "bad.csv")
+    assert main(["validate", "--data", str(bad)]) == 1
+    out = capsys.readouterr().out
+    for expected in (
+        f"row 1 (case_id {rows[0]['case_id']}), field court_id: must be ASCII letters or digits",
+        f"row 2 (case_id {rows[1]['case_id']}), field court_id: must be ASCII letters or digits",
+        # The refused characters are shown escaped: the row is still found by its case_id.
+        r"row 3 (case_id (2024)粤0305执\x07号), field case_id: contains a control",
+        r"row 4 (case_id (2024)粤0305执\u202e号), field case_id: contains a control",
+    ):
+        assert expected in out, out
+    assert "\x07" not in out and "\u202e" not in out and "\x00" not in out

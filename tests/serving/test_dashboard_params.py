@@ -42,6 +42,8 @@ def test_the_selection_is_documented_in_openapi_3_0_types():
     assert court == {
         "type": "string",
         "pattern": "^[0-9A-Za-z]{6}$",
+        "minLength": 6,
+        "maxLength": 6,
         "description": "Only this court (6-character court code, e.g. `440305`).",
         "examples": ["440305"],
         "title": "Court Id",
@@ -113,3 +115,22 @@ def test_a_bad_selection_and_a_service_not_ready_answer_in_order(query, status):
         assert answer.json() == {"error": "not ready: the models are still loading"}
     else:
         assert answer.json()["fields"][0]["field"] in ("until", "court_id")
+
+
+@pytest.mark.parametrize(
+    ("court", "kind"),
+    [
+        ("44<305", "court_id_characters"),
+        ("44\x00305", "court_id_characters"),
+        ("44\u202e305", "court_id_characters"),
+        ("44'305", "court_id_characters"),
+        ("4403", "string_too_short"),
+    ],
+)
+def test_the_court_filter_applies_the_records_rule(court, kind):
+    """What the API and the loader refuse as a court code, the filter refuses (and vice versa)."""
+    never_read = t.cast(t.Any, object())  # the selection is refused before any number is read
+    client = _client(create_app(lambda: never_read))
+    answer = client.get("/v1/stats/summary", params={"court_id": court})
+    assert answer.status_code == 422, answer.text
+    assert [(f["field"], f["type"]) for f in answer.json()["fields"]] == [("court_id", kind)]

@@ -87,6 +87,15 @@ def test_each_field_follows_its_spec(spec):
         ({"respondent_age": 12}, "case.respondent_age", "greater_than_equal"),
         ({"n_respondents": 10**30}, "case.n_respondents", "less_than_equal"),
         ({"court_id": "4403051"}, "case.court_id", "string_too_long"),
+        ({"court_id": "44<305"}, "case.court_id", "court_id_characters"),
+        ({"court_id": "44\x00305"}, "case.court_id", "court_id_characters"),
+        ({"court_id": "44\u202e305"}, "case.court_id", "court_id_characters"),
+        ({"court_id": "44\u202e3051"}, "case.court_id", "string_too_long"),
+        ({"case_id": "(2024)粤0305执\x07号"}, "case.case_id", "control_character"),
+        ({"case_id": "(2024)粤0305执\u202e号"}, "case.case_id", "control_character"),
+        ({"case_id": "(2024)粤0305执\u200b号"}, "case.case_id", "control_character"),
+        ({"case_id": "x" * 101}, "case.case_id", "string_too_long"),
+        ({"case_id": ""}, "case.case_id", "string_too_short"),
         ({"filing_date": "2024-02-30"}, "case.filing_date", "date_format"),
         ({"filing_date": "2024/03/15"}, "case.filing_date", "date_format"),
         ({"case_id": None}, "case.case_id", "string_type"),
@@ -221,3 +230,52 @@ def test_documented_examples_validate():
         "complex",
         "review",
     )
+
+
+def test_a_refused_character_is_named_in_the_records_words_not_a_regular_expression():
+    (error,) = errors_of(request(court_id="44<305"))
+    assert error == {
+        "field": "case.court_id",
+        "loc": ["case", "court_id"],
+        "type": "court_id_characters",
+        "message": "must be ASCII letters or digits only",
+    }
+    (error,) = errors_of(request(case_id="a\x07b"))
+    assert error["message"] == "contains a control or invisible formatting character"
+    assert "\x07" not in json.dumps(error, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("name", ["case_id", "court_id"])
+def test_the_api_and_the_loader_refuse_the_same_text(name):
+    """One rule, two engines (Rust regex in the API, RE2 in the loader): same verdicts."""
+    values = [
+        "440305", "AB12cd", "44<305", "44\x00305", "４４0305", "44 305", "4403\u200b5",
+        "(2024)粤0305执1234号", "a\tb", "a\u2028b", "a\u00adb", "\ufeffx", "ok\u3000ok", "x" * 101,
+    ]  # fmt: skip
+    for value in values:
+        row = dict(example_case(), **{name: value})
+        if name == "court_id":
+            row["province"] = value[:2] if value[:2] in [p.code for p in PROVINCES] else "44"
+        _, report = validate_frame(pd.DataFrame([row]).astype(object))
+        loader_refuses = any(p.field == name for p in report.problems)
+        api_refuses = any(e["field"] == f"case.{name}" for e in _errors_or_none(request(**row)))
+        assert api_refuses == loader_refuses, (name, value, report.render())
+
+
+def _errors_or_none(body: str) -> list[dict]:
+    try:
+        TriageRequest.model_validate_json(body)
+    except ValidationError as error:
+        return describe_errors(error.errors(include_input=False, include_context=False))
+    return []
+
+
+def test_text_rules_are_documented_as_openapi_3_0_reads_them():
+    properties = Case.model_json_schema()["properties"]
+    assert properties["court_id"]["pattern"] == "^[0-9A-Za-z]{6}$"
+    assert (properties["court_id"]["minLength"], properties["court_id"]["maxLength"]) == (6, 6)
+    # ECMA-262 without the `u` flag has no \p{..}: the rule is in words, and still applied.
+    case_id = properties["case_id"]
+    assert "pattern" not in case_id and case_id["maxLength"] == 100
+    assert "no control or invisible formatting characters" in case_id["description"]
+    assert fields_of(request(case_id="a\x07")) == {"case.case_id": "control_character"}
