@@ -7,6 +7,12 @@ BentoML model, ``triage-models:<version>``, whose version names its contents
 (``s3-a3-cs4-…``).  The service's workers load that BentoML model
 (:mod:`serving.served_models`), never the registry.
 
+Before a model set is served anywhere it is loaded and warmed up in a
+subprocess (:mod:`serving.model_check`): LightGBM aborts the whole process
+on some broken model files (a booster cut short), which no ``except`` can
+catch, so neither `triage serve` nor a worker loads a set that has not passed
+that check.
+
 This side needs MLflow (the CLI runs it); the workers' side must not import it.
 """
 
@@ -16,6 +22,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,6 +89,17 @@ class ModelSet:
         models |= {f"challenger-{k}": entry(v) for k, v in self.challengers.items()}
         return {"models": models}
 
+    def versions(self) -> dict[str, dict[str, str]]:
+        """``{kind: {"champion": version, "challenger": version}}`` (challenger where served)."""
+        found = {kind: {"champion": served.version} for kind, served in self.champions.items()}
+        for kind, served in self.challengers.items():
+            found[kind]["challenger"] = served.version
+        return found
+
+
+class ModelsRefused(RuntimeError):
+    """A model set failed its check (load and warm-up in a subprocess): it must not be served."""
+
 
 # --------------------------------------------------------------------------
 # Registry side (MLflow)
@@ -118,8 +140,18 @@ def _safe_uri(uri: str) -> str:
 
 
 def _download(served: ServedVersion, into: Path) -> Path:
-    """The stored model files of one version (``booster.txt``, ``model.json``) into a folder."""
-    return registry.download_version(served.name, served.version, into)
+    """The stored model files of one version (``booster.txt``, ``model.json``) into a folder.
+
+    Copied, not loaded: loading happens in :func:`check_models`'s subprocess.
+    """
+    import mlflow
+
+    uri = f"{registry.model_uri(served.name, version=served.version)}/artifacts/"
+    uri += registry.MODEL_ARTIFACT
+    with tempfile.TemporaryDirectory(prefix="triage-download-") as scratch:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+        shutil.copytree(local, into)
+    return into
 
 
 def import_models(
@@ -160,9 +192,51 @@ def import_models(
     return tag
 
 
-def prepare_models(settings: TriageSettings | None = None) -> str:
-    """Resolve the aliases and import those versions; the BentoML tag to serve."""
-    return import_models(resolve_aliases(settings))
+def check_models(tag: str, timeout: float = 300.0) -> None:
+    """Load and warm up a stored model set in a subprocess; :class:`ModelsRefused` if it fails.
+
+    A subprocess, because a broken booster file makes LightGBM abort the
+    process that loads it (SIGABRT): the check may die, the caller may not.
+    """
+    command = [sys.executable, "-m", "serving.model_check", tag]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as error:
+        raise ModelsRefused(f"{tag}: loading and warm-up took over {timeout:.0f} s") from error
+    if done.returncode == 0:
+        return
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    said = lines[-1][:500] if lines else "no message"
+    if done.returncode < 0:
+        how = f"the loading process died of {signal.Signals(-done.returncode).name}"
+    else:
+        how = f"the loading process failed (exit {done.returncode})"
+    raise ModelsRefused(f"{tag}: {how}: {said}")
+
+
+def import_checked(
+    model_set: ModelSet, fetch: Callable[[ServedVersion, Path], Path] | None = None
+) -> str:
+    """Import a model set and check it (:func:`check_models`); the tag, or :class:`ModelsRefused`.
+
+    A refused set is deleted from the BentoML store again, so that nothing
+    (not ``bentoml build`` either) picks it up.
+    """
+    tag = import_models(model_set, fetch)
+    try:
+        check_models(tag)
+    except ModelsRefused:
+        import bentoml
+
+        bentoml.models.delete(tag)
+        raise
+    return tag
+
+
+def prepare_models(settings: TriageSettings | None = None) -> tuple[str, ModelSet]:
+    """Resolve the aliases, import and check those versions; the BentoML tag and the set."""
+    model_set = resolve_aliases(settings)
+    return import_checked(model_set), model_set
 
 
 def _now() -> str:
