@@ -57,7 +57,8 @@ class LiveModels(Generic[D]):
     ``load(tag, current)`` builds a ready decider (load and warm up) for a
     tag, or raises; ``current`` is the decider being replaced (None at
     start).  ``on_swap(new, old)`` is told of each swap, ``on_failure(tag,
-    error)`` of each refused tag, and ``after_retire()`` runs once the
+    error)`` of each tag that failed here, ``on_pointer(pointer)`` of each
+    pointer read (it may carry the supervisor's refusal), and ``after_retire()`` runs once the
     replaced decider is no longer used by any request (the service collects
     garbage there).
     """
@@ -69,6 +70,7 @@ class LiveModels(Generic[D]):
         *,
         on_swap: Callable[[D, D | None], None] | None = None,
         on_failure: Callable[[str, str], None] | None = None,
+        on_pointer: Callable[[ServedPointer], None] | None = None,
         after_retire: Callable[[], None] | None = None,
         retire_timeout: float = 120.0,
     ) -> None:
@@ -76,6 +78,7 @@ class LiveModels(Generic[D]):
         self.pointer_path = pointer_path
         self._on_swap = on_swap or (lambda new, old: None)
         self._on_failure = on_failure or (lambda tag, error: None)
+        self._on_pointer = on_pointer or (lambda pointer: None)
         self._after_retire = after_retire or (lambda: None)
         self._retire_timeout = retire_timeout
         #: What requests use: read it once per request.
@@ -84,6 +87,8 @@ class LiveModels(Generic[D]):
         self.pointer: ServedPointer | None = None
         self.state = ReloadState()
         self._signature: FileSignature = None
+        #: Replaced deciders, with when, until no request holds them any more.
+        self._retiring: list[tuple[float, D]] = []
 
     # --- start ----------------------------------------------------------------------------------
 
@@ -100,6 +105,7 @@ class LiveModels(Generic[D]):
             except ValueError as error:
                 log.error("ignoring the pointer file: %s", error)
             if self.pointer is not None:
+                self._on_pointer(self.pointer)
                 return self.pointer.tag
         return fallback
 
@@ -113,6 +119,7 @@ class LiveModels(Generic[D]):
 
     def poll(self) -> bool:
         """Look at the pointer once; load and swap if it names another tag.  True if swapped."""
+        self._let_go()
         if self.pointer_path is None:
             return False
         signature = file_signature(self.pointer_path)
@@ -127,6 +134,7 @@ class LiveModels(Generic[D]):
         if pointer is None:
             return False
         self.pointer = pointer
+        self._on_pointer(pointer)
         if pointer.tag == self.state.tag:
             return False  # republished with a new registry view or a refusal only
         return self._replace(pointer.tag)
@@ -152,9 +160,8 @@ class LiveModels(Generic[D]):
             self.state.tag if old is None else "the old models",
             time.monotonic() - started,
         )
-        retired = [old]
-        del old  # from here on only `retired` holds it in this thread
-        self._retire(retired)
+        if old is not None:
+            self._retiring.append((time.monotonic(), old))
         return True
 
     def _swap(self, tag: str, new: D) -> None:
@@ -165,21 +172,25 @@ class LiveModels(Generic[D]):
         self.state.tag, self.state.served_since = tag, _now()
         self._on_swap(new, old)
 
-    def _retire(self, retired: list[D | None]) -> None:
-        """Wait until no request holds the replaced decider any more, then let it go.
+    def _let_go(self) -> None:
+        """Free the replaced deciders that no request uses any more (looked at on every poll).
 
-        Requests hold it only while they run (bounded by the traffic
-        timeout); the garbage collection after it must not freeze it again.
+        A request holds its decider only while it runs (bounded by the
+        traffic timeout; ``retire_timeout`` in case something else keeps
+        one).  Then ``after_retire`` collects garbage: the service's
+        ``gc.freeze()`` must not keep the old models for the worker's life.
         """
-        old = retired.pop()
-        if old is None:
+        if not self._retiring:
             return
-        # References now: this frame's `old` and getrefcount's own argument.
-        deadline = time.monotonic() + self._retire_timeout
-        while sys.getrefcount(old) > 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        del old
-        self._after_retire()
+        now = time.monotonic()
+        kept = [
+            entry
+            for entry in self._retiring
+            if not _unused(entry) and now - entry[0] < self._retire_timeout
+        ]
+        if len(kept) < len(self._retiring):
+            self._retiring = kept
+            self._after_retire()
 
     def reload_info(self) -> dict[str, object]:
         """``/model_info``'s ``reload``: this worker's swaps and failures, the supervisor's refusal."""
@@ -197,6 +208,11 @@ class LiveModels(Generic[D]):
                 self.poll()
             except Exception:  # a bug here must not end the following
                 log.exception("following the pointer file failed")
+
+
+def _unused(entry: tuple[float, object]) -> bool:
+    """Whether only the retiring list holds this decider (its tuple, and this call's argument)."""
+    return sys.getrefcount(entry[1]) <= 2
 
 
 def _now() -> str:

@@ -112,6 +112,12 @@ class ModelMetrics:
             "triage_model_reload_failures",
             "Newly published models that failed to load or warm up (the old ones kept serving).",
         )
+        self.refused = pc.Gauge(
+            "triage_registry_models_refused",
+            "1 while `triage serve` refuses the versions the registry's aliases point at "
+            "(they failed their check; the previous ones serve), else 0.",
+            multiprocess_mode="livemax",
+        )
 
     def served(self, new: ServedModels, old: ServedModels | None) -> None:
         """Mark ``new``'s versions served and ``old``'s (replaced) not."""
@@ -124,6 +130,9 @@ class ModelMetrics:
 
     def reload_failed(self) -> None:
         self.failures.inc()
+
+    def registry_refused(self, refused: bool) -> None:
+        self.refused.set(1 if refused else 0)
 
 
 def _versions(served: ServedModels) -> list[tuple[str, str, str, str]]:

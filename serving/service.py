@@ -178,6 +178,7 @@ class TriageService:
                 new.served, None if old is None else old.served
             ),
             on_failure=lambda tag, error: metrics.reload_failed(),
+            on_pointer=lambda pointer: metrics.registry_refused(pointer.last_failure is not None),
             after_retire=_collect_retired,
         )
 
@@ -221,7 +222,14 @@ class TriageService:
         )
         if live.pointer_path is not None:
             log.info("following %s", live.pointer_path)
-            live.run(self._stop_following, self.settings.model_watch_seconds)
+            # A thread of its own: this frame holds the first decider, which must be freed
+            # when it is replaced.
+            threading.Thread(
+                target=live.run,
+                args=(self._stop_following, self.settings.model_watch_seconds),
+                name="triage-follow",
+                daemon=True,
+            ).start()
 
     def __is_ready__(self) -> bool:
         return GATE.unready_reason() is None

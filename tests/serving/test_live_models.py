@@ -10,7 +10,6 @@ follower's decisions.
 from __future__ import annotations
 
 import gc
-import threading
 import time
 import weakref
 from pathlib import Path
@@ -145,23 +144,38 @@ def test_a_tag_that_fails_to_load_leaves_the_old_one_serving(tmp_path):
 def test_the_replaced_decider_is_let_go_once_no_request_holds_it(tmp_path):
     path = tmp_path / "p.json"
     publish(path, pointer("triage-models:a"))
-    retired = threading.Event()
-    live, _ = following(path, after_retire=retired.set)
+    retired = []
+    live, _ = following(path, after_retire=lambda: retired.append(True))
     live.start(live.initial_tag("x"))
     in_flight = live.decider  # a request that started on the old models
     gone = weakref.ref(in_flight)
     publish(path, pointer("triage-models:b"))
-    swapper = threading.Thread(target=live.poll)
-    swapper.start()
-    deadline = time.monotonic() + 10
-    while live.decider.tag != "triage-models:b":
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    time.sleep(0.3)
-    assert not retired.is_set()  # it waits for the request
+    assert live.poll() and live.decider.tag == "triage-models:b"
+    assert not live.poll() and retired == []  # the request still runs on it
+    assert in_flight.tag == "triage-models:a"
     del in_flight  # the request finishes
-    swapper.join(timeout=10)
-    assert retired.is_set() and gone() is None
+    assert not live.poll()
+    assert retired == [True] and gone() is None
+    assert not live.poll() and retired == [True]  # once
+
+
+def test_a_decider_held_too_long_is_let_go_anyway(tmp_path):
+    path = tmp_path / "p.json"
+    publish(path, pointer("triage-models:a"))
+    retired = []
+    live = LiveModels(
+        lambda tag, current: Fake(tag),
+        path,
+        after_retire=lambda: retired.append(True),
+        retire_timeout=0.2,
+    )
+    live.start(live.initial_tag("x"))
+    stuck = live.decider
+    publish(path, pointer("triage-models:b"))
+    assert live.poll()
+    time.sleep(0.3)
+    assert not live.poll() and retired == [True]  # the watcher never waits on a request
+    assert stuck.tag == "triage-models:a"
 
 
 # --- a worker's swap (real models) ----------------------------------------------------------------
@@ -203,6 +217,7 @@ def test_real_models_swap_and_the_old_ones_are_freed_despite_gc_freeze(
             del old
             publish(path, pointer(tag))
             assert live.poll()
+            live.poll()  # the next look lets the old models go
             assert live.decider.served.tag == tag
             assert live.decider.ids.next()[0][0] > last_id  # one id sequence across swaps
             freed.append(all(ref() is None for ref in boosters + deciders))
