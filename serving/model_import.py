@@ -8,7 +8,7 @@ BentoML model, ``triage-models:<version>``, whose version names its contents
 (:mod:`serving.served_models`), never the registry.
 
 Before a model set is served anywhere it is loaded and warmed up in a
-subprocess (:mod:`serving.model_check`): LightGBM aborts the whole process
+child process (:mod:`serving.model_check`): LightGBM aborts the whole process
 on some broken model files (a booster cut short), which no ``except`` can
 catch, so neither `triage serve` nor a worker loads a set that has not passed
 that check.
@@ -22,10 +22,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing
+import multiprocessing.context
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -192,26 +192,53 @@ def import_models(
     return tag
 
 
-def check_models(tag: str, timeout: float = 300.0) -> None:
-    """Load and warm up a stored model set in a subprocess; :class:`ModelsRefused` if it fails.
+_checker: multiprocessing.context.ForkServerContext | None = None
 
-    A subprocess, because a broken booster file makes LightGBM abort the
-    process that loads it (SIGABRT): the check may die, the caller may not.
+
+def _check_processes() -> multiprocessing.context.ForkServerContext:
+    """Processes forked from a server with the serving stack imported (started on first use)."""
+    global _checker
+    if _checker is None:
+        from serving.model_check import PRELOAD
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        _checker = context
+    return _checker
+
+
+def check_models(tag: str, timeout: float = 300.0) -> None:
+    """Load and warm up a stored model set in a child process; :class:`ModelsRefused` if it fails.
+
+    A child, because a broken booster file makes LightGBM abort the process
+    that loads it (SIGABRT): the check may die, the caller may not.
     """
-    command = [sys.executable, "-m", "serving.model_check", tag]
+    from serving.model_check import check_in_child
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = _check_processes().Process(
+        target=check_in_child, args=(tag, send), name="triage-model-check", daemon=True
+    )
+    child.start()
+    send.close()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        raise ModelsRefused(f"{tag}: loading and warm-up took over {timeout:.0f} s") from error
-    if done.returncode == 0:
+        said = receive.recv() if receive.poll(timeout) else f"took over {timeout:.0f} s"
+    except EOFError:  # the child died without a word
+        said = None
+    finally:
+        receive.close()
+    child.join(timeout=10)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    code = child.exitcode
+    if said is None and code == 0:
         return
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    said = lines[-1][:500] if lines else "no message"
-    if done.returncode < 0:
-        how = f"the loading process died of {signal.Signals(-done.returncode).name}"
+    if code is not None and code < 0:
+        how = f"the loading process died of {signal.Signals(-code).name}"
     else:
-        how = f"the loading process failed (exit {done.returncode})"
-    raise ModelsRefused(f"{tag}: {how}: {said}")
+        how = "the loading process failed" + (f" (exit {code})" if code else "")
+    raise ModelsRefused(f"{tag}: {how}" + (f": {said}" if said else ""))
 
 
 def import_checked(

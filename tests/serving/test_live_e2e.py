@@ -273,37 +273,50 @@ def test_a_restarted_worker_serves_the_current_champion_not_its_start_tag(server
     new = (registry["challenger"]["stream"], registry["challenger"]["assets"])
     for kind, version in zip(("stream", "assets"), new, strict=True):
         triage(env, "promote", "--model", f"triage-{kind}", "--version", version)
+    try:
+        restarted_serves(server, new)
+    finally:  # back to the start for the next test
+        for kind in ("stream", "assets"):
+            triage(env, "rollback", "--model", f"triage-{kind}")
+
+
+def worker_pids(server) -> list[int]:
+    found = []
+    for pid in server.processes():
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if b"_bentoml_impl.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def restarted_serves(server, new: tuple[str, str]) -> None:
+    def ready_lines() -> list[str]:
+        log = server.log.read_text(errors="replace")
+        return [line.split("] ready: ", 1)[1] for line in log.splitlines() if "] ready: " in line]
+
     with streaming(server) as stream:
         stream.wait_until_all_on(new, since=time.monotonic())
-        workers = [
-            pid
-            for pid in server.processes()
-            if b"_bentoml_impl.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
+        workers = worker_pids(server)
         assert len(workers) == 2
+        started = len(ready_lines())
         os.kill(workers[0], signal.SIGKILL)
         killed = time.monotonic()
         deadline = killed + DEADLINE
         while True:  # until a worker other than the survivor answers again
-            alive = [
-                pid
-                for pid in server.processes()
-                if b"_bentoml_impl.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-            ]
+            alive = worker_pids(server)
             if len(alive) == 2 and workers[0] not in alive:
                 break
             assert time.monotonic() < deadline, "the worker did not come back"
             time.sleep(0.2)
-        server.wait_ready()
-        time.sleep(5.0)
+        while len(ready_lines()) == started:  # the restarted worker has loaded
+            assert time.monotonic() < deadline, "the restarted worker never got ready"
+            time.sleep(0.2)
+        time.sleep(3.0)  # and answered some requests
     after = [a for a in stream.snapshot() if a.sent >= killed and a.status == 200]
     assert after and {a.versions for a in after} == {new}
     # The restarted worker said what it loaded: the champions now, not those of the start.
-    restarted = server.log.read_text(errors="replace").rsplit("ready: ", 1)[1].splitlines()[0]
+    restarted = ready_lines()[-1]
     assert restarted.startswith(f"triage-stream v{new[0]} and triage-assets v{new[1]} "), restarted
-    # Back to the start for the next test.
-    for kind in ("stream", "assets"):
-        triage(env, "rollback", "--model", f"triage-{kind}")
 
 
 BREAK = """\
@@ -319,7 +332,7 @@ source = pathlib.Path(
 )
 booster = source / "artifacts" / "model_dir" / "booster.txt"
 text = booster.read_bytes()
-booster.write_bytes(text[: len(text) // 3])
+booster.write_bytes(text[: text.rindex(b"\n", 0, len(text) // 3) + 1])  # whole lines, cut short
 made = mlflow.MlflowClient().create_model_version(name, source=str(source))
 print(made.version)
 """
@@ -328,7 +341,8 @@ print(made.version)
 def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_serving(
     server, env, registry, tmp_path
 ):
-    old = (registry["champion"]["stream"], registry["champion"]["assets"])
+    info = model_info(server)
+    old = (info["stream"]["version"], info["assets"]["version"])
     done = subprocess.run(
         [sys.executable, "-c", BREAK, "triage-stream", registry["challenger"]["stream"], tmp_path],
         env=env,
@@ -354,11 +368,10 @@ def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_ser
     ]
     assert {a.versions for a in answers} == {old}
     refused = info["reload"]["refused"]
-    assert (
-        "SIGABRT" in refused["error"] or "died of" in refused["error"] or "exit" in refused["error"]
-    )
+    assert "the loading process" in refused["error"], refused  # died of a signal, or failed
     assert refused["versions"]["stream"]["champion"] == broken
     assert info["bento_model"] == served_before and info["stream"]["version"] == old[0]
+    print(f"\nrefused: {refused['error']}")
     # The aliases as they are: v1 is no longer the champion; the registry says who is.
     assert info["stream"]["alias"] is None
     assert info["registry"]["triage-stream"]["champion"] == broken

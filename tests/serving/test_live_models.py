@@ -341,3 +341,39 @@ def test_the_follower_publishes_a_new_challenger_and_survives_a_lost_champion(fo
     held.challenger = None
     assert made.follow_once() == "refused"
     assert read(path).tag == served and "no champion" in read(path).last_failure["error"]
+
+
+# --- the check before publishing ------------------------------------------------------------------
+
+
+def test_the_check_passes_a_good_set_and_refuses_a_truncated_booster_without_dying(
+    models_tag, trained
+):
+    """LightGBM may abort the process that loads a booster cut short: the check's child dies."""
+    import bentoml
+
+    from serving.model_import import ModelSet, ModelsRefused, ServedVersion, check_models
+    from serving.model_import import import_models as store
+    from tests.serving.conftest import scratch_tempdir, store_models
+
+    check_models(models_tag)
+    champions = {
+        kind: ServedVersion(kind, f"triage-{kind}", "7", "champion")
+        for kind in ("stream", "assets")
+    }
+    with scratch_tempdir():
+        broken = store(
+            ModelSet(champions),
+            fetch=lambda served, into: trained["challenger"][served.kind].save(into),
+        )
+    try:
+        booster = Path(bentoml.models.get(broken).path) / "stream" / "booster.txt"
+        text = booster.read_bytes()
+        booster.write_bytes(text[: text.rindex(b"\n", 0, len(text) // 3) + 1])
+        with pytest.raises(ModelsRefused, match="the loading process") as refused:
+            check_models(broken)
+        assert broken in str(refused.value)
+        print(refused.value)
+    finally:
+        bentoml.models.delete(broken)
+        store_models(trained)  # `latest` again, as the other modules (the Bento) expect
