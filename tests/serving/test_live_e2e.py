@@ -185,6 +185,9 @@ def follow(server, stream: Stream, env, command: list[list[str]], versions: tupl
     """Run ``command``s while streaming; check the switch to ``versions``.  The seconds it took."""
     time.sleep(1.0)  # some answers on the old versions first
     for args in command:
+        # The alias moves somewhere inside the command (which takes seconds to start and end):
+        # timing from the start of the last one is an upper bound.
+        moving = time.monotonic()
         triage(env, *args)
     moved = time.monotonic()
     switched = stream.wait_until_all_on(versions, since=moved)
@@ -202,8 +205,8 @@ def follow(server, stream: Stream, env, command: list[list[str]], versions: tupl
         if f"now serving {tag} " in line
     }
     assert len(swapped) == 2, swapped
-    first_new = min(a.sent for a in answers if a.sent >= moved and a.versions == versions)
-    return first_new - moved, answers
+    first_new = min(a.sent for a in answers if a.sent >= moving and a.versions == versions)
+    return first_new - moving, answers
 
 
 def logged_versions(home: Path, ids: list[str]) -> dict[str, tuple[str, str]]:
@@ -263,8 +266,8 @@ def test_promote_and_rollback_reach_a_streaming_service_with_no_failed_request(
     assert info["challengers"]["stream"]["alias"] == "challenger"
     with capsys.disabled():
         print(
-            f"\nlive model change, promote -> first decision on the new versions: "
-            f"{promoted_in:.1f} s; rollback: {rolled_back_in:.1f} s (poll interval 1 s)"
+            f"\nlive model change, start of the last `triage promote` -> first decision on the "
+            f"new versions: {promoted_in:.1f} s; rollback: {rolled_back_in:.1f} s (poll 1 s)"
         )
 
 
@@ -332,7 +335,7 @@ source = pathlib.Path(
 )
 booster = source / "artifacts" / "model_dir" / "booster.txt"
 text = booster.read_bytes()
-booster.write_bytes(text[: text.rindex(b"\n", 0, len(text) // 3) + 1])  # whole lines, cut short
+booster.write_bytes(text[: text.rindex(b"\\n", 0, len(text) // 3) + 1])  # whole lines, cut short
 made = mlflow.MlflowClient().create_model_version(name, source=str(source))
 print(made.version)
 """
