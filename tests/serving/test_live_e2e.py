@@ -336,7 +336,10 @@ source = pathlib.Path(
 booster = source / "artifacts" / "model_dir" / "booster.txt"
 text = booster.read_bytes()
 booster.write_bytes(text[: text.rindex(b"\\n", 0, len(text) // 3) + 1])  # whole lines, cut short
-made = mlflow.MlflowClient().create_model_version(name, source=str(source))
+client = mlflow.MlflowClient()
+made = client.create_model_version(name, source=str(source))
+# As in MLflow's UI: `triage promote` would refuse the version (it checks first).
+client.set_registered_model_alias(name, "champion", made.version)
 print(made.version)
 """
 
@@ -346,19 +349,24 @@ def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_ser
 ):
     info = model_info(server)
     old = (info["stream"]["version"], info["assets"]["version"])
-    done = subprocess.run(
-        [sys.executable, "-c", BREAK, "triage-stream", registry["challenger"]["stream"], tmp_path],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    broken = done.stdout.strip().splitlines()[-1]
     served_before = model_info(server)["bento_model"]
-
     with streaming(server) as stream:
-        triage(env, "promote", "--model", "triage-stream", "--version", broken)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                BREAK,
+                "triage-stream",
+                registry["challenger"]["stream"],
+                tmp_path,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        broken = done.stdout.strip().splitlines()[-1]
         promoted = time.monotonic()
         deadline = promoted + DEADLINE
         while (info := model_info(server))["reload"]["refused"] is None:
@@ -383,8 +391,8 @@ def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_ser
     assert "triage_registry_models_refused 1.0" in metrics, metrics[-2000:]
     assert "refused the registry's new models" in server.log.read_text(errors="replace")
 
-    # Rolled back to what serves: the refusal clears, nothing was swapped.
-    triage(env, "rollback", "--model", "triage-stream")
+    # Back to what serves: the refusal clears, nothing was swapped.
+    triage(env, "promote", "--model", "triage-stream", "--version", old[0])
     deadline = time.monotonic() + DEADLINE
     while (info := model_info(server))["reload"]["refused"] is not None:
         assert time.monotonic() < deadline, "the refusal did not clear"
