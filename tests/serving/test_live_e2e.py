@@ -15,6 +15,7 @@ promotion to the first decision on the new version are printed.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -50,6 +51,9 @@ def home(tmp_path_factory) -> Path:
 def env(home, tmp_path_factory) -> dict[str, str]:
     env = service_env(home, tmp_path_factory.mktemp("live-tmp"), KEY)
     env["TRIAGE_MODEL_POLL_SECONDS"] = "1"
+    # Model changes are under test, not the log's time budget: on a loaded test machine a
+    # commit can take longer than the default 2 s (a 503 by design, not a model change's).
+    env["TRIAGE_DECISION_LOG_BUDGET_SECONDS"] = "30"
     return env
 
 
@@ -93,6 +97,7 @@ class Answer:
     versions: tuple[str, str] | None = None
     decision_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    decided_at: str | None = None
 
 
 class Stream:
@@ -147,6 +152,7 @@ class Stream:
                         versions.pop() if versions else None,
                         [d["decision_id"] for d in decisions],
                         None if reply.status_code == 200 else reply.text[:300],
+                        decisions[0]["decided_at"] if decisions else None,
                     )
                 )
 
@@ -185,11 +191,12 @@ def follow(server, stream: Stream, env, command: list[list[str]], versions: tupl
     """Run ``command``s while streaming; check the switch to ``versions``.  The seconds it took."""
     time.sleep(1.0)  # some answers on the old versions first
     for args in command:
-        # The alias moves somewhere inside the command (which takes seconds to start and end):
-        # timing from the start of the last one is an upper bound.
         moving = time.monotonic()
         triage(env, *args)
     moved = time.monotonic()
+    # The alias moved somewhere inside the command (which checks the version first): the
+    # registry's history says when.
+    moved_at = _utc(_last_move_time(env, args[args.index("--model") + 1]))
     switched = stream.wait_until_all_on(versions, since=moved)
     time.sleep(2.0)  # and some answers after the switch
     answers = stream.snapshot()
@@ -205,8 +212,37 @@ def follow(server, stream: Stream, env, command: list[list[str]], versions: tupl
         if f"now serving {tag} " in line
     }
     assert len(swapped) == 2, swapped
-    first_new = min(a.sent for a in answers if a.sent >= moving and a.versions == versions)
-    return first_new - moving, answers
+    first_new = min(
+        _utc(a.decided_at) for a in answers if a.sent >= moving and a.versions == versions
+    )
+    return (first_new - moved_at).total_seconds(), answers
+
+
+LAST_MOVE = """\
+import sys
+from app.settings import apply_environment
+apply_environment()
+from models import registry
+registry.configure_mlflow()
+print(registry.alias_history(sys.argv[1])[-1].time)
+"""
+
+
+def _last_move_time(env, name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", LAST_MOVE, name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _utc(moment: str | None) -> dt.datetime:
+    assert moment is not None
+    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
 def logged_versions(home: Path, ids: list[str]) -> dict[str, tuple[str, str]]:
@@ -266,8 +302,8 @@ def test_promote_and_rollback_reach_a_streaming_service_with_no_failed_request(
     assert info["challengers"]["stream"]["alias"] == "challenger"
     with capsys.disabled():
         print(
-            f"\nlive model change, start of the last `triage promote` -> first decision on the "
-            f"new versions: {promoted_in:.1f} s; rollback: {rolled_back_in:.1f} s (poll 1 s)"
+            f"\nlive model change, alias moved -> first decision on the new versions: "
+            f"{promoted_in:.1f} s after promote, {rolled_back_in:.1f} s after rollback (poll 1 s)"
         )
 
 
@@ -347,8 +383,11 @@ print(made.version)
 def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_serving(
     server, env, registry, tmp_path
 ):
-    info = model_info(server)
-    old = (info["stream"]["version"], info["assets"]["version"])
+    old = (registry["champion"]["stream"], registry["champion"]["assets"])
+    deadline = time.monotonic() + DEADLINE
+    while ((info := model_info(server))["stream"]["version"], info["assets"]["version"]) != old:
+        assert time.monotonic() < deadline, "the previous test's rollback never arrived"
+        time.sleep(0.5)
     served_before = model_info(server)["bento_model"]
     with streaming(server) as stream:
         done = subprocess.run(
