@@ -73,6 +73,18 @@ class TriageSettings(BaseSettings):
         description="Who moves model aliases, as the alias history records it; default the "
         "OS user (set it where a shared account runs the commands).",
     )
+    model_poll_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often `triage serve` asks the registry whether champion or challenger "
+        "moved. A move reaches every worker within this plus the time to import, check, load "
+        "and warm up the new versions.",
+    )
+    model_watch_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each worker looks (one stat) whether new models were published.",
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 
@@ -97,6 +109,11 @@ class TriageSettings(BaseSettings):
     @property
     def keys_file(self) -> Path:
         return self.home / "api-keys.json"
+
+    @property
+    def served_models_file(self) -> Path:
+        """The pointer `triage serve` publishes for its workers: the models to serve now."""
+        return self.home / "served-models.json"
 
     @property
     def cache_dir(self) -> Path:

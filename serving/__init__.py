@@ -9,6 +9,9 @@ the model, not the training stack.
 * :mod:`serving.decision_log` — every decision, committed before it is answered;
 * :mod:`serving.model_import` — MLflow registry → BentoML model store (``triage serve``);
 * :mod:`serving.served_models` — BentoML model store → a worker's models;
+* :mod:`serving.follower`, :mod:`serving.model_check`, :mod:`serving.served_pointer`,
+  :mod:`serving.live_models` — following the registry: moved aliases → checked models →
+  the pointer file → each worker loads beside and swaps;
 * :mod:`serving.keys`, :mod:`serving.middleware` — API keys, request checks, field-level errors;
 * :mod:`serving.metrics`, :mod:`serving.patches` — Prometheus metrics, BentoML fixes;
 * :mod:`serving.dashboard`, :mod:`serving.stats` — the dashboard and its numbers;

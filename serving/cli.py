@@ -9,10 +9,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli import CommandError
+
+if TYPE_CHECKING:
+    from app.settings import TriageSettings
+    from serving.model_import import ModelSet
 
 #: The service, as `bentoml serve` imports it.
 SERVICE = "serving.service:TriageService"
@@ -26,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve",
         help="serve the champion models over HTTP (BentoML)",
         description="Import the registry's champions (and a differing challenger, scored in "
-        "the shadow) into the BentoML model store, then run the triage service.",
+        "the shadow) into the BentoML model store, then run the triage service. It follows "
+        "the registry: when champion or challenger moves (train, promote, rollback), the new "
+        "versions are checked and every worker swaps to them without a restart, within "
+        "TRIAGE_MODEL_POLL_SECONDS plus the time to load them.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="port to listen on")
@@ -102,12 +111,20 @@ def serve_command(host: str, port: int) -> list[str]:
     ]
 
 
-def serve_environment(tag: str, workers: int) -> dict[str, str]:
-    """The service's environment: the models to load and the number of workers."""
+def serve_environment(
+    tag: str, workers: int, pointer: Path | None = None, home: Path | None = None
+) -> dict[str, str]:
+    """The service's environment: the models to load first, the pointer file they follow
+    (see :mod:`serving.follower`), the state directory and the number of workers."""
     from serving.served_models import MODELS_TAG_ENV
+    from serving.served_pointer import POINTER_ENV
 
     env = dict(os.environ)
     env[MODELS_TAG_ENV] = tag
+    if pointer is not None:
+        env[POINTER_ENV] = str(pointer)
+    if home is not None:  # absolute: the server runs in another working directory
+        env["TRIAGE_HOME"] = str(home)
     options = env.get("BENTOML_CONFIG_OPTIONS", "")
     env["BENTOML_CONFIG_OPTIONS"] = f"{options} services.triage.workers={workers}".strip()
     return env
@@ -117,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.settings import get_settings
     from serving.decision_log import DecisionLog
     from serving.keys import KeyChecker
-    from serving.model_import import prepare_models
+    from serving.model_import import ModelsRefused, prepare_models
     from serving.served_models import NoChampion
 
     if args.workers < 1:
@@ -126,9 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--port must be 1-65535, got {args.port}")
     settings = get_settings()
     try:
-        tag = prepare_models(settings)
+        tag, model_set = prepare_models(settings)
     except NoChampion as error:
         raise CommandError(f"nothing to serve: {error}") from error
+    except ModelsRefused as error:
+        raise CommandError(f"the registry's champions cannot be served: {error}") from error
     except Exception as error:  # registry unreachable, broken model version …
         raise CommandError(
             f"could not import the models: {type(error).__name__}: {error}"
@@ -158,11 +177,32 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    pointer = _publish_first(settings, tag, model_set)
+    env = serve_environment(tag, args.workers, pointer, settings.home)
+    # The follower watches the registry for the workers; it ends with this process.
+    subprocess.Popen(
+        [sys.executable, "-m", "serving.follower", "--parent", str(os.getpid())], env=env
+    )
     # Replace this process: signals (Ctrl-C, SIGTERM from a supervisor) reach
     # BentoML's arbiter directly, and MLflow's memory goes away.
     command = serve_command(args.host, args.port)
-    os.execve(sys.executable, command, serve_environment(tag, args.workers))
+    os.execve(sys.executable, command, env)
     return 0  # not reached
+
+
+def _publish_first(settings: TriageSettings, tag: str, model_set: ModelSet) -> Path:
+    """The pointer the workers start from: the set just checked, and the registry's aliases."""
+    import datetime as dt
+
+    from serving.follower import registry_view
+    from serving.served_pointer import ServedPointer, publish
+
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    pointer = ServedPointer(
+        tag=tag, versions=model_set.versions(), registry=registry_view(settings), published_at=when
+    )
+    publish(settings.served_models_file, pointer)
+    return settings.served_models_file
 
 
 # --------------------------------------------------------------------------

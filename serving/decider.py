@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from features.record import example_case
 from models.case_model import LoadedModel
+from models.registry import CHALLENGER, CHAMPION  # names only: MLflow is imported in functions
 from models.triage import CaseFeatures
 from serving.decision_log import DecisionIds, Shadow, build_rows
 from serving.schemas import STREAM_VALUES
 from serving.served_models import ServedModels
+from serving.served_pointer import ServedPointer
 
 
 @dataclass
@@ -165,28 +167,43 @@ class Decider:
         if scored.streams[0] not in STREAM_VALUES:
             raise ValueError(f"warm-up on the golden case gave stream {scored.streams[0]!r}")
 
-    def model_info(self) -> dict[str, object]:
-        """Names, versions, aliases, training windows, policy and test metrics of what is served."""
+    def model_info(self, pointer: ServedPointer | None = None) -> dict[str, object]:
+        """Names, versions, aliases, training windows, policy and test metrics of what is served.
+
+        With the pointer `triage serve` published, each card's alias is the
+        one its version holds in the registry now (None once the alias has
+        moved on, e.g. to a version that was refused), and ``registry`` lists
+        every alias as it is; without one (a Bento) the aliases at import.
+        """
         stream = self.triage.stream
         policy = stream.model.policy
+
+        def card(loaded: LoadedModel) -> dict[str, object]:
+            alias = loaded.alias
+            if pointer is not None:
+                held = pointer.aliases_of(loaded.name, loaded.version)
+                alias = next((a for a in (CHAMPION, CHALLENGER) if a in held), None)
+            return _card(loaded, alias)
+
         return {
-            "stream": _card(stream),
-            "assets": _card(self.triage.assets),
+            "stream": card(stream),
+            "assets": card(self.triage.assets),
             "thresholds": self.thresholds,
             "policy": None if policy is None else policy.model_dump(),
-            "challengers": {kind: _card(model) for kind, model in self.challengers.items()},
+            "challengers": {kind: card(model) for kind, model in self.challengers.items()},
             "bento_model": self.served.tag,
             "imported_at": self.served.metadata.get("imported_at"),
+            "registry": None if pointer is None else pointer.registry,
         }
 
 
-def _card(loaded: LoadedModel) -> dict[str, object]:
+def _card(loaded: LoadedModel, alias: str | None) -> dict[str, object]:
     metadata = loaded.model.metadata
     metrics = metadata.test_metrics
     return {
         "name": loaded.name,
         "version": loaded.version,
-        "alias": loaded.alias,
+        "alias": alias,
         "run_id": metadata.run_id,
         "trained_at": metadata.trained_at,
         "training_window": metadata.window_lists(),

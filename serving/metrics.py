@@ -1,4 +1,5 @@
-"""The service's Prometheus metrics: decisions by stream and the distribution of each probability.
+"""The service's Prometheus metrics: decisions by stream, the distribution of each probability,
+the model versions served and the reloads that failed.
 
 They sit next to BentoML's request and latency metrics on ``/metrics``.
 BentoML runs ``prometheus_client`` in multiprocess mode (one file per worker
@@ -12,6 +13,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serving.served_models import ServedModels
 
 #: Histogram buckets of the probabilities: tenths, finer at the ends.
 PROBABILITY_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
@@ -85,3 +90,68 @@ def decision_metrics() -> DecisionMetrics:
         if _metrics is None:
             _metrics = DecisionMetrics()
         return _metrics
+
+
+class ModelMetrics:
+    """The models a worker serves, and how its reloads went (alias moves followed live)."""
+
+    def __init__(self) -> None:
+        import prometheus_client as pc
+
+        self.serving = pc.Gauge(
+            "triage_served_model",
+            "1 for each model version a live worker serves (role: champion or challenger), "
+            "0 for one it served before a reload.",
+            ["kind", "role", "name", "version"],
+            multiprocess_mode="livemax",
+        )
+        self.swaps = pc.Counter(
+            "triage_model_reloads", "Reloads to newly published models (swapped in)."
+        )
+        self.failures = pc.Counter(
+            "triage_model_reload_failures",
+            "Newly published models that failed to load or warm up (the old ones kept serving).",
+        )
+        self.refused = pc.Gauge(
+            "triage_registry_models_refused",
+            "1 while `triage serve` refuses the versions the registry's aliases point at "
+            "(they failed their check; the previous ones serve), else 0.",
+            multiprocess_mode="livemax",
+        )
+
+    def served(self, new: ServedModels, old: ServedModels | None) -> None:
+        """Mark ``new``'s versions served and ``old``'s (replaced) not."""
+        if old is not None:
+            self.swaps.inc()
+            for labels in _versions(old):
+                self.serving.labels(*labels).set(0)
+        for labels in _versions(new):
+            self.serving.labels(*labels).set(1)
+
+    def reload_failed(self) -> None:
+        self.failures.inc()
+
+    def registry_refused(self, refused: bool) -> None:
+        self.refused.set(1 if refused else 0)
+
+
+def _versions(served: ServedModels) -> list[tuple[str, str, str, str]]:
+    triage = served.triage
+    found = [
+        ("stream", "champion", triage.stream.name, triage.stream.version),
+        ("assets", "champion", triage.assets.name, triage.assets.version),
+    ]
+    found += [(k, "challenger", m.name, m.version) for k, m in served.challengers.items()]
+    return found
+
+
+_model_metrics: ModelMetrics | None = None
+
+
+def model_metrics() -> ModelMetrics:
+    """The process's model metrics (created on first use, like :func:`decision_metrics`)."""
+    global _model_metrics
+    with _lock:
+        if _model_metrics is None:
+            _model_metrics = ModelMetrics()
+        return _model_metrics

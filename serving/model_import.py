@@ -7,6 +7,12 @@ BentoML model, ``triage-models:<version>``, whose version names its contents
 (``s3-a3-cs4-…``).  The service's workers load that BentoML model
 (:mod:`serving.served_models`), never the registry.
 
+Before a model set is served anywhere it is loaded and warmed up in a
+child process (:mod:`serving.model_check`): LightGBM aborts the whole process
+on some broken model files (a booster cut short), which no ``except`` can
+catch, so neither `triage serve` nor a worker loads a set that has not passed
+that check.
+
 This side needs MLflow (the CLI runs it); the workers' side must not import it.
 """
 
@@ -16,6 +22,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing
+import multiprocessing.context
+import shutil
+import signal
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,6 +89,17 @@ class ModelSet:
         models |= {f"challenger-{k}": entry(v) for k, v in self.challengers.items()}
         return {"models": models}
 
+    def versions(self) -> dict[str, dict[str, str]]:
+        """``{kind: {"champion": version, "challenger": version}}`` (challenger where served)."""
+        found = {kind: {"champion": served.version} for kind, served in self.champions.items()}
+        for kind, served in self.challengers.items():
+            found[kind]["challenger"] = served.version
+        return found
+
+
+class ModelsRefused(RuntimeError):
+    """A model set failed its check (load and warm-up in a subprocess): it must not be served."""
+
 
 # --------------------------------------------------------------------------
 # Registry side (MLflow)
@@ -118,8 +140,18 @@ def _safe_uri(uri: str) -> str:
 
 
 def _download(served: ServedVersion, into: Path) -> Path:
-    """The stored model files of one version (``booster.txt``, ``model.json``) into a folder."""
-    return registry.download_version(served.name, served.version, into)
+    """The stored model files of one version (``booster.txt``, ``model.json``) into a folder.
+
+    Copied, not loaded: loading happens in :func:`check_models`'s subprocess.
+    """
+    import mlflow
+
+    uri = f"{registry.model_uri(served.name, version=served.version)}/artifacts/"
+    uri += registry.MODEL_ARTIFACT
+    with tempfile.TemporaryDirectory(prefix="triage-download-") as scratch:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=scratch))
+        shutil.copytree(local, into)
+    return into
 
 
 def import_models(
@@ -160,9 +192,78 @@ def import_models(
     return tag
 
 
-def prepare_models(settings: TriageSettings | None = None) -> str:
-    """Resolve the aliases and import those versions; the BentoML tag to serve."""
-    return import_models(resolve_aliases(settings))
+_checker: multiprocessing.context.ForkServerContext | None = None
+
+
+def _check_processes() -> multiprocessing.context.ForkServerContext:
+    """Processes forked from a server with the serving stack imported (started on first use)."""
+    global _checker
+    if _checker is None:
+        from serving.model_check import PRELOAD
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        _checker = context
+    return _checker
+
+
+def check_models(tag: str, timeout: float = 300.0) -> None:
+    """Load and warm up a stored model set in a child process; :class:`ModelsRefused` if it fails.
+
+    A child, because a broken booster file makes LightGBM abort the process
+    that loads it (SIGABRT): the check may die, the caller may not.
+    """
+    from serving.model_check import check_in_child
+
+    receive, send = multiprocessing.Pipe(duplex=False)
+    child = _check_processes().Process(
+        target=check_in_child, args=(tag, send), name="triage-model-check", daemon=True
+    )
+    child.start()
+    send.close()
+    try:
+        said = receive.recv() if receive.poll(timeout) else f"took over {timeout:.0f} s"
+    except EOFError:  # the child died without a word
+        said = None
+    finally:
+        receive.close()
+    child.join(timeout=10)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    code = child.exitcode
+    if said is None and code == 0:
+        return
+    if code is not None and code < 0:
+        how = f"the loading process died of {signal.Signals(-code).name}"
+    else:
+        how = "the loading process failed" + (f" (exit {code})" if code else "")
+    raise ModelsRefused(f"{tag}: {how}" + (f": {said}" if said else ""))
+
+
+def import_checked(
+    model_set: ModelSet, fetch: Callable[[ServedVersion, Path], Path] | None = None
+) -> str:
+    """Import a model set and check it (:func:`check_models`); the tag, or :class:`ModelsRefused`.
+
+    A refused set is deleted from the BentoML store again, so that nothing
+    (not ``bentoml build`` either) picks it up.
+    """
+    tag = import_models(model_set, fetch)
+    try:
+        check_models(tag)
+    except ModelsRefused:
+        import bentoml
+
+        bentoml.models.delete(tag)
+        raise
+    return tag
+
+
+def prepare_models(settings: TriageSettings | None = None) -> tuple[str, ModelSet]:
+    """Resolve the aliases, import and check those versions; the BentoML tag and the set."""
+    model_set = resolve_aliases(settings)
+    return import_checked(model_set), model_set
 
 
 def _now() -> str:

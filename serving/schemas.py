@@ -416,6 +416,29 @@ class ModelCard(_OpenAPI30Model):
     test_metrics: dict[str, float | None] | None = None
 
 
+class ReloadInfo(_OpenAPI30Model):
+    """The worker's following of the registry: what it serves since when, and the last failure."""
+
+    follows_registry: bool = Field(
+        description="True under `triage serve`: alias moves reach the worker without a restart."
+    )
+    tag: str | None = Field(default=None, description="The BentoML model served now.")
+    served_since: str | None = Field(default=None, description="Since when it is served here.")
+    last_attempt: str | None = Field(default=None, description="When a new tag was last tried.")
+    last_attempt_tag: str | None = None
+    last_error: str | None = Field(
+        default=None,
+        description="Why the last tried tag failed to load or warm up here (old models kept).",
+    )
+    swaps: int = Field(default=0, description="Swaps to new models since the worker started.")
+    failures: int = Field(default=0, description="Failed loads since the worker started.")
+    published_at: str | None = Field(default=None, description="When the tag was published.")
+    refused: dict[str, Any] | None = Field(
+        default=None,
+        description="The last versions `triage serve` refused to publish (at, versions, error).",
+    )
+
+
 class ModelInfo(_OpenAPI30Model):
     """The models behind the decisions (shadow challengers are scored and logged only)."""
 
@@ -428,3 +451,9 @@ class ModelInfo(_OpenAPI30Model):
     )
     bento_model: str = Field(description="BentoML model store tag the service loaded.")
     imported_at: str | None = Field(description="When the versions were imported from MLflow.")
+    registry: dict[str, dict[str, str]] | None = Field(
+        default=None,
+        description="The registry's aliases as they are: model name -> alias -> version "
+        "(null for a Bento, which serves what it packed).",
+    )
+    reload: ReloadInfo | None = Field(default=None, description="How this worker's reloads went.")

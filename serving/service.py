@@ -8,7 +8,7 @@ offline.  Endpoints:
 * ``POST /triage`` — one case → stream, probabilities, reasons, thresholds,
   model versions and a ``decision_id``;
 * ``POST /triage_batch`` — up to 10,000 cases → the same per case, in order;
-* ``GET /model_info`` — what is served;
+* ``GET /model_info`` — what is served, what the registry says and how reloads went;
 * ``GET /dashboard`` — the monitoring page, and ``GET /v1/stats/...`` — its data
   (:mod:`serving.dashboard`);
 * ``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI document ``/docs.json``
@@ -18,6 +18,11 @@ BentoML imports this module in the CLI process, the arbiter and every
 worker, so importing it does no work: models are loaded per worker, in a
 background thread started by ``__init__``, while ``/livez`` already answers
 and ``/readyz`` says 503 with the reason.
+
+Under `triage serve` a worker follows the registry: `triage serve` publishes
+the tag to serve in a pointer file whenever an alias moves, and each worker
+loads the new models beside the old and swaps between requests
+(:mod:`serving.live_models`).  A built Bento serves its packed models only.
 """
 
 from __future__ import annotations
@@ -41,11 +46,13 @@ from serving.dashboard import ASSETS_PREFIX, PAGE_PATHS, STATS_PATHS, dashboard_
 from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
 from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
+from serving.served_pointer import POINTER_ENV
 
 if t.TYPE_CHECKING:
     # Loaded by each worker when its models load (see _load), named here for types only.
     from serving.decider import Decider, Scored
     from serving.decision_log import DecisionLog, GroupCommitWriter
+    from serving.live_models import LiveModels
 
 log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
 
@@ -123,10 +130,11 @@ class TriageService:
         from serving.metrics import decision_metrics
 
         self.settings = get_settings()
-        self.decider: Decider | None = None
+        self.live: LiveModels[Decider] | None = None
         self.decision_log: DecisionLog | None = None
         self.writer: GroupCommitWriter | None = None
         self.metrics = decision_metrics()
+        self._stop_following = threading.Event()
         GATE.keys = KeyChecker(self.settings.keys_file, self.settings.api_key_list())
         GATE.max_body_bytes = self.settings.max_request_bytes
         GATE.body_timeout_s = self.settings.request_read_timeout
@@ -140,23 +148,48 @@ class TriageService:
 
     @staticmethod
     def models_tag() -> str:
-        """The BentoML model to serve: the Bento's own, else `triage serve`'s, else the latest."""
-        bento = _as_service().bento
-        if bento is not None:
-            for model in bento.info.all_models:
-                if model.tag.name == BENTO_MODEL:
-                    return str(model.tag)
-        return os.environ.get(MODELS_TAG_ENV) or f"{BENTO_MODEL}:latest"
+        """The BentoML model to serve first: the Bento's own, else `triage serve`'s, else latest."""
+        return _bento_tag() or os.environ.get(MODELS_TAG_ENV) or f"{BENTO_MODEL}:latest"
 
-    def _load(self) -> None:
+    @staticmethod
+    def _ready_decider(tag: str, current: Decider | None) -> Decider:
+        """Load a tag's models and decide the golden case with them (raises if they cannot)."""
         from serving.decider import Decider
-        from serving.decision_log import DecisionLog, GroupCommitWriter
         from serving.served_models import load_models
 
+        decider = Decider(load_models(tag, threads=1), ids=None if current is None else current.ids)
+        decider.warm_up()
+        return decider
+
+    def _following(self) -> LiveModels[Decider]:
+        """The worker's live models: following `triage serve`'s pointer file, if it has one."""
+        from pathlib import Path
+
+        from serving.live_models import LiveModels
+        from serving.metrics import model_metrics
+
+        pointer = os.environ.get(POINTER_ENV)
+        # A Bento serves what it packed, whatever a pointer file nearby says.
+        path = Path(pointer) if pointer and _bento_tag() is None else None
+        metrics = model_metrics()
+        return LiveModels(
+            self._ready_decider,
+            path,
+            on_swap=lambda new, old: metrics.served(
+                new.served, None if old is None else old.served
+            ),
+            on_failure=lambda tag, error: metrics.reload_failed(),
+            on_pointer=lambda pointer: metrics.registry_refused(pointer.last_failure is not None),
+            after_retire=_collect_retired,
+        )
+
+    def _load(self) -> None:
+        from serving.decision_log import DecisionLog, GroupCommitWriter
+
+        live = self._following()
         try:
-            served = load_models(self.models_tag(), threads=1)
-            decider = Decider(served)
-            decider.warm_up()
+            decider = live.start(live.initial_tag(self.models_tag()))
+            served = decider.served
             decision_log = DecisionLog(
                 self.settings.resolved_decision_log_url(),
                 sqlite_synchronous=self.settings.decision_log_sync,
@@ -169,7 +202,7 @@ class TriageService:
             GATE.not_ready(f"loading failed: {type(error).__name__}: {error}")
             log.exception("not ready: loading the models failed")
             return
-        self.decider, self.decision_log = decider, decision_log
+        self.live, self.decision_log = live, decision_log
         GATE.log_problem = None  # a new writer: it reports only changes from "writable"
         self.writer = GroupCommitWriter(
             decision_log,
@@ -188,12 +221,23 @@ class TriageService:
             served.tag,
             f", shadow challengers {sorted(served.challengers)}" if served.challengers else "",
         )
+        if live.pointer_path is not None:
+            log.info("following %s", live.pointer_path)
+            # A thread of its own: this frame holds the first decider, which must be freed
+            # when it is replaced.
+            threading.Thread(
+                target=live.run,
+                args=(self._stop_following, self.settings.model_watch_seconds),
+                name="triage-follow",
+                daemon=True,
+            ).start()
 
     def __is_ready__(self) -> bool:
         return GATE.unready_reason() is None
 
     @bentoml.on_shutdown
     def close(self) -> None:
+        self._stop_following.set()
         if self.writer is not None:
             self.writer.close()
         if self.decision_log is not None:
@@ -203,13 +247,17 @@ class TriageService:
 
     def _score(
         self, records: t.Sequence[t.Mapping[str, t.Any]], source: str
-    ) -> tuple[Scored, list[dict[str, object]]]:
-        """Decisions and their log rows (CPU only; nothing is answered before the rows commit)."""
-        decider = self.decider
+    ) -> tuple[Decider, Scored, list[dict[str, object]]]:
+        """Decisions and their log rows (CPU only; nothing is answered before the rows commit).
+
+        The decider is read once: a request scores, logs and answers with the
+        same models even when a reload swaps them meanwhile.
+        """
+        decider = None if self.live is None else self.live.decider
         if decider is None:  # the gate answers 503 before this; a race at start-up only
             raise bentoml.exceptions.ServiceUnavailable(f"not ready: {GATE.reason}")
         scored = decider.score(records, source)
-        return scored, decider.log_rows(scored)
+        return decider, scored, decider.log_rows(scored)
 
     async def _logged(self, rows: list[dict[str, t.Any]]) -> bool:
         """Commit the rows within the write budget; False (and why in the server log) if not.
@@ -235,7 +283,7 @@ class TriageService:
             return False
         return True
 
-    def _answer(self, scored: Scored) -> list[str]:
+    def _answer(self, decider: Decider, scored: Scored) -> list[str]:
         """Count the committed decisions; their response objects as JSON."""
         self.metrics.observe(
             scored.streams,
@@ -244,18 +292,17 @@ class TriageService:
             scored.source,
             scored.shadow.stream if scored.shadow is not None else None,
         )
-        assert self.decider is not None  # it scored these
-        return self.decider.responses(scored)
+        return decider.responses(scored)
 
     @bentoml.api(route="/triage", input_spec=TriageRequest, output_spec=Decision)
     async def triage(self, case: Case) -> Response:
         """Triage one case: stream, p_complex, p_assets, reasons, thresholds, model versions.
 
         The decision is in the decision log under `decision_id` before this answers."""
-        scored, rows = self._score([vars(case)], "api")
+        decider, scored, rows = self._score([vars(case)], "api")
         if not await self._logged(rows):
             return _not_logged()
-        (decision,) = self._answer(scored)
+        (decision,) = self._answer(decider, scored)
         return _json(decision)
 
     @bentoml.api(route="/triage_batch", input_spec=BatchRequest, output_spec=BatchResponse)
@@ -265,22 +312,25 @@ class TriageService:
         All of them are logged in one transaction before this answers."""
         records = [vars(case) for case in cases]
         # A big batch takes seconds of CPU: off the event loop, so health checks answer.
-        scored, rows = await anyio.to_thread.run_sync(self._score, records, "batch")
+        decider, scored, rows = await anyio.to_thread.run_sync(self._score, records, "batch")
         if not await self._logged(rows):
             return _not_logged()
-        decisions = await anyio.to_thread.run_sync(self._answer, scored)
+        decisions = await anyio.to_thread.run_sync(self._answer, decider, scored)
         return _json('{"decisions":[' + ",".join(decisions) + "]}")
 
     @info_app.get(
         INFO_PATH,
         response_model=ModelInfo,
         summary="The served models",
-        description="Names, versions, aliases, training windows, routing policy and test "
-        "metrics of the models behind the decisions. Needs `Authorization: Bearer <key>`.",
+        description="Names, versions, aliases (as they are in the registry), training windows, "
+        "routing policy and test metrics of the models behind the decisions; the registry's "
+        "aliases and how the last reload went. Needs `Authorization: Bearer <key>`.",
     )
     async def model_info(self) -> dict[str, t.Any]:
-        assert self.decider is not None  # the gate answers 503 until the models are loaded
-        return self.decider.model_info()
+        live = self.live
+        # The gate answers 503 until the models are loaded.
+        assert live is not None and live.decider is not None
+        return live.decider.model_info(live.pointer) | {"reload": live.reload_info()}
 
 
 def _log_health(problem: str | None) -> None:
@@ -303,6 +353,28 @@ def _not_logged() -> Response:
         status_code=503,
         headers={**JSON_HEADERS, "retry-after": "5"},
     )
+
+
+def _bento_tag() -> str | None:
+    """The Bento's own BentoML model, when this runs from a built Bento."""
+    bento = _as_service().bento
+    if bento is not None:
+        for model in bento.info.all_models:
+            if model.tag.name == BENTO_MODEL:
+                return str(model.tag)
+    return None
+
+
+def _collect_retired() -> None:
+    """Free the replaced models: thaw the frozen heap, collect, freeze what serves now.
+
+    ``gc.freeze()`` after loading put the old models out of the collector's
+    sight; without thawing, whatever of them sits in reference cycles would
+    stay for the worker's life.  One full collection per swap.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _as_service() -> bentoml.Service[t.Any]:

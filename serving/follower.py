@@ -1,0 +1,205 @@
+"""`triage serve`'s follower: the registry's aliases → checked models → the pointer file.
+
+Started by `triage serve` beside the BentoML server (``python -m
+serving.follower``), it asks the registry every ``model_poll_seconds``
+(``TRIAGE_MODEL_POLL_SECONDS``) which versions ``champion`` and
+``challenger`` of both models point at.  When that differs from what is
+published, it imports the new set into the BentoML store, checks it in a
+subprocess (:func:`serving.model_import.check_models`) and publishes the new
+tag in the pointer file (:mod:`serving.served_pointer`), which every worker
+follows.  A set that fails is not published: the failure goes to the log and
+into the pointer's ``last_failure``, and the workers keep what they serve.
+
+So a promotion, a rollback or a training that moves an alias reaches every
+worker within ``model_poll_seconds`` plus the time to import and check the
+set here and to load and warm it up in each worker (a few seconds each).
+
+This process has MLflow; the workers do not.  It ends with its parent (the
+BentoML arbiter that `triage serve` became).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from app.settings import TriageSettings, get_settings
+from models import registry
+from serving.model_import import ModelSet, import_checked, resolve_aliases
+from serving.served_models import BENTO_MODEL, KINDS
+from serving.served_pointer import ServedPointer, publish, read
+
+__all__ = ["Follower", "registry_view"]
+
+log = logging.getLogger("triage.follower")
+
+#: How long a refused set waits before it is tried again (a registry or disk hiccup heals;
+#: a broken booster is refused again, once a minute, not on every poll).
+RETRY_SECONDS = 60.0
+
+
+def registry_view(settings: TriageSettings) -> dict[str, dict[str, str]]:
+    """Every alias of both models as the registry has it now: ``{name: {alias: version}}``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient()
+    view: dict[str, dict[str, str]] = {}
+    for kind in KINDS:
+        name = registry.model_name(kind, settings)
+        try:
+            aliases = client.get_registered_model(name).aliases
+        except MlflowException:
+            aliases = {}  # no such model (yet): resolving the set says so
+        view[name] = {str(alias): str(version) for alias, version in sorted(aliases.items())}
+    return view
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _age_seconds(moment: str) -> float:
+    try:
+        then = dt.datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return float("inf")
+    return (dt.datetime.now(dt.UTC) - then).total_seconds()
+
+
+class Follower:
+    """One look at the registry at a time (:meth:`follow_once`); the I/O is injectable."""
+
+    def __init__(
+        self,
+        settings: TriageSettings,
+        pointer_path: Path,
+        *,
+        view: Callable[[TriageSettings], dict[str, dict[str, str]]] = registry_view,
+        resolve: Callable[[TriageSettings], ModelSet] = resolve_aliases,
+        import_set: Callable[[ModelSet], str] = import_checked,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.pointer_path = pointer_path
+        self._view = view
+        self._resolve = resolve
+        self._import = import_set
+        self.retry_seconds = retry_seconds
+
+    def follow_once(self) -> str:
+        """Compare the registry with the pointer and act; what happened, in a word.
+
+        ``unchanged``, ``aliases`` (only the view was republished: the served
+        set stays), ``published`` (a new set for the workers) or ``refused``.
+        """
+        view = self._view(self.settings)
+        current = read(self.pointer_path)
+        if current is not None and current.registry == view and not self._retry_due(current):
+            return "unchanged"
+        try:
+            model_set = self._resolve(self.settings)
+        except Exception as error:  # no champion any more, registry gone: keep serving
+            return self._refused(current, view, None, error)
+        tag = f"{BENTO_MODEL}:{model_set.bento_version()}"
+        if current is not None and current.tag == tag:
+            publish(self.pointer_path, replace(current, registry=view, last_failure=None))
+            return "aliases"
+        try:
+            tag = self._import(model_set)
+        except Exception as error:
+            return self._refused(current, view, model_set, error)
+        publish(
+            self.pointer_path,
+            ServedPointer(
+                tag=tag, versions=model_set.versions(), registry=view, published_at=_now()
+            ),
+        )
+        log.info("published %s for the workers: %s", tag, _describe(model_set))
+        return "published"
+
+    def _retry_due(self, current: ServedPointer) -> bool:
+        failure = current.last_failure
+        return failure is not None and _age_seconds(str(failure.get("at"))) >= self.retry_seconds
+
+    def _refused(
+        self,
+        current: ServedPointer | None,
+        view: dict[str, dict[str, str]],
+        model_set: ModelSet | None,
+        error: Exception,
+    ) -> str:
+        message = f"{type(error).__name__}: {error}"
+        failure = {
+            "at": _now(),
+            "versions": None if model_set is None else model_set.versions(),
+            "registry": view,
+            "error": message,
+        }
+        kept = "nothing published yet" if current is None else f"{current.tag} keeps serving"
+        log.error("refused the registry's new models (%s): %s", kept, message)
+        if current is not None:
+            publish(self.pointer_path, replace(current, registry=view, last_failure=failure))
+        return "refused"
+
+
+def _describe(model_set: ModelSet) -> str:
+    return "; ".join(
+        f"{kind} " + ", ".join(f"{alias} v{v}" for alias, v in aliases.items())
+        for kind, aliases in model_set.versions().items()
+    )
+
+
+def _die_with(parent: int) -> None:
+    """Ask Linux to end this process when its parent ends (prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the loop below notices the new parent instead
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Follow the registry until the parent process (the BentoML arbiter) ends."""
+    from app.settings import apply_environment
+
+    parser = argparse.ArgumentParser(prog="python -m serving.follower")
+    parser.add_argument("--parent", type=int, required=True, help="end when this process ends")
+    args = parser.parse_args(argv)
+    _die_with(args.parent)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s triage serve: %(message)s", stream=sys.stderr
+    )
+    settings = apply_environment(get_settings())
+    registry.configure_mlflow(settings)
+    follower = Follower(settings, settings.served_models_file)
+    log.info(
+        "following the registry every %g s (%s)",
+        settings.model_poll_seconds,
+        settings.served_models_file,
+    )
+    try:
+        while os.getppid() == args.parent:
+            time.sleep(settings.model_poll_seconds)
+            try:
+                follower.follow_once()
+            except Exception:  # the registry unreachable for a moment: try again next poll
+                log.exception("could not follow the registry this time")
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,440 @@
+"""End to end: a running `triage serve` follows the registry while a client streams requests.
+
+A real MLflow registry (champion v1 and challenger v2 of both models), a real
+`triage serve` with two workers on a free loopback port, polling the
+registry every second.  `triage promote` and `triage rollback` move the
+champion while client threads send requests: within a bounded wait every new
+decision carries the new versions, no request fails, and the decision log
+holds the versions each decision was made with.  A version whose booster file
+is cut short is refused — the process that checks it aborts, the service
+does not — and the old versions keep serving.  The waits are deadlines
+against a broken service, not speed requirements; the seconds from a
+promotion to the first decision on the new version are printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from features.record import example_case
+from tests.serving.conftest import AUTH, KEY
+from tests.serving.registry_fixture import register_champion_and_challenger, service_env
+from tests.serving.test_e2e import Server
+
+pytestmark = pytest.mark.slow
+
+#: Generous: a broken service fails the test instead of hanging it (no speed requirement).
+DEADLINE = 180.0
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("live-home")
+
+
+@pytest.fixture(scope="module")
+def env(home, tmp_path_factory) -> dict[str, str]:
+    env = service_env(home, tmp_path_factory.mktemp("live-tmp"), KEY)
+    env["TRIAGE_MODEL_POLL_SECONDS"] = "1"
+    # Model changes are under test, not the log's time budget: on a loaded test machine a
+    # commit can take longer than the default 2 s (a 503 by design, not a model change's).
+    env["TRIAGE_DECISION_LOG_BUDGET_SECONDS"] = "30"
+    return env
+
+
+@pytest.fixture(scope="module")
+def registry(env) -> dict:
+    """Champion v1 and challenger v2 of both models."""
+    return register_champion_and_challenger(env)
+
+
+@pytest.fixture(scope="module")
+def server(env, registry, tmp_path_factory):
+    running = Server(env, tmp_path_factory.mktemp("live-logs") / "serve.log", "--workers", "2")
+    running.wait_ready()
+    yield running
+    running.kill(signal.SIGTERM)
+
+
+def triage(env, *args: str) -> str:
+    """Run a `triage` command (as the operator would) against the service's registry."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def model_info(server) -> dict:
+    answer = httpx.get(f"{server.url}/model_info", headers=AUTH, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@dataclass
+class Answer:
+    sent: float
+    status: int | None
+    versions: tuple[str, str] | None = None
+    decision_ids: list[str] = field(default_factory=list)
+    error: str | None = None
+    decided_at: str | None = None
+
+
+class Stream:
+    """Client threads sending single and batch requests back to back, keeping every answer."""
+
+    def __init__(self, server: Server, threads: int = 3) -> None:
+        self.url = server.url
+        self.answers: list[Answer] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._send, args=(n,)) for n in range(threads)]
+
+    def __enter__(self) -> Stream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _send(self, n: int) -> None:
+        # A new connection per request, so that the kernel spreads them over both workers.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=self.url, headers=AUTH, timeout=60, limits=fresh) as client:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                sent = time.monotonic()
+                try:
+                    if i % 4 == 0:
+                        cases = [dict(example_case(), case_id=f"L{n}-{i}-{j}") for j in range(5)]
+                        reply = client.post("/triage_batch", json={"cases": cases})
+                        decisions = reply.json()["decisions"] if reply.status_code == 200 else []
+                    else:
+                        case = dict(example_case(), case_id=f"L{n}-{i}")
+                        reply = client.post("/triage", json={"case": case})
+                        decisions = [reply.json()] if reply.status_code == 200 else []
+                except (httpx.HTTPError, ValueError, KeyError) as error:
+                    self._keep(Answer(sent, None, error=repr(error)))
+                    continue
+                versions = {
+                    (d["models"]["stream"]["version"], d["models"]["assets"]["version"])
+                    for d in decisions
+                }
+                assert len(versions) <= 1, f"one request, several versions: {versions}"
+                self._keep(
+                    Answer(
+                        sent,
+                        reply.status_code,
+                        versions.pop() if versions else None,
+                        [d["decision_id"] for d in decisions],
+                        None if reply.status_code == 200 else reply.text[:300],
+                        decisions[0]["decided_at"] if decisions else None,
+                    )
+                )
+
+    def _keep(self, answer: Answer) -> None:
+        with self._lock:
+            self.answers.append(answer)
+
+    def snapshot(self) -> list[Answer]:
+        with self._lock:
+            return list(self.answers)
+
+    def wait_until_all_on(self, versions: tuple[str, str], since: float) -> float:
+        """Wait until every answer sent after some moment carries ``versions``; that moment.
+
+        Enough answers must follow it (40, over 2 s) to span both workers.
+        """
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            answers = sorted((a for a in self.snapshot() if a.sent >= since), key=lambda a: a.sent)
+            other = [i for i, a in enumerate(answers) if a.versions != versions]
+            after = answers[other[-1] + 1 :] if other else answers
+            if len(after) >= 40 and after[-1].sent - after[0].sent >= 2.0:
+                return after[0].sent
+            time.sleep(0.2)
+        seen = sorted({str(a.versions) for a in self.snapshot() if a.sent >= since})
+        raise AssertionError(f"never all on {versions} within {DEADLINE} s: saw {seen}")
+
+
+@contextlib.contextmanager
+def streaming(server: Server) -> Iterator[Stream]:
+    with Stream(server) as stream:
+        yield stream
+
+
+def follow(server, stream: Stream, env, command: list[list[str]], versions: tuple[str, str]):
+    """Run ``command``s while streaming; check the switch to ``versions``.  The seconds it took."""
+    time.sleep(1.0)  # some answers on the old versions first
+    for args in command:
+        moving = time.monotonic()
+        triage(env, *args)
+    moved = time.monotonic()
+    # The alias moved somewhere inside the command (which checks the version first): the
+    # registry's history says when.
+    moved_at = _utc(_last_move_time(env, args[args.index("--model") + 1]))
+    switched = stream.wait_until_all_on(versions, since=moved)
+    time.sleep(2.0)  # and some answers after the switch
+    answers = stream.snapshot()
+    failed = [a for a in answers if a.status != 200]
+    assert failed == [], f"{len(failed)} failed requests, e.g. {failed[:3]}"
+    after = [a for a in answers if a.sent >= switched]
+    assert after and all(a.versions == versions for a in after), "an old version came back"
+    # Both workers swapped (each says so in the log).
+    tag = model_info(server)["bento_model"]
+    swapped = {
+        line.split("[entry_service:triage:", 1)[1].split("]", 1)[0]
+        for line in server.log.read_text(errors="replace").splitlines()
+        if f"now serving {tag} " in line
+    }
+    assert len(swapped) == 2, swapped
+    first_new = min(
+        _utc(a.decided_at) for a in answers if a.sent >= moving and a.versions == versions
+    )
+    return (first_new - moved_at).total_seconds(), answers
+
+
+LAST_MOVE = """\
+import sys
+from app.settings import apply_environment
+apply_environment()
+from models import registry
+registry.configure_mlflow()
+print(registry.alias_history(sys.argv[1])[-1].time)
+"""
+
+
+def _last_move_time(env, name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", LAST_MOVE, name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _utc(moment: str | None) -> dt.datetime:
+    assert moment is not None
+    return dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def logged_versions(home: Path, ids: list[str]) -> dict[str, tuple[str, str]]:
+    connection = sqlite3.connect(home / "decisions.db")
+    try:
+        marks = ",".join("?" * len(ids))
+        rows = connection.execute(
+            "SELECT decision_id, stream_model_version, assets_model_version FROM decisions "
+            f"WHERE decision_id IN ({marks})",
+            ids,
+        ).fetchall()
+    finally:
+        connection.close()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def test_promote_and_rollback_reach_a_streaming_service_with_no_failed_request(
+    server, env, registry, home, capsys
+):
+    old = (registry["champion"]["stream"], registry["champion"]["assets"])
+    new = (registry["challenger"]["stream"], registry["challenger"]["assets"])
+    assert model_info(server)["stream"]["alias"] == "champion"
+    promote = [
+        ["promote", "--model", f"triage-{kind}", "--version", version, "--reason", "test"]
+        for kind, version in zip(("stream", "assets"), new, strict=True)
+    ]
+    with streaming(server) as stream:
+        promoted_in, answers = follow(server, stream, env, promote, new)
+
+    # Old, new, and in between (stream moved, assets not yet): never anything else.
+    assert {old, new} <= {a.versions for a in answers} <= {old, new, (new[0], old[1])}
+    # Every decision is logged with the versions its response carried.
+    answered = {i: a.versions for a in answers for i in a.decision_ids}
+    assert logged_versions(home, list(answered)) == answered
+    info = model_info(server)
+    assert (info["stream"]["version"], info["assets"]["version"]) == new
+    assert info["stream"]["alias"] == info["assets"]["alias"] == "champion"
+    assert info["challengers"] == {}  # the challenger is the champion now
+    assert info["registry"]["triage-stream"]["champion"] == new[0]
+    assert info["reload"]["follows_registry"] is True and info["reload"]["swaps"] >= 1
+    assert info["reload"]["last_error"] is None and info["reload"]["refused"] is None
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert any(
+        line.startswith("triage_served_model{")
+        and f'version="{new[0]}"' in line
+        and 'kind="stream"' in line
+        and line.endswith(" 1.0")
+        for line in metrics.splitlines()
+    ), metrics[-2000:]
+
+    rollback = [["rollback", "--model", f"triage-{kind}"] for kind in ("stream", "assets")]
+    with streaming(server) as stream:
+        rolled_back_in, _ = follow(server, stream, env, rollback, old)
+    info = model_info(server)
+    assert (info["stream"]["version"], info["assets"]["version"]) == old
+    assert info["challengers"]["stream"]["version"] == new[0]  # the shadow is back
+    assert info["challengers"]["stream"]["alias"] == "challenger"
+    with capsys.disabled():
+        print(
+            f"\nlive model change, alias moved -> first decision on the new versions: "
+            f"{promoted_in:.1f} s after promote, {rolled_back_in:.1f} s after rollback (poll 1 s)"
+        )
+
+
+def test_a_restarted_worker_serves_the_current_champion_not_its_start_tag(server, env, registry):
+    """SIGKILL a worker after a promotion: BentoML restarts it; it loads what serves now."""
+    new = (registry["challenger"]["stream"], registry["challenger"]["assets"])
+    for kind, version in zip(("stream", "assets"), new, strict=True):
+        triage(env, "promote", "--model", f"triage-{kind}", "--version", version)
+    try:
+        restarted_serves(server, new)
+    finally:  # back to the start for the next test
+        for kind in ("stream", "assets"):
+            triage(env, "rollback", "--model", f"triage-{kind}")
+
+
+def worker_pids(server) -> list[int]:
+    found = []
+    for pid in server.processes():
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if b"_bentoml_impl.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def restarted_serves(server, new: tuple[str, str]) -> None:
+    def ready_lines() -> list[str]:
+        log = server.log.read_text(errors="replace")
+        return [line.split("] ready: ", 1)[1] for line in log.splitlines() if "] ready: " in line]
+
+    with streaming(server) as stream:
+        stream.wait_until_all_on(new, since=time.monotonic())
+        workers = worker_pids(server)
+        assert len(workers) == 2
+        started = len(ready_lines())
+        os.kill(workers[0], signal.SIGKILL)
+        killed = time.monotonic()
+        deadline = killed + DEADLINE
+        while True:  # until a worker other than the survivor answers again
+            alive = worker_pids(server)
+            if len(alive) == 2 and workers[0] not in alive:
+                break
+            assert time.monotonic() < deadline, "the worker did not come back"
+            time.sleep(0.2)
+        while len(ready_lines()) == started:  # the restarted worker has loaded
+            assert time.monotonic() < deadline, "the restarted worker never got ready"
+            time.sleep(0.2)
+        time.sleep(3.0)  # and answered some requests
+    after = [a for a in stream.snapshot() if a.sent >= killed and a.status == 200]
+    assert after and {a.versions for a in after} == {new}
+    # The restarted worker said what it loaded: the champions now, not those of the start.
+    restarted = ready_lines()[-1]
+    assert restarted.startswith(f"triage-stream v{new[0]} and triage-assets v{new[1]} "), restarted
+
+
+BREAK = """\
+import pathlib, sys
+from app.settings import apply_environment
+apply_environment()
+from models import registry
+registry.configure_mlflow()
+import mlflow
+name, version, scratch = sys.argv[1:]
+source = pathlib.Path(
+    mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=scratch)
+)
+booster = source / "artifacts" / "model_dir" / "booster.txt"
+text = booster.read_bytes()
+booster.write_bytes(text[: text.rindex(b"\\n", 0, len(text) // 3) + 1])  # whole lines, cut short
+client = mlflow.MlflowClient()
+made = client.create_model_version(name, source=str(source))
+# As in MLflow's UI: `triage promote` would refuse the version (it checks first).
+client.set_registered_model_alias(name, "champion", made.version)
+print(made.version)
+"""
+
+
+def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_serving(
+    server, env, registry, tmp_path
+):
+    old = (registry["champion"]["stream"], registry["champion"]["assets"])
+    deadline = time.monotonic() + DEADLINE
+    while ((info := model_info(server))["stream"]["version"], info["assets"]["version"]) != old:
+        assert time.monotonic() < deadline, "the previous test's rollback never arrived"
+        time.sleep(0.5)
+    served_before = model_info(server)["bento_model"]
+    with streaming(server) as stream:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                BREAK,
+                "triage-stream",
+                registry["challenger"]["stream"],
+                tmp_path,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        broken = done.stdout.strip().splitlines()[-1]
+        promoted = time.monotonic()
+        deadline = promoted + DEADLINE
+        while (info := model_info(server))["reload"]["refused"] is None:
+            assert time.monotonic() < deadline, "the broken version was neither served nor refused"
+            time.sleep(0.5)
+        time.sleep(2.0)
+    answers = stream.snapshot()
+    assert answers and all(a.status == 200 for a in answers), [
+        a for a in answers if a.status != 200
+    ]
+    assert {a.versions for a in answers} == {old}
+    refused = info["reload"]["refused"]
+    assert "the loading process" in refused["error"], refused  # died of a signal, or failed
+    assert refused["versions"]["stream"]["champion"] == broken
+    assert info["bento_model"] == served_before and info["stream"]["version"] == old[0]
+    print(f"\nrefused: {refused['error']}")
+    # The aliases as they are: v1 is no longer the champion; the registry says who is.
+    assert info["stream"]["alias"] is None
+    assert info["registry"]["triage-stream"]["champion"] == broken
+    assert server.process.poll() is None  # the service did not abort
+    metrics = httpx.get(f"{server.url}/metrics", timeout=30).text
+    assert "triage_registry_models_refused 1.0" in metrics, metrics[-2000:]
+    assert "refused the registry's new models" in server.log.read_text(errors="replace")
+
+    # Back to what serves: the refusal clears, nothing was swapped.
+    triage(env, "promote", "--model", "triage-stream", "--version", old[0])
+    deadline = time.monotonic() + DEADLINE
+    while (info := model_info(server))["reload"]["refused"] is not None:
+        assert time.monotonic() < deadline, "the refusal did not clear"
+        time.sleep(0.5)
+    assert info["stream"]["alias"] == "champion" and info["bento_model"] == served_before
+    print(json.dumps(info["reload"]))
