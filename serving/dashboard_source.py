@@ -48,7 +48,9 @@ def service_source() -> StatsSource:
     except BentoMLException as error:
         raise NotReady("the service is starting") from error
     decision_log = getattr(service, "decision_log", None)
-    decider = getattr(service, "decider", None)
+    # The models serving now: a worker that follows the registry swaps them (LiveModels).
+    live = getattr(service, "live", None)
+    decider = None if live is None else live.decider
     if decision_log is None or decider is None:
         raise NotReady("the models are still loading")
     triage = decider.triage
