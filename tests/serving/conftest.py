@@ -141,6 +141,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_until_serving(url: str, process, log: Path | None, timeout: float = 180) -> None:
+    """Poll ``url``/readyz until 200; fail with the log's tail if the process dies or time runs out."""
+    import httpx
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log is not None else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, tail()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"not ready in {timeout} s:\n{tail()}")
+
+
 def wait_ready(client, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

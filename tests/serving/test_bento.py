@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from features.record import example_case
-from tests.serving.conftest import AUTH, KEY, free_port
+from tests.serving.conftest import AUTH, KEY, free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -109,15 +108,7 @@ def test_the_bento_serves_offline(env, bento, models_tag):
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while True:
-                assert process.poll() is None and time.monotonic() < deadline
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.25)
+            wait_until_serving(url, process, Path(env["TRIAGE_HOME"]) / "serve.log", timeout=120)
             answer = httpx.post(f"{url}/triage", json={"case": example_case()}, headers=AUTH)
             assert answer.status_code == 200, answer.text
             info = httpx.get(f"{url}/model_info", headers=AUTH).json()

@@ -28,7 +28,7 @@ import pytest
 from features.load import records_from_frame
 from features.record import example_case
 from serving.schemas import BatchResponse, Decision
-from tests.serving.conftest import AUTH, KEY, free_port
+from tests.serving.conftest import AUTH, KEY, free_port, wait_until_serving
 from tests.serving.registry_fixture import register_champion_and_challenger, service_env
 
 pytestmark = pytest.mark.slow
@@ -90,16 +90,7 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"not ready in {timeout} s:\n{self.log.read_text()[-3000:]}")
+        wait_until_serving(self.url, self.process, self.log, timeout)
 
     def processes(self) -> list[int]:
         """The arbiter and every process under it (BentoML's workers run in their own groups)."""

@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pytest
 
 from features.record import example_case
 from serving.cli import serve_command
-from tests.serving.conftest import AUTH, KEY, free_port
+from tests.serving.conftest import AUTH, KEY, free_port, wait_until_serving
 
 pytestmark = pytest.mark.slow
 
@@ -62,16 +61,7 @@ def served(serving_home, models_tag, tmp_path_factory):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
+        wait_until_serving(url, process, log)
         yield Served(url, log)
     finally:
         process.send_signal(signal.SIGTERM)
