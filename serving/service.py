@@ -47,6 +47,7 @@ from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, Requ
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
 from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 from serving.served_pointer import POINTER_ENV
+from serving.supervisor import end_with_supervisor
 
 if t.TYPE_CHECKING:
     # Loaded by each worker when its models load (see _load), named here for types only.
@@ -140,6 +141,7 @@ class TriageService:
         GATE.body_timeout_s = self.settings.request_read_timeout
         GATE.not_ready("loading the models")
         patches.cache_api_callables(self, _as_service().apis)
+        end_with_supervisor()
         # Load in the background: /livez answers meanwhile, /readyz says why not yet.
         self._loader = threading.Thread(target=self._load, name="triage-load", daemon=True)
         self._loader.start()
