@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import pytest
 
@@ -194,23 +195,22 @@ def test_quick_respawn_in_force_checks_every_second_and_skips_when_busy():
     assert arbiter.manage_watchers() is None  # skipped, not a ConflictError
 
 
-def test_triage_serve_runs_bentoml_through_the_arbiter_fix():
+def test_triage_serve_runs_bentoml_through_the_arbiter_fix(monkeypatch):
+    import types
+
     from bentoml._internal.utils import circus as bentoml_circus
 
     from serving import bentoml_serve, cli
 
     command = cli.serve_command("127.0.0.1", 3000)
     assert command[1:3] == ["-m", bentoml_serve.__name__]
-    upstream = bentoml_circus.create_standalone_arbiter
-    try:
-        with pytest.raises(SystemExit):  # the CLI's --help exits
-            import sys
-
-            argv, sys.argv = sys.argv, ["bentoml", "--help"]
-            try:
-                bentoml_serve.main()
-            finally:
-                sys.argv = argv
-        assert hasattr(bentoml_circus.create_standalone_arbiter, "upstream")
-    finally:
-        bentoml_circus.create_standalone_arbiter = getattr(upstream, "upstream", upstream)
+    seen = []
+    # BentoML's command line, as a stand-in: what matters is the arbiter it will create.
+    fake_cli = types.ModuleType("bentoml_cli.cli")
+    fake_cli.cli = lambda: seen.append(bentoml_circus.create_standalone_arbiter)
+    monkeypatch.setitem(sys.modules, "bentoml_cli.cli", fake_cli)
+    upstream = _upstream_create_arbiter()
+    monkeypatch.setattr(bentoml_circus, "create_standalone_arbiter", upstream)
+    bentoml_serve.main()
+    (create,) = seen
+    assert create.upstream is upstream
