@@ -107,8 +107,9 @@ def _demo_triage():
     from models.triage import Triage
 
     settings = get_settings()
-    if not settings.home.exists():
-        return None
+    embedded = settings.resolved_tracking_uri() == f"sqlite:///{settings.mlflow_db}"
+    if embedded and not settings.mlflow_db.exists():
+        return None  # no store to ask: do not create an empty one
     registry.configure_mlflow(settings)
     try:
         return Triage.from_registry(threads=THREADS)
