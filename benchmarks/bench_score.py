@@ -16,7 +16,7 @@ Reasons against no reasons, model by model on prepared features, for these small
 models and for the models ``make demo`` trained (the champions under
 ``TRIAGE_HOME``, when it has run): calibrated probabilities alone, with three
 reasons from exact TreeSHAP (what reasons use), and with three reasons from path
-attribution (:mod:`models.attribution`, about one prediction), measured in
+attribution (:mod:`benchmarks.attribution`, about one prediction), measured in
 alternating rounds; and how often path attribution's top three (features and
 signs) equal TreeSHAP's on cases the models never saw.
 
@@ -119,8 +119,8 @@ def _demo_triage():
 
 def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
     """Throughput of each way of giving reasons ÷ none, and path attribution's agreement."""
+    from benchmarks.attribution import PathAttribution, top_reasons_agreement
     from features.synthetic import generate_cases
-    from models.attribution import PathAttribution, top_reasons_agreement
 
     cases = generate_cases(rows, seed=seed).cases
     models = [triage.stream.model, triage.assets.model]

@@ -8,7 +8,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from models.attribution import PathAttribution, top_reasons_agreement
+from benchmarks.attribution import PathAttribution, top_reasons_agreement
 
 
 def _data(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
