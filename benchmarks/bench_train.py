@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 DEFAULT_SIZES = (60_000, 200_000, 1_000_000)
 SEED = 1  # the demo's
@@ -52,7 +53,7 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train_once(n: int, folder: Path) -> dict[str, object]:
+def train_once(n: int, folder: Path) -> dict[str, Any]:
     """Generate ``n`` cases, then time ``triage train`` on them in a child process."""
     from features.synthetic import write_synthetic
 
@@ -66,7 +67,7 @@ def train_once(n: int, folder: Path) -> dict[str, object]:
     wall = time.perf_counter() - started
     cpu = _children_cpu_seconds() - cpu_before
     summary = json.loads(results.read_text(encoding="utf-8"))
-    row: dict[str, object] = {
+    row: dict[str, Any] = {
         "wall_seconds": round(wall, 1),
         "cpu_seconds": round(cpu, 1),
         "training_seconds": summary["seconds"],
@@ -88,7 +89,7 @@ def train_once(n: int, folder: Path) -> dict[str, object]:
 def run() -> dict:
     """Train at each size and return the curve (see the module docstring)."""
     sizes = train_sizes(os.environ.get("TRIAGE_BENCH_TRAIN_SIZES"))
-    curve: dict[str, dict[str, object]] = {}
+    curve: dict[str, dict[str, Any]] = {}
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="triage-bench-train-") as scratch:
             curve[f"{n:,} cases"] = train_once(n, Path(scratch))
@@ -101,10 +102,8 @@ def run() -> dict:
     ratios = {}
     for label, row in list(curve.items())[1:]:
         for clock in ("wall", "cpu"):
-            ratio = float(row[f"{clock}_seconds"]) / max(
-                float(curve[first][f"{clock}_seconds"]), 1e-9
-            )  # type: ignore[arg-type]
-            ratios[f"{label} / {first}, {clock} time"] = round(ratio, 2)
+            seconds, smallest = row[f"{clock}_seconds"], curve[first][f"{clock}_seconds"]
+            ratios[f"{label} / {first}, {clock} time"] = round(seconds / max(smallest, 1e-9), 2)
     return {
         "ratios": ratios,
         **curve,
