@@ -121,6 +121,10 @@ class ModelCardData:
         Further known limits, one sentence each.
     figures :
         Chart title → path relative to the card (shown as images).
+    boosting :
+        The final fit: ``learning_rate``, ``trees``, ``validation_log_loss``
+        and whether the time budget ``cut_short`` the fit or the model was
+        ``refitted`` on training and validation cases.
     """
 
     model_name: str
@@ -147,6 +151,7 @@ class ModelCardData:
     data_source: str | None = None
     extra_limits: Sequence[str] = ()
     figures: Mapping[str, str] = field(default_factory=dict)
+    boosting: Mapping[str, Any] | None = None
 
     @property
     def meaning(self) -> str:
@@ -354,6 +359,26 @@ def _calibration(card: ModelCardData) -> list[str]:
     ]
 
 
+def _boosting(card: ModelCardData) -> list[str]:
+    fit = card.boosting or {}
+    rows = [
+        ("learning rate", _num(fit.get("learning_rate"))),
+        ("trees", _count(fit.get("trees"))),
+        ("validation log loss", _num(fit.get("validation_log_loss"))),
+        ("stopped by", "the time budget" if fit.get("cut_short") else "early stopping"),
+        ("refitted on train + validation", "yes" if fit.get("refitted") else "no"),
+    ]
+    return [
+        "## Boosting",
+        "",
+        # Why the two numbers sit together: the rate is a trade, read it as one.
+        "Every case scored walks every tree (its reasons too): halving the learning rate "
+        "about doubles the trees, and so the cost of scoring, for a small gain in log loss.",
+        "",
+        *_table(("", ""), rows),
+    ]
+
+
 def _evaluated_slices(table: pd.DataFrame) -> pd.DataFrame:
     rows = table[table["slice"] != "all"]
     return rows[rows["log_loss"].notna()]
@@ -529,6 +554,8 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_bayes(card))
     if card.calibration_method is not None or card.ece_before is not None:
         sections.append(_calibration(card))
+    if card.boosting:
+        sections.append(_boosting(card))
     if card.slice_table is not None and len(card.slice_table):
         sections.append(_slices(card))
     if card.routing:

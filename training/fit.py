@@ -169,7 +169,8 @@ class _Stopwatch:
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
 
-def _sample(n: int, size: int, seed: int) -> np.ndarray:
+def sample_positions(n: int, size: int, seed: int) -> np.ndarray:
+    """``size`` of the positions ``0 … n-1``, drawn at random, in order; all when fewer."""
     if n <= size:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
@@ -192,8 +193,8 @@ def search_params(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.monotonic()
-    rows = _sample(len(y_train), config.search_rows, config.seed)
-    valid_rows = _sample(len(y_valid), config.search_rows // 2, config.seed + 1)
+    rows = sample_positions(len(y_train), config.search_rows, config.seed)
+    valid_rows = sample_positions(len(y_valid), config.search_rows // 2, config.seed + 1)
     train_set, valid_set = _datasets(
         X_train[rows],
         y_train[rows],

@@ -177,4 +177,11 @@ def model_card(
         routing=outcome.routing,
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
+        boosting={
+            "learning_rate": outcome.search["params"]["learning_rate"],
+            "trees": outcome.model.booster.num_trees(),
+            "validation_log_loss": outcome.search["validation_log_loss"],
+            "cut_short": outcome.search.get("cut_short", False),
+            "refitted": outcome.search["refitted"],
+        },
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -65,3 +67,27 @@ def test_the_environment_points_the_tools_home_and_keeps_what_the_user_set(tmp_p
     assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert os.environ["DO_NOT_TRACK"] == "1"  # the user's own value stays
+
+
+def test_openmp_threads_wait_politely_unless_the_user_says_otherwise(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    apply_environment(TriageSettings(home=tmp_path / "home"))
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    apply_environment(TriageSettings(home=tmp_path / "home"))
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_triage_command_sets_the_environment_before_lightgbm_loads():
+    # OpenMP reads OMP_WAIT_POLICY once, when LightGBM's library loads: the
+    # command line must be built without importing it.
+    probe = (
+        "import sys\n"
+        "from app.cli import build_parser\n"
+        "build_parser()\n"
+        "print(sorted(m for m in ('lightgbm', 'sklearn') if m in sys.modules))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

@@ -94,6 +94,11 @@ def test_first_training_registers_and_promotes_both_models(first):
         assert model["test"]["model"]["auc"] > 0.7
         assert {"logistic_regression", "bayes_limit"} <= set(model["test"])
     assert "published_rules" in first["models"]["stream"]["test"]
+    # What scoring costs is in the summary: the trees of the model registered.
+    assets = first["models"]["assets"]
+    champion = registry.load_case_model("triage-assets").model
+    assert assets["trees"] == champion.booster.num_trees() > 0
+    assert assets["learning_rate"] in (FAST.search.learning_rate, FAST.search.search_learning_rate)
     client = mlflow.MlflowClient()
     for name in ("triage-stream", "triage-assets"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
@@ -124,6 +129,10 @@ def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
         assert f"stream/{figure}" in nested
     card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_stream.md")
     assert "Bayes" in card and "routing" in card.lower()
+    boosting = card.split("## Boosting", 1)[1].split("\n## ", 1)[0]
+    trees = first["models"]["stream"]["trees"]
+    assert f"| trees | {trees:,} |" in boosting
+    assert f"| learning rate | {first['models']['stream']['learning_rate']:.4f} |" in boosting
     # The data table gives each split's share of complex cases.
     rows = [line for line in card.splitlines() if line.startswith(("| train ", "| test "))]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("%") for row in rows), rows
