@@ -39,6 +39,14 @@ class SearchConfig(BaseModel):
     )
     max_rounds: int = Field(3000, ge=50)
     early_stopping_rounds: int = Field(100, ge=10)
+    min_final_rounds: int = Field(
+        100,
+        ge=1,
+        description=(
+            "Rounds the final fit runs even when the budget is spent (a loaded machine, "
+            "a large export): a model of a few trees is no model."
+        ),
+    )
     seed: int = 0
 
 

@@ -158,13 +158,19 @@ class _Stopwatch:
 
     order = 40  # after early stopping's bookkeeping
 
-    def __init__(self, deadline: float):
+    def __init__(self, deadline: float, min_rounds: int = 0):
         self.deadline = deadline
+        #: Rounds that run whatever the clock says (early stopping may still end sooner).
+        self.min_rounds = min_rounds
         self.fired = False
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
         # Cut short while validation loss still falls: the rounds so far are the model.
-        if time.monotonic() > self.deadline and env.evaluation_result_list:
+        if (
+            env.iteration + 1 >= self.min_rounds
+            and time.monotonic() > self.deadline
+            and env.evaluation_result_list
+        ):
             self.fired = True
             raise lgb.callback.EarlyStopException(env.iteration, env.evaluation_result_list)
 
@@ -327,7 +333,9 @@ def fit_final(
     train_set, valid_set = _datasets(
         X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
     )
-    stopwatch = _Stopwatch(float("inf") if deadline is None else deadline)
+    # Even with the budget spent the final fit runs its minimum: loading a large export on a
+    # busy machine can take the whole budget, and one tree is no model.
+    stopwatch = _Stopwatch(float("inf") if deadline is None else deadline, config.min_final_rounds)
     booster = _train_early_stopped(params, train_set, valid_set, config, stopwatch)
     seconds = time.monotonic() - started
     per_round = seconds / max(booster.current_iteration(), 1)

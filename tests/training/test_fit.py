@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from training.fit import SearchResult, affordable_learning_rate, sample_positions
@@ -69,3 +71,29 @@ def test_the_logistic_baseline_is_fitted_on_a_sample_of_the_training_cases(monke
     assert fitted_rows == [500] < [len(split.train)]
     labels, scores = curves["logistic regression"]
     assert len(scores) == len(split.test) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_a_spent_budget_still_gives_the_final_fit_its_minimum_rounds():
+    """A deadline already past (loading took the budget) must not leave a one-tree model."""
+    from training.config import SearchConfig
+    from training.fit import fit_final
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 3))
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=1.0, size=4000) > 0).astype(int)
+    params = {"objective": "binary", "learning_rate": 0.01, "num_leaves": 7, "verbose": -1}
+    config = SearchConfig(min_final_rounds=60, early_stopping_rounds=50)
+    fitted = fit_final(
+        X[:3000],
+        y[:3000],
+        X[3000:],
+        y[3000:],
+        SearchResult(params, 0.5, 3000, 200, 0.0, 0.01),
+        categorical=[],
+        feature_names=["a", "b", "c"],
+        config=config,
+        threads=1,
+        deadline=time.monotonic() - 1.0,
+    )
+    assert fitted.cut_short
+    assert fitted.best_iteration == 60
