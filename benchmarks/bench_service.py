@@ -42,21 +42,25 @@ import contextlib
 import gc
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TRAIN_CASES = 20_000
-TRAIN_BUDGET_SECONDS = 40
+from benchmarks.server import (
+    KEY,
+    TRAIN_CASES,
+    environment,
+    free_port,
+    get_json,
+    start,
+    stop,
+    synthetic_cases,
+    train,
+    wait_ready,
+)
+
 DISTINCT_CASES = 500
 CONCURRENCY = (1, 8, 32)
 WARMUP_SECONDS = 1.0
@@ -64,7 +68,6 @@ SLICE_SECONDS = 3.0
 SLICES = 4
 BATCH_SIZE = 1_000
 BATCH_REQUESTS = 12
-KEY = "trg_benchmark-key"
 
 
 # --------------------------------------------------------------------------
@@ -242,107 +245,9 @@ def _serve_minimal(argv: list[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _pin(cpu: int | None):
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-@dataclass
-class Server:
-    """A server subprocess and the file its output goes to."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    out: IO[bytes]
-
-
-def start(command: list[str], env: dict[str, str], log: Path, cpu: int | None) -> Server:
-    out = open(log, "wb")  # noqa: SIM115 - closed by stop()
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_pin(cpu),
-    )
-    return Server(process, log, out)
-
-
-def _descendants(root: int) -> list[int]:
-    """``root`` and every process under it (BentoML's workers run in process groups of their own)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-    found = [root]
-    for pid in found:
-        found += [child for child, parent in parents.items() if parent == pid]
-    return found
-
-
-def stop(server: Server) -> None:
-    """SIGTERM (a graceful stop of the arbiter and its workers), SIGKILL to all if stuck."""
-    process = server.process
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        for pid in _descendants(process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        process.wait()
-    server.out.close()
-
-
-def wait_ready(port: int, server: Server, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    log = server.log
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"server exited ({server.process.returncode}):\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _get_json(port: int, path: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {KEY}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
 # --------------------------------------------------------------------------
 # The benchmark
 # --------------------------------------------------------------------------
-
-
-def _cases(n: int, seed: int) -> list[dict]:
-    from features.load import records_from_frame
-    from features.synthetic import generate_cases
-
-    return records_from_frame(generate_cases(n, seed=seed).cases)
 
 
 def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:
@@ -377,43 +282,9 @@ def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:
     }
 
 
-def _environment(scratch: Path) -> dict[str, str]:
-    """The servers' environment: a TRIAGE_HOME of their own in ``scratch``."""
-    home = scratch / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
-    return env | {
-        "TRIAGE_HOME": str(home),
-        "TRIAGE_API_KEYS": KEY,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "TMPDIR": str(scratch),  # BentoML leaves socket folders behind
-    }
-
-
-def _train(env: dict[str, str], scratch: Path) -> float:
-    """`triage train` on synthetic cases in ``env``'s registry; the seconds it took."""
-    from features.synthetic import generate_cases
-
-    train_csv = scratch / "cases.csv"
-    generate_cases(TRAIN_CASES, seed=21).cases.to_csv(train_csv, index=False)
-    started = time.perf_counter()
-    trained = subprocess.run(
-        [sys.executable, "-m", "app.cli", "train", "--data", str(train_csv)]
-        + ["--time-budget", str(TRAIN_BUDGET_SECONDS), "--trials", "4"],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if trained.returncode != 0:
-        raise RuntimeError(f"training failed:\n{trained.stdout}\n{trained.stderr}")
-    return time.perf_counter() - started
-
-
 def _requests() -> tuple[list[bytes], bytes, list[dict[str, object]]]:
     """Single-case requests of distinct cases, one batch request, and the batch's cases."""
-    cases = _cases(DISTINCT_CASES, seed=22)
+    cases = synthetic_cases(DISTINCT_CASES, seed=22)
     single = [http_request("/triage", json.dumps({"case": c}).encode(), KEY) for c in cases]
     batch_cases = (cases * (BATCH_SIZE // len(cases) + 1))[:BATCH_SIZE]
     for i, case in enumerate(batch_cases):
@@ -436,7 +307,7 @@ def _measure(env: dict[str, str], scratch: Path, cpus: list[int]) -> dict[str, A
     minimal = None
     try:
         wait_ready(service_port, service)
-        info = _get_json(service_port, "/model_info")
+        info = get_json(service_port, "/model_info")
         tag = info["bento_model"]
         minimal = start(
             [sys.executable, "-m", "benchmarks.bench_service", "--minimal-app"]
@@ -474,8 +345,8 @@ def run() -> dict[str, Any]:
     cpus = sorted(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="triage-bench-service-") as folder:
         scratch = Path(folder)
-        env = _environment(scratch)
-        train_seconds = _train(env, scratch)
+        env = environment(scratch)
+        train_seconds = train(env, scratch)
         measured = _measure(env, scratch, cpus)
     return _result(measured, train_seconds)
 
