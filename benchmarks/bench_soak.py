@@ -286,7 +286,8 @@ end
 function request()
   n = n + 1
   if n % {BATCH_EVERY} == 0 then
-    return wrk.format(nil, "/triage_batch", nil, batches[n % #batches + 1])
+    local batch = batches[math.floor(n / {BATCH_EVERY}) % #batches + 1]
+    return wrk.format(nil, "/triage_batch", nil, batch)
   end
   return wrk.format(nil, "/triage", nil, singles[n % #singles + 1])
 end
@@ -499,12 +500,11 @@ def _write_requests(scratch: Path) -> tuple[Path, Path]:
     cases = synthetic_cases(DISTINCT_CASES, seed=31)
     singles, batches = scratch / "singles.jsonl", scratch / "batches.jsonl"
     singles.write_text("".join(json.dumps({"case": c}) + "\n" for c in cases))
-    lines = []
-    for start_at in range(0, DISTINCT_CASES, BATCH_SIZE):
-        chunk = [dict(c, case_id=f"soak-{start_at + i}") for i, c in enumerate(cases)][
-            start_at : start_at + BATCH_SIZE
-        ]
-        lines.append(json.dumps({"cases": chunk}) + "\n")
+    named = [dict(c, case_id=f"soak-{i}") for i, c in enumerate(cases)]
+    lines = [
+        json.dumps({"cases": named[i : i + BATCH_SIZE]}) + "\n"
+        for i in range(0, len(named), BATCH_SIZE)
+    ]
     batches.write_text("".join(lines))
     return singles, batches
 
