@@ -451,15 +451,20 @@ def worker_pids(server: Server) -> list[int]:
     return found
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident memory of ``pid`` (VmRSS), or None when it is gone."""
+def memory_bytes(pid: int) -> dict[str, int] | None:
+    """Resident memory of ``pid``: total, anonymous (the heap) and file-backed (code,
+    mapped files); None when it is gone."""
+    fields = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file"}
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return None
+        return None
+    found = {}
+    for line in lines:
+        name, _, value = line.partition("\t")
+        if name in fields:
+            found[fields[name]] = int(value.split()[0]) * 1024
+    return found if len(found) == len(fields) else None
 
 
 @dataclass
@@ -468,6 +473,8 @@ class MemorySampler:
 
     server: Server
     samples: list[tuple[float, int]] = field(default_factory=list)
+    #: (monotonic time, anonymous bytes, file-backed bytes) of each sample
+    parts: list[tuple[float, int, int]] = field(default_factory=list)
     workers: set[int] = field(default_factory=set)
     most: int = 0  #: the most workers alive at once: more seen over the run means restarts
     stopped: threading.Event = field(default_factory=threading.Event)
@@ -475,11 +482,14 @@ class MemorySampler:
     def run(self) -> None:
         while not self.stopped.wait(SAMPLE_EVERY_SECONDS):
             pids = worker_pids(self.server)
-            sizes = [rss_bytes(pid) for pid in pids]
-            if pids and None not in sizes:
+            sizes = [memory_bytes(pid) for pid in pids]
+            if pids and all(sizes):
+                now = time.monotonic()
                 self.workers |= set(pids)
                 self.most = max(self.most, len(pids))
-                self.samples.append((time.monotonic(), sum(s for s in sizes if s is not None)))
+                self.samples.append((now, sum(m["rss"] for m in sizes if m)))
+                anon, file = (sum(m[k] for m in sizes if m) for k in ("anon", "file"))
+                self.parts.append((now, anon, file))
 
 
 def logged_decisions(database: Path) -> list[Logged]:
@@ -605,6 +615,14 @@ def _soak(wrk: str, env: dict[str, str], scratch: Path, seconds: float) -> dict[
         "server_log_tail": server.log.read_text(errors="replace")[-3000:],
         "service_log": service_events(server.log.read_text(errors="replace").splitlines()),
     }
+
+
+def _parts_mb(parts: list[tuple[float, int, int]], start: float, end: float) -> list[float]:
+    """Median anonymous and file-backed memory (MB) of the samples in ``[start, end)``."""
+    within = [(anon, file) for at, anon, file in parts if start <= at < end]
+    if not within:
+        return []
+    return [round(statistics.median(column) / 2**20, 1) for column in zip(*within, strict=True)]
 
 
 #: What the service says about model changes and the decision log's health.
@@ -741,6 +759,12 @@ def check(
             if memory.samples
             else None,
             "samples": len(memory.samples),
+            "anon_file_mb_after_warmup": _parts_mb(memory.parts, warm_from, first_event),
+            "anon_file_mb_at_end": _parts_mb(memory.parts, last_tenth, float("inf")),
+            "rss_mb_every_30_s": [
+                round(rss / 2**20, 1)
+                for at, rss in memory.samples[:: max(1, round(30 / SAMPLE_EVERY_SECONDS))]
+            ],
         },
         "events": [
             {
