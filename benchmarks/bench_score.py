@@ -12,6 +12,14 @@ rows written to a CSV file:
   models on the prepared array (the raw limit with reasons: LightGBM's
   contributions cost ~10× its prediction and every case needs them).
 
+Reasons against no reasons, model by model on prepared features, for these small
+models and for the models ``make demo`` trained (the champions under
+``TRIAGE_HOME``, when it has run): calibrated probabilities alone, with three
+reasons from exact TreeSHAP (what reasons use), and with three reasons from path
+attribution (:mod:`benchmarks.attribution`, about one prediction), measured in
+alternating rounds; and how often path attribution's top three (features and
+signs) equal TreeSHAP's on cases the models never saw.
+
 Peak memory: ``triage score`` on a large file (2 M rows by default,
 ``TRIAGE_BENCH_SCORE_ROWS``) in a subprocess, its maximum resident set size
 read from the kernel; the file is generated and deleted by the benchmark.
@@ -89,6 +97,84 @@ def _peak_rss_of_score(folder: Path, triage) -> dict[str, object]:
     }
 
 
+REASON_ROWS = {"small": 20_000, "demo": 4_000}
+
+
+def _demo_triage():
+    """The champions ``make demo`` registered under ``TRIAGE_HOME``, or None."""
+    from app.settings import get_settings
+    from models import registry
+    from models.triage import Triage
+
+    settings = get_settings()
+    embedded = settings.resolved_tracking_uri() == f"sqlite:///{settings.mlflow_db}"
+    if embedded and not settings.mlflow_db.exists():
+        return None  # no store to ask: do not create an empty one
+    registry.configure_mlflow(settings)
+    try:
+        return Triage.from_registry(threads=THREADS)
+    except LookupError:
+        return None
+
+
+def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
+    """Throughput of each way of giving reasons ÷ none, and path attribution's agreement."""
+    from benchmarks.attribution import PathAttribution, top_reasons_agreement
+    from features.synthetic import generate_cases
+
+    cases = generate_cases(rows, seed=seed).cases
+    models = [triage.stream.model, triage.assets.model]
+    features = [model.features(cases) for model in models]
+    started = time.perf_counter()
+    tables = [PathAttribution.of(model.booster) for model in models]
+    table_seconds = time.perf_counter() - started
+
+    def none():
+        for model, X in zip(models, features, strict=True):
+            model.predict_features(X, reasons=0)
+
+    def exact():
+        for model, X in zip(models, features, strict=True):
+            model.predict_features(X, reasons=3)
+
+    def path():
+        for model, X, table in zip(models, features, tables, strict=True):
+            contributions = table.contributions(model.booster, X, threads=THREADS)
+            model.calibrator.probability(contributions.sum(axis=1))
+            model.explainer.explain(X, contributions, k=3)
+
+    variants = {"none": none, "exact": exact, "path": path}
+    seconds = {name: float("inf") for name in variants}
+    for _ in range(2):  # alternating rounds: the machine's load falls on all alike
+        for name, function in variants.items():
+            seconds[name] = min(seconds[name], best_of(1, function))
+    agreement = {}
+    for kind, model, X, table in zip(("stream", "assets"), models, features, tables, strict=True):
+        exact_contributions = np.asarray(
+            model.booster.predict(X, pred_contrib=True, num_threads=THREADS)
+        )
+        agreement[kind] = top_reasons_agreement(
+            table.contributions(model.booster, X, threads=THREADS),
+            exact_contributions,
+            n_features=table.n_features,
+        )
+    return {
+        "trees": {
+            kind: m.booster.num_trees()
+            for kind, m in zip(("stream", "assets"), models, strict=True)
+        },
+        "rows": rows,
+        "ratios": {
+            "exact reasons / no reasons, rows/s": seconds["none"] / seconds["exact"],
+            "path reasons / no reasons, rows/s": seconds["none"] / seconds["path"],
+        },
+        "path top-3 agreement with TreeSHAP, stream": agreement["stream"],
+        "path top-3 agreement with TreeSHAP, assets": agreement["assets"],
+        "path leaf tables, seconds (once per model version)": round(table_seconds, 2),
+        "rows_per_second": {k: round(rows / v) for k, v in seconds.items()},
+    }
+
+
 def run() -> dict[str, object]:
     """Rows per second of batch scoring and of LightGBM on the same rows; peak memory."""
     from features.load import load_cases
@@ -126,6 +212,15 @@ def run() -> dict[str, object]:
             ),
         }
         rows_per_second = {k: round(ROWS / v) for k, v in timings.items()}
+        reasons: dict[str, object] = {
+            "small": _reasons_against_none(triage, REASON_ROWS["small"], seed=11)
+        }
+        demo = _demo_triage()
+        reasons["demo"] = (
+            _reasons_against_none(demo, REASON_ROWS["demo"], seed=12)
+            if demo is not None
+            else "no champions under TRIAGE_HOME: run `make demo` first"
+        )
         memory = _peak_rss_of_score(folder, triage) if MEMORY_ROWS else {}
     ratios = {
         "score_with_reasons / lightgbm_predict_contrib, rows/s": timings["lightgbm_predict_contrib"]
@@ -135,8 +230,12 @@ def run() -> dict[str, object]:
         "score_with_reasons / lightgbm_predict, rows/s": timings["lightgbm_predict"]
         / timings["score_with_reasons"],
     }
+    for size, measured in reasons.items():
+        if isinstance(measured, dict):
+            ratios |= {f"{size} models: {k}": v for k, v in measured.pop("ratios").items()}
     return {
         "ratios": ratios,
+        "reasons": reasons,
         "rows": ROWS,
         "threads": THREADS,
         "trees": {

@@ -1,196 +1,133 @@
-"""The triage service against a minimal Starlette app and against LightGBM itself.
+"""The triage service against a bare Starlette app doing the same scoring, and `triage score`.
 
-Setup (in a temporary ``TRIAGE_HOME``, so no real decision log or registry is
-touched): 20,000 synthetic cases are trained with the real pipeline
-(``triage train``, a 40-second search), then
+Setup (in temporary ``TRIAGE_HOME`` folders, so no real decision log or
+registry is touched): two sets of models are trained with the real pipeline
+(``triage train``) —
 
-* the service runs as a real ``triage serve`` subprocess (one worker, SQLite
-  decision log, API key, shadow challenger when the gate kept one);
-* a *minimal app* runs beside it: Starlette + uvicorn, one worker (uvicorn's
-  best configuration here), serving the same two models from the same
-  BentoML model through the same :class:`~models.triage.Triage` object,
-  with the same pydantic request model — no key check, no decision log, no
-  metrics, no shadow.
+* **demo**: the models a user gets, trained the way ``make demo`` trains them
+  (200,000 synthetic cases with their truth, the default search budget:
+  several minutes of the benchmark's setup, printed as ``train_seconds``);
+* **small**: 20,000 cases and a 40-second search.
 
-Both servers are pinned to CPU 0 and the load generator to CPU 1 (when there
-are two), and measured in the same run: at each concurrency level in four
-alternating 3-second slices each (after a 1-second warm-up per slice), so that
-noise from other work on the machine hits both alike.
-The load generator is a closed loop of raw HTTP/1.1 keep-alive connections
-on asyncio (a few microseconds per request of its own), cycling through 500
-distinct synthetic cases.
+Set ``TRIAGE_BENCH_SERVICE_SIZES=small`` to run one size only, and
+``TRIAGE_BENCH_SERVICE_KEEP=DIR`` to keep the trained homes in ``DIR`` and
+reuse them on the next run (they are trained when missing).
 
-Measured:
+For each size, three servers run side by side, one worker each:
 
-* single-case ``POST /triage`` at concurrency 1, 8 and 32: requests per
-  second, p50/p99/p99.9 latency, for the service and the minimal app; the
-  ratio service ÷ minimal app is the figure to quote;
-* ``POST /triage_batch`` with 1,000 cases per request: cases per second,
-  against LightGBM's own ``Booster.predict`` on the same 1,000 prepared rows
-  (both models, one thread): with ``pred_contrib=True`` — what the reasons
-  need, so the raw limit of the same answer — and plain (probabilities only).
+* the **service**: a real ``triage serve`` subprocess (SQLite decision log with
+  its per-request durable write, API key, strict validation, metrics, shadow
+  challenger when the gate kept one);
+* the **bare app** — the issue's baseline: Starlette + uvicorn, JSON in, both
+  models with reasons through the same :class:`~models.triage.Triage` object,
+  JSON out; no validation, no decision log, no key check, no metrics;
+* the **validating app**: the bare app plus the service's pydantic request
+  model (the baseline of earlier measurements, kept as a second figure).
 
-Targets (issue 4): single-case throughput ≥ 0.5× the minimal app, p99 at
-concurrency 8 under 50 ms, batch ≥ 0.3× raw LightGBM.
+The servers are pinned to one core and the load generator, Debian's compiled
+``wrk`` (:mod:`benchmarks.wrk`), to the other, so the client does not take
+the server's CPU.  At each concurrency (1, 8, 32) every app gets a 1-second
+warm-up, then four alternating 3-second slices each, so that noise from other
+work on the machine hits all alike; requests per second are summed over the
+slices, latency percentiles are the median of the slices' (wrk cannot merge
+its histograms across runs).  ``wrk`` cycles through 500 distinct synthetic
+cases.
+
+Measured per size:
+
+* ``service / bare app`` requests per second at each concurrency, with both
+  p99s; the *overhead*: server milliseconds per request the service spends
+  beyond the bare app (``1/rps_service - 1/rps_bare`` at concurrency 8, where
+  the one server core is saturated);
+* ``batch endpoint / triage score``: cases per second of ``POST /triage_batch``
+  with 1,000 distinct cases per request (one connection, best of 6) against
+  ``triage score``'s own scoring (:func:`training.score.score_file`: read the
+  CSV, validate, both models with three reasons each, write) of the same 1,000
+  cases with the same models and one thread, in a process pinned to the
+  server's core (best of 6, process start not counted);
+* **start**: seconds from ``triage serve`` being launched to ``/readyz``
+  answering 200 (cold start: registry import, arbiter, worker), and, three
+  times, from SIGKILL of the worker to ``/readyz`` 200 again; for both, the
+  seconds from the worker process's start (its start time in ``/proc``) to
+  ready — models loaded and warm-up scored — and the CPU seconds the worker
+  used until then (what its start takes on an idle core: on a busy machine
+  the wall time is mostly waiting for a core).
+
+Targets (issue 12): single case at concurrency 8 ≥ 0.7× the bare app with the
+service's p99 ≤ 20 ms; batch ≥ 0.8× ``triage score`` per case; a worker
+ready within 5 s of its start.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import json
 import os
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.server import (
     KEY,
-    TRAIN_CASES,
-    environment,
+    PROJECT_ROOT,
+    Server,
+    descendants,
     free_port,
     get_json,
     start,
     stop,
-    synthetic_cases,
-    train,
     wait_ready,
 )
+from benchmarks.wrk import ensure_wrk, post_bodies_script, run_wrk
 
+
+@dataclass(frozen=True)
+class ModelSize:
+    """How one set of benchmarked models is trained."""
+
+    cases: int
+    #: ``triage train --time-budget`` and ``--trials``; None: the defaults (as `make demo`).
+    budget_seconds: int | None
+    trials: int | None
+
+
+SIZES = {
+    "demo": ModelSize(cases=200_000, budget_seconds=None, trials=None),
+    "small": ModelSize(cases=20_000, budget_seconds=40, trials=4),
+}
 DISTINCT_CASES = 500
 CONCURRENCY = (1, 8, 32)
-WARMUP_SECONDS = 1.0
-SLICE_SECONDS = 3.0
+WARMUP_SECONDS = 1
+SLICE_SECONDS = 3
 SLICES = 4
 BATCH_SIZE = 1_000
-BATCH_REQUESTS = 12
+BATCH_ROUNDS = 2
+BATCH_REPEATS = 3
+RESTARTS = 3
+APPS = ("service", "bare_app", "validating_app")
 
 
 # --------------------------------------------------------------------------
-# The load generator: raw HTTP/1.1 on asyncio
+# The baselines: Starlette + uvicorn, the same models through the same Triage
 # --------------------------------------------------------------------------
 
 
-def http_request(path: str, body: bytes, key: str | None) -> bytes:
-    auth = f"Authorization: Bearer {key}\r\n" if key else ""
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"{auth}Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+def baseline_app(tag: str, validating: bool):
+    """A Starlette app deciding one case with the served models, and nothing else.
 
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
-) -> tuple[int, bytes]:
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = None
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-            break
-    if length is None:
-        raise RuntimeError(f"response without Content-Length: {head[:200]!r}")
-    return status, await reader.readexactly(length)
-
-
-async def closed_loop(
-    port: int, requests: list[bytes], concurrency: int, warmup: float, duration: float
-) -> tuple[list[float], int]:
-    """``concurrency`` connections, each sending the next request when the last answered.
-
-    Returns the latencies (seconds) of the answers in the measured window and
-    the number of non-200 answers.
+    Bare: ``json.loads`` of the body, the case record as it came.  Validating:
+    the service's pydantic request model reads the body first.
     """
-    latencies: list[float] = []
-    errors = 0
-    started = time.perf_counter()
-    measure_from = started + warmup
-    stop_at = measure_from + duration
-
-    async def client(offset: int) -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        i = offset
-        try:
-            while (now := time.perf_counter()) < stop_at:
-                status, _ = await _exchange(reader, writer, requests[i % len(requests)])
-                i += 1
-                done = time.perf_counter()
-                if status != 200:
-                    errors += 1
-                elif now >= measure_from:
-                    latencies.append(done - now)
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    await asyncio.gather(*(client(k * 37) for k in range(concurrency)))
-    return latencies, errors
-
-
-def summarise(latencies: list[float], errors: int, seconds: float) -> dict[str, float]:
-    latencies = sorted(latencies)
-
-    def quantile(q: float) -> float:
-        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
-
-    return {
-        "requests_per_second": round(len(latencies) / seconds, 1),
-        "p50_ms": round(quantile(0.50), 2),
-        "p99_ms": round(quantile(0.99), 2),
-        "p999_ms": round(quantile(0.999), 2),
-        "max_ms": round(latencies[-1] * 1000, 2),
-        "requests": len(latencies),
-        "errors": errors,
-    }
-
-
-def compare(ports: dict[str, int], requests: list[bytes], concurrency: int) -> dict[str, dict]:
-    """Both apps at one concurrency, in alternating slices so that noise hits both alike."""
-    gathered: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in ports}
-    for _ in range(SLICES):
-        for name, port in ports.items():
-            latencies, errors = asyncio.run(
-                closed_loop(port, requests, concurrency, WARMUP_SECONDS, SLICE_SECONDS)
-            )
-            gathered[name] = (gathered[name][0] + latencies, gathered[name][1] + errors)
-    return {
-        name: summarise(latencies, errors, SLICES * SLICE_SECONDS)
-        for name, (latencies, errors) in gathered.items()
-    }
-
-
-async def sequential(port: int, raw: bytes, n: int) -> tuple[float, list[int]]:
-    """Seconds for ``n`` requests one after the other on one connection, and their statuses."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    statuses = []
-    try:
-        await _exchange(reader, writer, raw)  # warm-up
-        started = time.perf_counter()
-        for _ in range(n):
-            status, _ = await _exchange(reader, writer, raw)
-            statuses.append(status)
-        return time.perf_counter() - started, statuses
-    finally:
-        writer.close()
-
-
-# --------------------------------------------------------------------------
-# The minimal app: Starlette + uvicorn, same models, same Triage, same request model
-# --------------------------------------------------------------------------
-
-
-def minimal_app(tag: str):
-    """A Starlette app deciding one case with the served models, and nothing else."""
     from pydantic import ValidationError
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse, Response
@@ -203,12 +140,7 @@ def minimal_app(tag: str):
     gc.collect()
     gc.freeze()
 
-    async def decide(request):
-        try:
-            case = TriageRequest.model_validate_json(await request.body()).case
-        except ValidationError as error:
-            return JSONResponse({"detail": error.errors(include_input=False)}, status_code=422)
-        record = vars(case)
+    def answer(record: dict[str, Any]) -> Response:
         decisions = triage.decide([record])
         body = (
             f'{{"case_id":{json.dumps(record["case_id"], ensure_ascii=False)},'
@@ -217,21 +149,33 @@ def minimal_app(tag: str):
         )
         return Response(body.encode(), media_type="application/json")
 
+    async def bare(request):
+        return answer(json.loads(await request.body())["case"])
+
+    async def validated(request):
+        try:
+            case = TriageRequest.model_validate_json(await request.body()).case
+        except ValidationError as error:
+            return JSONResponse({"detail": error.errors(include_input=False)}, status_code=422)
+        return answer(vars(case))
+
     async def ready(_request):
         return Response(b"\n")
 
+    decide = validated if validating else bare
     return Starlette(routes=[Route("/triage", decide, methods=["POST"]), Route("/readyz", ready)])
 
 
-def _serve_minimal(argv: list[str]) -> None:
+def _serve_baseline(argv: list[str]) -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tag", required=True)
+    parser.add_argument("--validating", action="store_true")
     args = parser.parse_args(argv)
     uvicorn.run(
-        minimal_app(args.tag),
+        baseline_app(args.tag, args.validating),
         host="127.0.0.1",
         port=args.port,
         workers=1,
@@ -240,9 +184,110 @@ def _serve_minimal(argv: list[str]) -> None:
     )
 
 
+def _score_file_seconds(argv: list[str]) -> None:
+    """`triage score`'s scoring of a file, timed in this process: prints the seconds of each run."""
+    from serving.served_models import load_models
+    from training.score import score_file
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tag", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--repeat", type=int, required=True)
+    args = parser.parse_args(argv)
+    triage = load_models(args.tag, threads=1).triage
+    out = Path(args.data).with_suffix(".scored.csv")
+    score_file(args.data, out, triage=triage, progress=False)  # warm-up
+    seconds = []
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        score_file(args.data, out, triage=triage, progress=False)
+        seconds.append(time.perf_counter() - started)
+    print(json.dumps(seconds))
+
+
 # --------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------
+
+
+def _post(port: int, path: str, body: bytes) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=body,
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        answer.read()
+        return answer.status
+
+
+def _ready_now(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# --------------------------------------------------------------------------
+# Start times
+# --------------------------------------------------------------------------
+
+
+def _boot_seconds() -> float:
+    """Now, on the clock of ``/proc/<pid>/stat`` start times (seconds since boot)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def _started_at(pid: int) -> float:
+    """Start time of process ``pid``, in seconds since boot."""
+    stat = (Path("/proc") / str(pid) / "stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds process ``pid`` has used (all its threads): its start's cost on an idle core."""
+    fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _workers(server: Server) -> list[int]:
+    """The BentoML worker processes of a `triage serve` process."""
+    found = []
+    for pid in descendants(server.process.pid):
+        with contextlib.suppress(OSError):
+            command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+            if b"_bentoml_impl.worker" in command:
+                found.append(pid)
+    return found
+
+
+def _until_ready(port: int, server: Server, timeout: float = 180) -> float:
+    """Poll ``/readyz`` every 20 ms; the boot-clock time it first answered 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{server.log.read_text()[-3000:]}")
+        if _ready_now(port):
+            return _boot_seconds()
+        time.sleep(0.02)
+    raise RuntimeError(f"not ready after {timeout} s:\n{server.log.read_text()[-3000:]}")
+
+
+def _restart_times(port: int, server: Server) -> dict[str, float]:
+    """SIGKILL the worker; seconds until ready again, from the kill and from the new worker's start."""
+    (old,) = _workers(server)
+    killed = _boot_seconds()
+    os.kill(old, signal.SIGKILL)
+    while _ready_now(port) and old in descendants(server.process.pid):
+        time.sleep(0.005)  # the arbiter has not reaped it yet
+    ready = _until_ready(port, server)
+    (new,) = _workers(server)
+    return {
+        "from_kill": ready - killed,
+        "from_worker_start": ready - _started_at(new),
+        "worker_cpu": _cpu_seconds(new),
+    }
 
 
 # --------------------------------------------------------------------------
@@ -250,161 +295,288 @@ def _serve_minimal(argv: list[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def _raw_lightgbm(model_dir: Path, cases: list[dict]) -> dict[str, float]:
-    """Seconds per 1,000 cases of LightGBM alone, both models, prepared rows, one thread."""
-    from models.case_model import CaseModel
+def _cases(n: int, seed: int):
+    """``n`` synthetic cases: as a frame (for CSV) and as records (for JSON)."""
+    from features.load import records_from_frame
+    from features.synthetic import generate_cases
 
-    models = [CaseModel.load(model_dir / kind, threads=1) for kind in ("stream", "assets")]
-    features = [m.features(cases) for m in models]
+    frame = generate_cases(n, seed=seed).cases
+    return frame, records_from_frame(frame)
 
-    def best(call) -> float:
-        call()
-        return min(timeit_once(call) for _ in range(7))
 
-    def timeit_once(call) -> float:
-        started = time.perf_counter()
-        call()
-        return time.perf_counter() - started
+def _environment(home: Path, scratch: Path) -> dict[str, str]:
+    """The servers' environment: the TRIAGE_HOME ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
+    return env | {
+        "TRIAGE_HOME": str(home),
+        "TRIAGE_API_KEYS": KEY,
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "TMPDIR": str(scratch),  # BentoML leaves socket folders behind
+    }
+
+
+def _train(size: ModelSize, env: dict[str, str], scratch: Path) -> float:
+    """`triage train` on synthetic cases (with their truth) in ``env``'s registry; its seconds."""
+    from features.synthetic import write_synthetic
+
+    cases, truth = scratch / "cases.csv", scratch / "truth.csv"
+    write_synthetic(size.cases, cases, truth, seed=1)
+    command = [sys.executable, "-m", "app.cli", "train", "--data", str(cases)]
+    command += ["--truth", str(truth)]
+    if size.budget_seconds is not None:
+        command += ["--time-budget", str(size.budget_seconds)]
+    if size.trials is not None:
+        command += ["--trials", str(size.trials)]
+    started = time.perf_counter()
+    trained = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if trained.returncode != 0:
+        raise RuntimeError(f"training failed:\n{trained.stdout}\n{trained.stderr}")
+    cases.unlink()
+    truth.unlink()
+    return time.perf_counter() - started
+
+
+def _inputs(scratch: Path) -> dict[str, Path]:
+    """Files of request bodies (one per line) and the batch's cases as CSV."""
+    _, cases = _cases(DISTINCT_CASES, seed=22)
+    single = scratch / "single.jsonl"
+    single.write_text("".join(json.dumps({"case": c}, ensure_ascii=False) + "\n" for c in cases))
+    frame, batch_cases = _cases(BATCH_SIZE, seed=23)
+    batch = scratch / "batch.json"
+    batch.write_text(json.dumps({"cases": batch_cases}, ensure_ascii=False))
+    csv = scratch / "batch.csv"
+    frame.to_csv(csv, index=False)
+    return {"single": single, "batch": batch, "batch_csv": csv}
+
+
+def _slices(ports: dict[str, int], script: str, concurrency: int, cpu, scratch) -> dict:
+    """Every app at one concurrency: a warm-up, then alternating slices; the merged figures."""
+    runs: dict[str, list[dict]] = {name: [] for name in ports}
+    for port in ports.values():
+        run_wrk(
+            f"http://127.0.0.1:{port}",
+            script,
+            connections=concurrency,
+            seconds=WARMUP_SECONDS,
+            cpu=cpu,
+            script_dir=scratch,
+        )
+    for _ in range(SLICES):
+        for name, port in ports.items():
+            runs[name].append(
+                run_wrk(
+                    f"http://127.0.0.1:{port}",
+                    script,
+                    connections=concurrency,
+                    seconds=SLICE_SECONDS,
+                    cpu=cpu,
+                    script_dir=scratch,
+                )
+            )
+    return {name: _merged(slices) for name, slices in runs.items()}
+
+
+def _merged(slices: list[dict]) -> dict[str, float]:
+    ok = sum(s["by_status"].get("200", 0) for s in slices)
+    seconds = sum(s["seconds"] for s in slices)
+
+    def median(q: str) -> float:
+        return round(statistics.median(s["latency_ms"][q] for s in slices), 2)
 
     return {
-        "predict": best(
-            lambda: [
-                m.booster.predict(x, raw_score=True, num_threads=1)
-                for m, x in zip(models, features, strict=True)
-            ]
-        ),
-        "predict_contrib": best(
-            lambda: [
-                m.booster.predict(x, pred_contrib=True, num_threads=1)
-                for m, x in zip(models, features, strict=True)
-            ]
-        ),
+        "requests_per_second": round(ok / seconds, 1),
+        "p50_ms": median("p50"),
+        "p99_ms": median("p99"),
+        "p99.9_ms": median("p99.9"),
+        "worst_slice_p99_ms": round(max(s["latency_ms"]["p99"] for s in slices), 2),
+        "non_200": sum(s["requests"] for s in slices) - ok,
+        "socket_errors": sum(sum(s["socket_errors"].values()) for s in slices),
     }
 
 
-def _requests() -> tuple[list[bytes], bytes, list[dict[str, object]]]:
-    """Single-case requests of distinct cases, one batch request, and the batch's cases."""
-    cases = synthetic_cases(DISTINCT_CASES, seed=22)
-    single = [http_request("/triage", json.dumps({"case": c}).encode(), KEY) for c in cases]
-    batch_cases = (cases * (BATCH_SIZE // len(cases) + 1))[:BATCH_SIZE]
-    for i, case in enumerate(batch_cases):
-        batch_cases[i] = dict(case, case_id=f"bench-{i}")
-    batch = http_request("/triage_batch", json.dumps({"cases": batch_cases}).encode(), KEY)
-    return single, batch, batch_cases
+def _batch_against_score(port: int, tag: str, inputs, env, cpu) -> dict[str, float]:
+    """Best seconds per 1,000 cases: the batch endpoint, and `triage score`'s scoring."""
+    body = inputs["batch"].read_bytes()
+    if _post(port, "/triage_batch", body) != 200:
+        raise RuntimeError("the batch request failed")
+    endpoint, scoring = [], []
+    for _ in range(BATCH_ROUNDS):
+        for _ in range(BATCH_REPEATS):
+            started = time.perf_counter()
+            _post(port, "/triage_batch", body)
+            endpoint.append(time.perf_counter() - started)
+        command = [sys.executable, "-m", "benchmarks.bench_service", "--score-file"]
+        command += ["--tag", tag, "--data", str(inputs["batch_csv"])]
+        command += ["--repeat", str(BATCH_REPEATS)]
+        if cpu is not None:
+            command = ["taskset", "-c", str(cpu), *command]
+        done = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"score_file failed:\n{done.stderr[-3000:]}")
+        scoring += json.loads(done.stdout.strip().splitlines()[-1])
+    return {"endpoint": min(endpoint), "triage_score": min(scoring)}
 
 
-def _measure(env: dict[str, str], scratch: Path, cpus: list[int]) -> dict[str, Any]:
-    """Start both servers pinned to one core, load them from the other, stop them."""
+def _measure_size(home: Path, scratch: Path, cpus: list[int]) -> dict[str, Any]:
+    """Start the three servers on one core, load them from the other, stop them."""
     server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-    single, batch, batch_cases = _requests()
-    service_port, minimal_port = free_port(), free_port()
-    service = start(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(service_port)],
-        env,
-        scratch / "service.log",
-        server_cpu,
-    )
-    minimal = None
+    env = _environment(home, scratch)
+    inputs = _inputs(scratch)
+    ports = {name: free_port() for name in APPS}
+    servers: dict[str, Server] = {}
     try:
-        wait_ready(service_port, service)
-        info = get_json(service_port, "/model_info")
-        tag = info["bento_model"]
-        minimal = start(
-            [sys.executable, "-m", "benchmarks.bench_service", "--minimal-app"]
-            + ["--port", str(minimal_port), "--tag", tag],
+        launched = _boot_seconds()
+        servers["service"] = start(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(ports["service"])],
             env,
-            scratch / "minimal.log",
+            scratch / "service.log",
             server_cpu,
         )
-        wait_ready(minimal_port, minimal)
+        ready = _until_ready(ports["service"], servers["service"])
+        (worker,) = _workers(servers["service"])
+        start_times: dict[str, Any] = {
+            "cold_start_seconds": round(ready - launched, 2),
+            "cold_worker_start_to_ready_seconds": round(ready - _started_at(worker), 2),
+            "cold_worker_cpu_seconds_to_ready": round(_cpu_seconds(worker), 2),
+        }
+        restarts = [_restart_times(ports["service"], servers["service"]) for _ in range(RESTARTS)]
+        for key in ("from_kill", "from_worker_start", "worker_cpu"):
+            values = [r[key] for r in restarts]
+            start_times[f"restart_{key}_seconds"] = [round(v, 2) for v in values]
+        info = get_json(ports["service"], "/model_info")
+        tag = info["bento_model"]
+        for name in APPS[1:]:
+            command = [sys.executable, "-m", "benchmarks.bench_service", "--baseline"]
+            command += ["--port", str(ports[name]), "--tag", tag]
+            command += ["--validating"] if name == "validating_app" else []
+            servers[name] = start(command, env, scratch / f"{name}.log", server_cpu)
+        for name in APPS[1:]:
+            wait_ready(ports[name], servers[name])
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
-        levels: dict[str, dict[str, Any]] = {"service": {}, "minimal_app": {}}
-        ports = {"service": service_port, "minimal_app": minimal_port}
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
+        script = post_bodies_script(inputs["single"], "/triage", headers)
+        levels: dict[str, dict[str, Any]] = {name: {} for name in APPS}
         for concurrency in CONCURRENCY:
-            for name, measured in compare(ports, single, concurrency).items():
-                levels[name][f"c{concurrency}"] = measured
-        batch_seconds, statuses = asyncio.run(sequential(service_port, batch, BATCH_REQUESTS))
-        if set(statuses) != {200}:
-            raise RuntimeError(f"batch requests answered {sorted(set(statuses))}")
-        model_dir = Path(env["BENTOML_HOME"]) / "models" / Path(*tag.split(":"))
-        raw = _raw_lightgbm(model_dir, batch_cases)
+            merged = _slices(ports, script, concurrency, client_cpu, scratch)
+            for name, figures in merged.items():
+                levels[name][f"c{concurrency}"] = figures
+        batch = _batch_against_score(ports["service"], tag, inputs, env, server_cpu)
     finally:
         os.sched_setaffinity(0, cpus)
-        stop(service)
-        if minimal is not None:
-            stop(minimal)
-    pinned = {"servers": server_cpu, "load_generator": client_cpu}
-    return {"levels": levels, "batch_seconds": batch_seconds, "raw": raw, "info": info} | {
-        "pinned": pinned
-    }
+        for server in servers.values():
+            stop(server)
+    trees = {kind: info[kind]["test_metrics"] for kind in ("stream", "assets")}
+    return {"levels": levels, "batch": batch, "start": start_times, "info": info} | {"trees": trees}
 
 
-def run() -> dict[str, Any]:
-    """Train, start both servers, measure, stop; the result (see the module docstring)."""
-    cpus = sorted(os.sched_getaffinity(0))
-    with tempfile.TemporaryDirectory(prefix="triage-bench-service-") as folder:
-        scratch = Path(folder)
-        env = environment(scratch)
-        train_seconds = train(env, scratch)
-        measured = _measure(env, scratch, cpus)
-    return _result(measured, train_seconds)
-
-
-def _result(measured: dict[str, Any], train_seconds: float) -> dict[str, Any]:
-    """Ratios against the minimal app and LightGBM, the measurements, and the setup."""
-    levels, raw, info = measured["levels"], measured["raw"], measured["info"]
-    batch_cases_per_second = BATCH_SIZE * BATCH_REQUESTS / measured["batch_seconds"]
-    ratios = {}
+def _size_result(measured: dict[str, Any], train_seconds: float | None) -> dict[str, Any]:
+    """Ratios against the bare app and `triage score`, the figures behind them, the setup."""
+    levels, info, batch = measured["levels"], measured["info"], measured["batch"]
+    service, bare, validating = (levels[name] for name in APPS)
+    ratios: dict[str, float] = {}
     for concurrency in CONCURRENCY:
         key = f"c{concurrency}"
-        ratios[f"service / minimal app, requests/s, concurrency {concurrency}"] = round(
-            levels["service"][key]["requests_per_second"]
-            / levels["minimal_app"][key]["requests_per_second"],
+        ratios[
+            f"service / bare app, c={concurrency} "
+            f"(p99 {service[key]['p99_ms']:.1f} vs {bare[key]['p99_ms']:.1f} ms)"
+        ] = round(service[key]["requests_per_second"] / bare[key]["requests_per_second"], 3)
+    ratios["service / validating app, c=8"] = round(
+        service["c8"]["requests_per_second"] / validating["c8"]["requests_per_second"], 3
+    )
+    ratios["batch endpoint / triage score, cases/s"] = round(
+        batch["triage_score"] / batch["endpoint"], 3
+    )
+    overhead = {
+        f"c{c}": round(
+            1000 / service[f"c{c}"]["requests_per_second"]
+            - 1000 / bare[f"c{c}"]["requests_per_second"],
             3,
         )
-    ratios["batch endpoint / LightGBM predict_contrib (same answer), cases/s"] = round(
-        batch_cases_per_second / (BATCH_SIZE / raw["predict_contrib"]), 3
+        for c in CONCURRENCY
+    }
+    start = measured["start"]
+    worst_start = max(
+        start["cold_worker_start_to_ready_seconds"], *start["restart_from_worker_start_seconds"]
     )
-    ratios["batch endpoint / LightGBM predict (probabilities only), cases/s"] = round(
-        batch_cases_per_second / (BATCH_SIZE / raw["predict"]), 3
-    )
-    best_service = max(v["requests_per_second"] for v in levels["service"].values())
-    best_minimal = max(v["requests_per_second"] for v in levels["minimal_app"].values())
-    ratios["service / minimal app, best requests/s"] = round(best_service / best_minimal, 3)
-    p99_c8 = levels["service"]["c8"]["p99_ms"]
+    worst_cpu = max(start["cold_worker_cpu_seconds_to_ready"], *start["restart_worker_cpu_seconds"])
     return {
         "ratios": ratios,
         "targets": {
-            "single-case throughput >= 0.5x minimal app (best level)": best_service / best_minimal
-            >= 0.5,
-            "p99 at concurrency 8 < 50 ms": p99_c8 < 50,
-            "batch >= 0.3x raw LightGBM (predict_contrib)": batch_cases_per_second
-            / (BATCH_SIZE / raw["predict_contrib"])
-            >= 0.3,
+            "c=8 service >= 0.7x bare app": ratios[next(iter(k for k in ratios if "c=8 (" in k))]
+            >= 0.7,
+            "c=8 service p99 <= 20 ms": service["c8"]["p99_ms"] <= 20,
+            "batch endpoint >= 0.8x triage score": ratios["batch endpoint / triage score, cases/s"]
+            >= 0.8,
+            "worker ready within 5 s of its start": worst_start <= 5,
+            "worker ready within 5 CPU seconds of its start": worst_cpu <= 5,
         },
-        "service": levels["service"],
-        "minimal_app": levels["minimal_app"],
+        "overhead_ms_per_request (service - bare app, server time)": overhead,
+        "start": start,
+        "service": service,
+        "bare_app": bare,
+        "validating_app": validating,
         "batch": {
             "cases_per_request": BATCH_SIZE,
-            "service_cases_per_second": round(batch_cases_per_second),
-            "lightgbm_predict_contrib_cases_per_second": round(BATCH_SIZE / raw["predict_contrib"]),
-            "lightgbm_predict_cases_per_second": round(BATCH_SIZE / raw["predict"]),
+            "endpoint_cases_per_second": round(BATCH_SIZE / batch["endpoint"]),
+            "triage_score_cases_per_second": round(BATCH_SIZE / batch["triage_score"]),
         },
         "setup": {
             "models": info["bento_model"],
+            "stream": f"{info['stream']['name']} v{info['stream']['version']}",
+            "assets": f"{info['assets']['name']} v{info['assets']['version']}",
             "shadow_challengers": sorted(info["challengers"]),
-            "train_cases": TRAIN_CASES,
-            "train_seconds": round(train_seconds, 1),
-            "pinned": measured["pinned"],
-            "measured_seconds_per_level": SLICES * SLICE_SECONDS,
-            "python": sys.version.split()[0],
+            "train_seconds": None if train_seconds is None else round(train_seconds, 1),
         },
     }
 
 
+def _trained_home(name: str, size: ModelSize, keep: Path | None, scratch: Path):
+    """A TRIAGE_HOME with ``size``'s models; the seconds training took (None if kept)."""
+    home = (keep if keep is not None else scratch) / f"home-{name}"
+    marker = home / "bench-trained"
+    if marker.exists():
+        return home, None
+    home.mkdir(parents=True, exist_ok=True)
+    seconds = _train(size, _environment(home, scratch), scratch)
+    marker.write_text(f"{seconds:.1f}\n")
+    return home, seconds
+
+
+def run() -> dict[str, Any]:
+    """Train, start the servers, measure, stop, for each size (see the module docstring)."""
+    ensure_wrk()
+    cpus = sorted(os.sched_getaffinity(0))
+    chosen = os.environ.get("TRIAGE_BENCH_SERVICE_SIZES", ",".join(SIZES)).split(",")
+    keep_dir = os.environ.get("TRIAGE_BENCH_SERVICE_KEEP")
+    keep = Path(keep_dir) if keep_dir else None
+    result: dict[str, Any] = {"ratios": {}}
+    with tempfile.TemporaryDirectory(prefix="triage-bench-service-") as folder:
+        for name in chosen:
+            scratch = Path(folder) / name
+            scratch.mkdir()
+            home, train_seconds = _trained_home(name, SIZES[name], keep, scratch)
+            sized = _size_result(_measure_size(home, scratch, cpus), train_seconds)
+            for label, value in sized.pop("ratios").items():
+                result["ratios"][f"{name}: {label}"] = value
+            for label, value in sized["start"].items():
+                result.setdefault("start_seconds", {})[f"{name}: {label}"] = value
+            result[name] = sized
+    result["setup"] = {
+        "pinned": {"servers": cpus[0], "load_generator": cpus[1]} if len(cpus) >= 2 else None,
+        "load_generator": "wrk (Debian), 1 thread",
+        "measured_seconds_per_level": SLICES * SLICE_SECONDS,
+        "python": sys.version.split()[0],
+    }
+    return result
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--minimal-app":
-        _serve_minimal(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--baseline":
+        _serve_baseline(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--score-file":
+        _score_file_seconds(sys.argv[2:])
     else:
         print(json.dumps(run(), indent=2))

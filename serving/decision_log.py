@@ -350,6 +350,19 @@ def is_unavailable(error: BaseException) -> bool:
     return isinstance(error, DecisionLogTimeout | sa.exc.OperationalError)
 
 
+def _lock_wait_ms(seconds: float) -> int:
+    """Milliseconds a transaction may wait for a lock: ``seconds``, rounded down.
+
+    Above a tenth of a second it is rounded down to a whole tenth, so that
+    successive groups under load (each with a deadline a little later) share
+    one SQLite busy timeout and the writer sets it again only when it changes:
+    a statement and a commit saved per group, at the price of giving up on a
+    lock at most 0.1 s before the earliest deadline rather than at it.
+    """
+    milliseconds = max(1, int(seconds * 1000))
+    return milliseconds if milliseconds < 100 else milliseconds // 100 * 100
+
+
 @dataclass
 class _Pending:
     """One request's rows, waiting in the writer's queue."""
@@ -415,6 +428,8 @@ class GroupCommitWriter:
         self._on_health = on_health
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._connection: sa.Connection | None = None
+        #: The SQLite busy timeout (ms) last set on ``_connection``: set again only on change.
+        self._busy_ms: int | None = None
         self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
         self._thread.start()
 
@@ -517,6 +532,7 @@ class GroupCommitWriter:
             # transaction must not reach the dashboard's reads on pooled connections.
             connection.detach()
             self._connection = connection
+            self._busy_ms = None
         return self._connection
 
     @contextlib.contextmanager
@@ -527,11 +543,12 @@ class GroupCommitWriter:
         rolls back on an error.
         """
         connection = self._connect()
-        milliseconds = max(1, int(lock_wait * 1000))
-        if self.log.is_sqlite:
+        milliseconds = _lock_wait_ms(lock_wait)
+        if self.log.is_sqlite and milliseconds != self._busy_ms:
             # A connection setting (no transaction begins), in force for the next statements.
             connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
             connection.commit()
+            self._busy_ms = milliseconds
         transaction = connection.begin()
         try:
             if not self.log.is_sqlite:
@@ -598,6 +615,7 @@ class GroupCommitWriter:
             with contextlib.suppress(Exception):
                 self._connection.close()
             self._connection = None  # a fresh connection for the next group
+            self._busy_ms = None
 
     def _health(self, error: BaseException | None) -> None:
         problem = (

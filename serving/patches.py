@@ -1,4 +1,4 @@
-"""Fixes for three BentoML 1.4.40 defects, each with a test that fails when it stops being needed.
+"""Fixes for BentoML 1.4.40 defects, each with a test that fails when it stops being needed.
 
 1. ``TimeoutMiddleware`` (``bentoml/_internal/server/http/traffic.py``) starts a
    ``loop.call_later(timeout, …)`` timer per request and never cancels it: each
@@ -21,6 +21,14 @@
    text holds the offending input values (``http_app.log_exception``); that
    is case data in a log.  :class:`DropValidationTracebacks` drops those
    records (the client gets the field-level 4xx; nothing is lost).
+5. The arbiter looks for dead workers every 10 seconds (``check_delay=10``,
+   hard-coded in ``create_standalone_arbiter``, ``bentoml/_internal/utils/circus``),
+   so a crashed worker is replaced 0–10 s late, on top of its own start: a
+   single-worker service was unavailable for 7 s.  :func:`install_quick_respawn`
+   (run in the arbiter's process by :mod:`serving.bentoml_serve`) makes it
+   check every second; a check that falls while the arbiter runs another
+   command (start, stop, reload) is skipped instead of logging a
+   ``ConflictError`` traceback — the next comes a second later.
 
 BentoML looks both middleware classes up by module attribute when it builds
 the app (``ServiceAppFactory.middlewares`` / ``BaseAppFactory.middlewares``),
@@ -135,6 +143,41 @@ def cache_api_callables(instance: object, apis: t.Mapping[str, t.Any]) -> None:
     """Bind each API method of a service instance once, instead of once per request."""
     for name, method in apis.items():
         instance.__dict__[name] = method.__get__(instance, type(instance))
+
+
+#: Seconds between the arbiter's checks for dead workers (BentoML's own: 10).
+ARBITER_CHECK_SECONDS = 1.0
+
+
+def install_quick_respawn(check_seconds: float = ARBITER_CHECK_SECONDS) -> None:
+    """Make BentoML's arbiter replace a dead worker within ``check_seconds`` (idempotent)."""
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    upstream = bentoml_circus.create_standalone_arbiter
+    if hasattr(upstream, "upstream"):
+        return
+
+    def create_standalone_arbiter(watchers, *, threaded: bool = False, **kwargs):
+        kwargs.setdefault("check_delay", check_seconds)
+        arbiter = upstream(watchers, threaded=threaded, **kwargs)
+        arbiter.manage_watchers = _skipping_conflicts(arbiter.manage_watchers)
+        return arbiter
+
+    create_standalone_arbiter.upstream = upstream  # type: ignore[attr-defined]
+    bentoml_circus.create_standalone_arbiter = create_standalone_arbiter
+
+
+def _skipping_conflicts(manage_watchers: t.Callable[[], t.Any]) -> t.Callable[[], t.Any]:
+    """The arbiter's periodic check, skipped while another arbiter command runs."""
+    from circus.exc import ConflictError  # type: ignore[import-untyped]
+
+    def check() -> t.Any:
+        try:
+            return manage_watchers()
+        except ConflictError:
+            return None  # busy starting, stopping or reloading: the next check comes soon
+
+    return check
 
 
 def install(known_paths: t.Iterable[str], known_prefixes: t.Iterable[str] = ()) -> None:

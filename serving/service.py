@@ -47,6 +47,7 @@ from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, Requ
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
 from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
 from serving.served_pointer import POINTER_ENV
+from serving.supervisor import end_with_supervisor
 
 if t.TYPE_CHECKING:
     # Loaded by each worker when its models load (see _load), named here for types only.
@@ -140,6 +141,7 @@ class TriageService:
         GATE.body_timeout_s = self.settings.request_read_timeout
         GATE.not_ready("loading the models")
         patches.cache_api_callables(self, _as_service().apis)
+        end_with_supervisor()
         # Load in the background: /livez answers meanwhile, /readyz says why not yet.
         self._loader = threading.Thread(target=self._load, name="triage-load", daemon=True)
         self._loader.start()
@@ -370,11 +372,25 @@ def _collect_retired() -> None:
 
     ``gc.freeze()`` after loading put the old models out of the collector's
     sight; without thawing, whatever of them sits in reference cycles would
-    stay for the worker's life.  One full collection per swap.
+    stay for the worker's life.  One full collection per swap.  Then glibc is
+    asked to hand the freed pages back: the old and new boosters were both in
+    the heap for a moment, and without a trim that peak stays resident (the
+    soak benchmark saw +6.5 % RSS after the first swap, none after).
     """
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Return the heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
+    import contextlib
+    import ctypes
+
+    # Not glibc (no malloc_trim): that allocator returns memory its own way.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _as_service() -> bentoml.Service[t.Any]:

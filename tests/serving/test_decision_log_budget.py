@@ -218,3 +218,15 @@ def test_postgresql_lock_timeout_bounds_a_write(postgres_url):  # noqa: F811 - t
     assert accepted[0]["decision_id"] in in_log
     assert not {r["decision_id"] for r in refused} & in_log
     log.close()
+
+
+def test_lock_waits_never_pass_the_deadline_and_repeat_under_load():
+    from serving.decision_log import _lock_wait_ms
+
+    assert _lock_wait_ms(0.0) == 1  # SQLite's 0 would mean "do not wait at all"
+    assert _lock_wait_ms(0.0456) == 45
+    assert _lock_wait_ms(0.0999) == 99
+    # Successive groups with deadlines a few ms apart share one busy timeout.
+    assert {_lock_wait_ms(s) for s in (1.9999, 1.95, 1.9003)} == {1900}
+    for seconds in (0.001, 0.05, 0.1, 0.25, 1.0, 1.999, 2.0):
+        assert _lock_wait_ms(seconds) <= max(1, seconds * 1000)

@@ -438,3 +438,32 @@ def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_ser
         time.sleep(0.5)
     assert info["stream"]["alias"] == "champion" and info["bento_model"] == served_before
     print(json.dumps(info["reload"]))
+
+
+def test_workers_end_with_their_supervisor_when_the_process_group_is_killed(server):
+    """`kill -9` of `triage serve`'s process group: the workers (sessions of their own) stop.
+
+    Last in this module: it ends the module's server.  The workers stop themselves
+    with SIGTERM, so they answer nothing afterwards and leave no orphan on the port.
+    """
+    workers = worker_pids(server)
+    assert len(workers) == 2
+    assert all(os.getsid(pid) != os.getsid(server.process.pid) for pid in workers)
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=30)
+    deadline = time.monotonic() + DEADLINE
+    while alive := [pid for pid in workers if _running(pid)]:
+        assert time.monotonic() < deadline, f"orphaned workers still running: {alive}"
+        time.sleep(0.2)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.url}/livez", timeout=5)
+    assert "the supervisor (pid" in server.log.read_text(errors="replace")
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie lingers until init reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

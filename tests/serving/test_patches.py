@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import pytest
 
@@ -157,3 +158,59 @@ def test_validation_tracebacks_are_dropped_in_force(client, caplog):
     assert answer.status_code == 422
     text = "\n".join(logging.Formatter().format(r) for r in caplog.records)
     assert "marker-4712" not in text
+
+
+def _arbiter(create):
+    arbiter = create([])
+    arbiter._exclusive_running_command = "arbiter_stop"  # as while a stop runs
+    return arbiter
+
+
+def _upstream_create_arbiter():
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    create = bentoml_circus.create_standalone_arbiter
+    return getattr(create, "upstream", create)
+
+
+def test_upstream_arbiter_still_checks_its_workers_every_ten_seconds():
+    from circus.exc import ConflictError
+
+    arbiter = _arbiter(_upstream_create_arbiter())
+    assert arbiter.check_delay == 10
+    with pytest.raises(ConflictError):
+        arbiter.manage_watchers()
+
+
+def test_quick_respawn_in_force_checks_every_second_and_skips_when_busy():
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    patches.install_quick_respawn()
+    patches.install_quick_respawn()  # idempotent: wrapped once
+    create = bentoml_circus.create_standalone_arbiter
+    assert create.upstream is _upstream_create_arbiter()
+    assert not hasattr(create.upstream, "upstream")
+    arbiter = _arbiter(create)
+    assert arbiter.check_delay == patches.ARBITER_CHECK_SECONDS == 1.0
+    assert arbiter.manage_watchers() is None  # skipped, not a ConflictError
+
+
+def test_triage_serve_runs_bentoml_through_the_arbiter_fix(monkeypatch):
+    import types
+
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    from serving import bentoml_serve, cli
+
+    command = cli.serve_command("127.0.0.1", 3000)
+    assert command[1:3] == ["-m", bentoml_serve.__name__]
+    seen = []
+    # BentoML's command line, as a stand-in: what matters is the arbiter it will create.
+    fake_cli = types.ModuleType("bentoml_cli.cli")
+    fake_cli.cli = lambda: seen.append(bentoml_circus.create_standalone_arbiter)
+    monkeypatch.setitem(sys.modules, "bentoml_cli.cli", fake_cli)
+    upstream = _upstream_create_arbiter()
+    monkeypatch.setattr(bentoml_circus, "create_standalone_arbiter", upstream)
+    bentoml_serve.main()
+    (create,) = seen
+    assert create.upstream is upstream
