@@ -374,8 +374,8 @@ def _collect_retired() -> None:
     sight; without thawing, whatever of them sits in reference cycles would
     stay for the worker's life.  One full collection per swap.  Then glibc is
     asked to hand the freed pages back: the old and new boosters were both in
-    the heap for a moment, and without a trim that peak stays resident (the
-    soak benchmark saw +6.5 % RSS after the first swap, none after).
+    the heap for a moment, and without a trim that peak stays resident (with
+    ``MALLOC_ARENA_MAX``, which `triage serve` sets, see :func:`serving.cli.serve_environment`).
     """
     gc.unfreeze()
     gc.collect()
