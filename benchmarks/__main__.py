@@ -2,7 +2,9 @@
 
 Discovers the ``bench_*.py`` modules of this package, runs those whose name
 contains one of the given words (all when none is given), prints each result
-and writes it to ``benchmarks/results/<name>.json``.
+and writes it to ``benchmarks/results/<name>.json``.  A result listing
+``failed_properties`` (a correctness check of the soak, not a speed target)
+makes the exit code 1, once every chosen benchmark has run.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print(f"no benchmark matches {args.names}; available: {available}", file=sys.stderr)
         return 2
+    failed: list[str] = []
     for name in chosen:
         module = importlib.import_module(f"{__package__ or 'benchmarks'}.bench_{name}")
         print(f"== {name}", flush=True)
@@ -79,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         path = args.results / f"{name}.json"
         write_json(path, result)
         print(f"  -> {path}", flush=True)
+        failed += [f"{name}: {p}" for p in result.get("failed_properties", [])]
+    if failed:
+        print("FAILED:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

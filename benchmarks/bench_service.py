@@ -66,7 +66,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -76,11 +75,20 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from benchmarks.server import (
+    KEY,
+    PROJECT_ROOT,
+    Server,
+    descendants,
+    free_port,
+    get_json,
+    start,
+    stop,
+    wait_ready,
+)
 from benchmarks.wrk import ensure_wrk, post_bodies_script, run_wrk
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,6 @@ BATCH_SIZE = 1_000
 BATCH_ROUNDS = 2
 BATCH_REPEATS = 3
 RESTARTS = 3
-KEY = "trg_benchmark-key"
 APPS = ("service", "bare_app", "validating_app")
 
 
@@ -203,97 +210,6 @@ def _score_file_seconds(argv: list[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _pin(cpu: int | None):
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-@dataclass
-class Server:
-    """A server subprocess and the file its output goes to."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    out: IO[bytes]
-
-
-def start(command: list[str], env: dict[str, str], log: Path, cpu: int | None) -> Server:
-    out = open(log, "wb")  # noqa: SIM115 - closed by stop()
-    process = subprocess.Popen(
-        command,
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=_pin(cpu),
-    )
-    return Server(process, log, out)
-
-
-def _descendants(root: int) -> list[int]:
-    """``root`` and every process under it (BentoML's workers run in process groups of their own)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-    found = [root]
-    for pid in found:
-        found += [child for child, parent in parents.items() if parent == pid]
-    return found
-
-
-def stop(server: Server) -> None:
-    """SIGTERM (a graceful stop of the arbiter and its workers), SIGKILL to all if stuck."""
-    process = server.process
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        for pid in _descendants(process.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        process.wait()
-    server.out.close()
-
-
-def wait_ready(port: int, server: Server, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    log = server.log
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"server exited ({server.process.returncode}):\n{log.read_text()[-3000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _get_json(port: int, path: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {KEY}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
 def _post(port: int, path: str, body: bytes) -> int:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
@@ -338,7 +254,7 @@ def _cpu_seconds(pid: int) -> float:
 def _workers(server: Server) -> list[int]:
     """The BentoML worker processes of a `triage serve` process."""
     found = []
-    for pid in _descendants(server.process.pid):
+    for pid in descendants(server.process.pid):
         with contextlib.suppress(OSError):
             command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
             if b"_bentoml_impl.worker" in command:
@@ -363,7 +279,7 @@ def _restart_times(port: int, server: Server) -> dict[str, float]:
     (old,) = _workers(server)
     killed = _boot_seconds()
     os.kill(old, signal.SIGKILL)
-    while _ready_now(port) and old in _descendants(server.process.pid):
+    while _ready_now(port) and old in descendants(server.process.pid):
         time.sleep(0.005)  # the arbiter has not reaped it yet
     ready = _until_ready(port, server)
     (new,) = _workers(server)
@@ -529,7 +445,7 @@ def _measure_size(home: Path, scratch: Path, cpus: list[int]) -> dict[str, Any]:
         for key in ("from_kill", "from_worker_start", "worker_cpu"):
             values = [r[key] for r in restarts]
             start_times[f"restart_{key}_seconds"] = [round(v, 2) for v in values]
-        info = _get_json(ports["service"], "/model_info")
+        info = get_json(ports["service"], "/model_info")
         tag = info["bento_model"]
         for name in APPS[1:]:
             command = [sys.executable, "-m", "benchmarks.bench_service", "--baseline"]

@@ -372,11 +372,25 @@ def _collect_retired() -> None:
 
     ``gc.freeze()`` after loading put the old models out of the collector's
     sight; without thawing, whatever of them sits in reference cycles would
-    stay for the worker's life.  One full collection per swap.
+    stay for the worker's life.  One full collection per swap.  Then glibc is
+    asked to hand the freed pages back: the old and new boosters were both in
+    the heap for a moment, and without a trim that peak stays resident (with
+    ``MALLOC_ARENA_MAX``, which `triage serve` sets, see :func:`serving.cli.serve_environment`).
     """
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Return the heap's free pages to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
+    import contextlib
+    import ctypes
+
+    # Not glibc (no malloc_trim): that allocator returns memory its own way.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _as_service() -> bentoml.Service[t.Any]:

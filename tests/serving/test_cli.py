@@ -107,6 +107,9 @@ def test_the_serve_command_line_and_environment(monkeypatch):
     assert env["BENTOML_CONFIG_OPTIONS"] == (
         "api_server.metrics.namespace=x services.triage.workers=3"
     )
+    assert env["MALLOC_ARENA_MAX"] == "2"  # a swap's freed models go back to the system
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the operator's choice wins
+    assert cli.serve_environment("triage-models:s1-a1-abc", 3)["MALLOC_ARENA_MAX"] == "4"
 
 
 def test_help_lists_the_serving_commands(capsys):
