@@ -108,7 +108,12 @@ def scope_of(*, court: str | None = None, province: str | None = None) -> Policy
 
 @dataclass(frozen=True)
 class PolicyChange:
-    """One change of a scope's policy (``policy`` None: its own policy withdrawn)."""
+    """One change of a scope's policy (``policy`` None: its own policy withdrawn).
+
+    ``previous`` is the policy that was in force for the scope before the
+    change — its own, or the one it inherited — and ``previous_source`` says
+    which (``province:44 v2``, ``national (built-in default)``).
+    """
 
     time: str
     scope: PolicyScope
@@ -117,6 +122,7 @@ class PolicyChange:
     reason: str
     actor: str | None = None
     command: str | None = None
+    previous_source: str | None = None
     version: int = 0  # 1, 2 … within the scope, oldest first; set when the book is read
 
     def to_json(self) -> str:
@@ -126,6 +132,7 @@ class PolicyChange:
             "scope": self.scope.policy_id,
             "policy": None if self.policy is None else self.policy.model_dump(),
             "previous": None if self.previous is None else self.previous.model_dump(),
+            "previous_source": self.previous_source,
             "actor": _bounded(self.actor, _FIELD_LIMITS["actor"]),
             "command": _bounded(self.command, _FIELD_LIMITS["command"]),
             "reason": _bounded(self.reason, _FIELD_LIMITS["reason"]) or "",
@@ -149,6 +156,7 @@ class PolicyChange:
             reason=str(document.get("reason") or ""),
             actor=document.get("actor"),
             command=document.get("command"),
+            previous_source=document.get("previous_source"),
         )
 
     @property

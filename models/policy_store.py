@@ -67,15 +67,15 @@ def set_policy(
     book = PolicyBook.from_tags(client.get_registered_model(name).tags)
     in_force = book.resolve_scope(scope)
     policy = parse_policy(in_force.policy.model_dump() | dict(changes))
-    own = book.own(scope)
     change = PolicyChange(
         time=_now(),
         scope=scope,
         policy=policy,
-        previous=None if own is None else own.policy,
+        previous=in_force.policy,
         reason=reason,
         actor=actor or current_actor(settings),
         command=command,
+        previous_source=in_force.label,
     )
     return _record(client, name, change, len(book.history(scope)) + 1)
 
@@ -104,6 +104,7 @@ def withdraw_policy(
         reason=reason,
         actor=actor or current_actor(settings),
         command=command,
+        previous_source=own.label,
     )
     return _record(client, name, change, len(book.history(scope)) + 1)
 

@@ -262,17 +262,14 @@ def history_line(change: Any) -> str:
         what = "own policy withdrawn"
     else:
         before = {} if change.previous is None else change.previous.model_dump()
-        after = change.policy.model_dump()
         changed = [
             f"{k} {_shown(k, before[k]) if k in before else '-'} → {_shown(k, v)}"
-            for k, v in after.items()
+            for k, v in change.policy.model_dump().items()
             if before.get(k, object()) != v
         ]
-        what = (
-            "; ".join(changed)
-            if change.previous is not None
-            else "first own policy: " + ("; ".join(f"{k} {_shown(k, v)}" for k, v in after.items()))
-        )
+        what = "; ".join(changed) or "no field changed"
+    if change.previous_source:
+        what += f" (was {change.previous_source})"
     return (
         f"{change.time}  {change.label:<20} by {change.actor or 'unknown'} "
         f"({change.command or 'unknown command'}): {what} — {change.reason or 'no reason given'}"

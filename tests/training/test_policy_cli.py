@@ -150,6 +150,9 @@ def test_history_lists_who_changed_what_when_and_why_newest_first(trained, capsy
     assert "court:440305 v2" in lines[0] and "judge-li" in lines[0]
     assert "max_review 10.0% → 12.0%" in lines[0] and "more staff" in lines[0]
     assert "court:440305 v1" in lines[1] and "two judges on the desk" in lines[1]
+    # The first own policy shows what changed against the policy it inherited.
+    assert "max_review 20.0% → 10.0%; cost_review 0.25 days → 0.5 days" in lines[1]
+    assert "(was national (built-in default))" in lines[1]
     assert main(["policy", "history"]) == 0
     assert "province:44 v1" in capsys.readouterr().out
 
@@ -161,4 +164,5 @@ def test_a_withdrawn_court_policy_falls_back_to_its_province(trained, capsys):
     assert resolved.label == "province:44 v1"
     assert main(["policy", "clear", "--court", "440305"]) == 2
     assert "no policy of its own" in capsys.readouterr().err
-    assert read_book().history(scope_of(court="440305"))[-1].previous.max_review == 0.12
+    last = read_book().history(scope_of(court="440305"))[-1]
+    assert last.previous.max_review == 0.12 and last.previous_source == "court:440305 v2"
