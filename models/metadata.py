@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.calibration import CalibrationMethod
+from models.policy import CourtPolicy, ScoreSummary
 from models.profile import ReferenceProfile
 
 __all__ = ["ModelMetadata", "TestMetrics"]
@@ -35,6 +36,16 @@ class ModelMetadata(BaseModel):
     git_commit: str | None = Field(None, description="The code that trained it.")
     reference_profile: ReferenceProfile | None = Field(
         None, description="Training features and test scores, binned: what drift compares with."
+    )
+    validation_scores: ScoreSummary | None = Field(
+        None,
+        description="Stream model: its calibrated validation scores binned with their labels, "
+        "from which any court policy's thresholds are computed without retraining.",
+    )
+    routing_policy: CourtPolicy | None = Field(
+        None,
+        description="Stream model: the court policy its own thresholds were computed for "
+        "(the national default at training time).",
     )
 
     def with_run(self, *, run_id: str, data_fingerprint: str, git_commit: str) -> ModelMetadata:

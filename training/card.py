@@ -113,7 +113,12 @@ class ModelCardData:
         "complex": 0.45}}``.  Thresholds are probabilities (4 decimals);
         shares and other fractions are shown as percentages (a ``share_``
         prefix is dropped, so ``training.thresholds.routing_outcome`` output fits);
-        further keys (dicts, DataFrames, scalars) are shown as tables or lines.
+        further keys (dicts, DataFrames, lists, scalars) are shown as tables or lines.
+        A court policy's ``cost_*`` fields are shown in days.
+    policy_cost :
+        Only with the truth: :func:`training.thresholds.cost_against_bayes`,
+        the routing's expected cost against the Bayes-optimal routing's at
+        the same review share.
     synthetic_data, data_source :
         Whether the cases come from the synthetic generator, and where they
         come from in words.
@@ -146,6 +151,7 @@ class ModelCardData:
     slice_rows: int = 15
     slice_flag_gap: float = 0.05
     routing: Mapping[str, Any] | None = None
+    policy_cost: Mapping[str, float] | None = None
     intended_use: str = DEFAULT_INTENDED_USE
     synthetic_data: bool = False
     data_source: str | None = None
@@ -472,7 +478,7 @@ def _routing(card: ModelCardData) -> list[str]:
     lines = ["## Routing policy", ""]
     policy = routing.pop("policy", None)
     if isinstance(policy, Mapping):
-        rows = [(k, _fraction_or_text(v)) for k, v in policy.items()]
+        rows = [(k, _policy_value(k, v)) for k, v in policy.items()]
         lines += [*_table(("policy", "value"), rows), ""]
     elif policy:
         lines += [str(policy), ""]
@@ -496,9 +502,54 @@ def _routing(card: ModelCardData) -> list[str]:
         elif isinstance(value, Mapping):
             rows = [(k, _fraction_or_text(v)) for k, v in value.items()]
             lines += [f"{key}:", "", *_table(("", ""), rows), ""]
+        elif isinstance(value, list | tuple):
+            if value:
+                lines += [f"{key}:", "", *(f"- {item}" for item in value), ""]
         else:
             lines += [f"- {key}: {_fraction_or_text(value)}", ""]
     return lines[:-1] if lines[-1] == "" else lines
+
+
+def _policy_value(key: str, value: object) -> str:
+    """A court policy's field with its unit: days for costs, cases a day, shares in %."""
+    if value is None:
+        return "unset"
+    if key.startswith("cost_"):
+        return f"{float(value):g} days"  # type: ignore[arg-type]
+    if key.endswith("_per_day"):
+        return f"{float(value):g} cases a day"  # type: ignore[arg-type]
+    return _fraction_or_text(value)
+
+
+def _policy_cost(card: ModelCardData) -> list[str]:
+    cost = card.policy_cost or {}
+    rows = [
+        (
+            "this model's thresholds",
+            _num(cost.get("model_cost_days"), 3),
+            _pct(cost.get("model_complex_to_simple")),
+            _pct(cost.get("model_simple_to_complex")),
+        ),
+        (
+            "Bayes-optimal (thresholds on the true p)",
+            _num(cost.get("bayes_cost_days"), 3),
+            _pct(cost.get("bayes_complex_to_simple")),
+            _pct(cost.get("bayes_simple_to_complex")),
+        ),
+    ]
+    return [
+        "## Routing cost against the best possible",
+        "",
+        "Expected cost per case under the routing policy above, priced with each test case's "
+        "true probability, against the Bayes-optimal routing that reviews as many cases "
+        f"({_pct(cost.get('share_review'))}) under the same policy. "
+        f"**Ratio: {_num(cost.get('cost_ratio'), 3)}** (1 is the best possible).",
+        "",
+        *_table(
+            ("routing", "days per case", "complex → simple", "simple → complex"),
+            rows,
+        ),
+    ]
 
 
 def _limits(card: ModelCardData) -> list[str]:
@@ -560,6 +611,8 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_slices(card))
     if card.routing:
         sections.append(_routing(card))
+    if card.policy_cost:
+        sections.append(_policy_cost(card))
     sections.append(["## Intended use", "", card.intended_use])
     sections.append(_limits(card))
     if card.figures:
@@ -623,6 +676,11 @@ def summary_lines(card: ModelCardData) -> list[str]:
         shares = card.routing["shares"]
         lines.append(
             "routing: " + " · ".join(f"{_stream_name(k)} {_pct(v)}" for k, v in shares.items())
+        )
+    if card.policy_cost:
+        lines.append(
+            f"routing cost: {_num(card.policy_cost.get('cost_ratio'), 3)} × the Bayes-optimal "
+            f"routing's at the same review share ({_pct(card.policy_cost.get('share_review'))})"
         )
     if card.slice_table is not None and len(card.slice_table):
         rows = _flagged(card)

@@ -1,4 +1,4 @@
-"""Subcommands of the ``training`` package: train, score, promote, rollback, models."""
+"""Subcommands of the ``training`` package: train, score, promote, rollback, models, policy."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from app.cli import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``score``, ``promote``, ``rollback`` and ``models`` to ``triage``."""
+    """Add ``train``, ``score``, ``promote``, ``rollback``, ``models`` and ``policy`` to ``triage``."""
+    from training import policy_cli
+
     train = subparsers.add_parser("train", help="train, evaluate and register both models")
     train.add_argument("--data", required=True, help="labelled cases (.csv or .parquet)")
     train.add_argument("--truth", help="true probabilities (from `triage generate --truth`)")
@@ -67,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print every alias move (when, who, from, to, why), newest first",
     )
     models.set_defaults(handler=_models)
+
+    policy_cli.register(subparsers)
 
 
 def _logging() -> None:

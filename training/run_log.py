@@ -97,6 +97,8 @@ def _log_metrics_and_params(kind: str, outcome: ModelOutcome) -> None:
         mlflow.log_metrics(
             {f"stream.routing.test.{k}": v for k, v in outcome.routing["test"].items()}
         )
+    if outcome.policy_cost:
+        mlflow.log_metrics({f"stream.policy.{k}": v for k, v in outcome.policy_cost.items()})
 
 
 def _draw_figures(kind: str, outcome: ModelOutcome, folder: Path) -> None:
@@ -175,6 +177,7 @@ def model_card(
         ece_after=outcome.metrics["model"]["ece"],
         slice_table=outcome.slices,
         routing=outcome.routing,
+        policy_cost=outcome.policy_cost,
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
         boosting={

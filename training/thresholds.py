@@ -1,16 +1,31 @@
 """Choosing the routing thresholds of a stream model on validation data.
 
-A court states what it can tolerate (:class:`models.routing.RoutingPolicy`);
-two thresholds are chosen on validation data so that the cases routed outside
-the review band meet both limits; the cases in between go to a person.  When
-the model separates the classes well enough, the band closes and no case
-needs review.
+A stream model's own thresholds are those of the national default court
+policy (:mod:`models.policy`): least expected cost within a review capacity,
+keeping training's two error limits (:class:`models.routing.RoutingPolicy`)
+as its hard limits where the capacity allows.  The model keeps the summary
+of its validation scores they were computed from, so any court's policy gets
+its own thresholds later without retraining.  With the generator's truth,
+:func:`cost_against_bayes` prices the routing against the best possible one.
+
+:func:`choose_thresholds` is the rule before court policies (the widest
+streams that meet both limits, however many cases that leaves to review):
+kept for comparison.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from models.policy import (
+    DEFAULT_POLICY,
+    CourtPolicy,
+    PolicyThresholds,
+    ScoreSummary,
+    forecast,
+    parse_policy,
+    thresholds_for,
+)
 from models.routing import STREAMS, RoutingPolicy, RoutingThresholds
 
 
@@ -49,3 +64,67 @@ def routing_outcome(
         float(np.mean(streams[~y] == "complex")) if (~y).any() else np.nan
     )
     return outcome
+
+
+# --------------------------------------------------------------------------
+# Court policies (models.policy): the default thresholds and the best possible
+# --------------------------------------------------------------------------
+
+
+def default_court_policy(limits: RoutingPolicy) -> CourtPolicy:
+    """The national default policy, with training's two error limits as its hard limits.
+
+    ``triage train --max-complex-to-simple …`` still sets the limits the
+    stream model's own thresholds keep.
+    """
+    return parse_policy(
+        DEFAULT_POLICY.model_dump()
+        | {
+            "max_complex_to_simple": limits.max_complex_to_simple,
+            "max_simple_to_complex": limits.max_simple_to_complex,
+        }
+    )
+
+
+def policy_thresholds(
+    is_complex: np.ndarray, p_complex: np.ndarray, policy: CourtPolicy
+) -> tuple[ScoreSummary, PolicyThresholds]:
+    """The validation summary a stream model keeps, and ``policy``'s thresholds from it."""
+    y = np.asarray(is_complex, dtype=bool)
+    if y.all() or not y.any():
+        raise ValueError("choosing routing thresholds needs both complex and simple cases")
+    summary = ScoreSummary.from_scores(p_complex, y)
+    return summary, thresholds_for(summary, policy)
+
+
+def cost_against_bayes(
+    p_complex: np.ndarray,
+    p_true: np.ndarray,
+    thresholds: RoutingThresholds,
+    policy: CourtPolicy,
+) -> dict[str, float]:
+    """Expected cost of the model's routing over the Bayes-optimal routing's, same capacity.
+
+    Both are priced with the true probabilities (expected days per case, not
+    one draw of the labels).  The Bayes-optimal routing puts thresholds on the
+    true ``p_complex`` under the same policy, with the review share the
+    model's thresholds actually gave on these cases as its capacity: the
+    same number of reviews, spent as well as they can be.
+    """
+    p_true = np.asarray(p_true, dtype=float)
+    model = forecast(p_complex, p_true, thresholds, policy)
+    capacity = min(max(model.share_review, 1e-6), 1.0)
+    best = thresholds_for(
+        ScoreSummary.from_scores(p_true, p_true),
+        parse_policy(policy.model_dump() | {"max_review": capacity, "max_review_per_day": None}),
+    )
+    return {
+        "share_review": model.share_review,
+        "model_cost_days": model.expected_cost_days,
+        "bayes_cost_days": best.predicted.expected_cost_days,
+        "cost_ratio": model.expected_cost_days / best.predicted.expected_cost_days,
+        "model_complex_to_simple": model.complex_to_simple,
+        "model_simple_to_complex": model.simple_to_complex,
+        "bayes_complex_to_simple": best.predicted.complex_to_simple,
+        "bayes_simple_to_complex": best.predicted.simple_to_complex,
+    }

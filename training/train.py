@@ -35,6 +35,7 @@ from features.record import LABELS
 from models.calibration import ScoreCalibrator
 from models.case_model import TARGETS, CaseModel, ModelKind
 from models.metadata import ModelMetadata
+from models.policy import CourtPolicy, ScoreSummary
 from training import evaluate
 from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
@@ -52,7 +53,12 @@ from training.profile import reference_profile
 from training.provenance import file_fingerprint, git_commit
 from training.run_log import day, flat_params, log_model_run_data, model_card
 from training.split import TimeSplit, split_by_filing_date
-from training.thresholds import choose_thresholds, routing_outcome
+from training.thresholds import (
+    cost_against_bayes,
+    default_court_policy,
+    policy_thresholds,
+    routing_outcome,
+)
 from training.truth import TruthFileError, read_truth
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,11 @@ class ModelOutcome:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Path] = field(default_factory=dict)
     card: ModelCardData | None = None
+    #: Stream model: its validation scores binned with labels, and the policy of its thresholds.
+    validation_scores: ScoreSummary | None = None
+    court_policy: CourtPolicy | None = None
+    #: Stream model with the truth: its routing's cost against the Bayes-optimal routing's.
+    policy_cost: dict[str, float] | None = None
 
 
 @dataclass
@@ -107,6 +118,7 @@ class TrainResult:
                     "trees": outcome.model.booster.num_trees(),
                     "learning_rate": outcome.search["params"]["learning_rate"],
                     "routing": outcome.routing,
+                    "policy_cost": outcome.policy_cost,
                 }
                 for kind, outcome in self.outcomes.items()
             },
@@ -209,16 +221,26 @@ def finish_model(
     p_test = calibrator.probability(raw_test)
     uncalibrated_test = ScoreCalibrator().probability(raw_test)  # the identity calibration
 
-    thresholds = routing = None
+    thresholds = summary = court_policy = policy_cost = None
+    routing: dict[str, Any] | None = None
     if kind == "stream":
-        thresholds = choose_thresholds(y[valid], p_valid, config.policy)
+        # The national default court policy chooses the model's own thresholds; the
+        # summary it chose them from travels with the model for every other policy.
+        court_policy = default_court_policy(config.policy)
+        summary, chosen = policy_thresholds(y[valid], p_valid, court_policy)
+        thresholds = chosen.thresholds
         routing = {
-            "policy": config.policy.model_dump(),
+            "policy": court_policy.model_dump(),
             "thresholds": thresholds.to_dict(),
             "validation": routing_outcome(y[valid], p_valid, thresholds),
             "test": routing_outcome(y[test], p_test, thresholds),
+            "gave_way": [g.describe() for g in chosen.gave_way],
         }
         routing["shares"] = {k: v for k, v in routing["test"].items() if k.startswith("share_")}
+        if truth is not None:
+            policy_cost = cost_against_bayes(
+                p_test, truth.to_numpy()[test], thresholds, court_policy
+            )
     curves = holdout_scores(kind, frame, X, y, split, builder, p_test, truth)
     metrics = {
         name.replace(" ", "_").lower(): (
@@ -248,6 +270,9 @@ def finish_model(
         ece_before=evaluate.binary_metrics(y[test], uncalibrated_test)["ece"],
         routing=routing,
         search=_search_summary(fitted, refitted=refitted is not None),
+        validation_scores=summary,
+        court_policy=court_policy,
+        policy_cost=policy_cost,
     )
     outcome.curves = curves  # drawn later, into the run's artifact folder
     return outcome
@@ -413,6 +438,8 @@ def describe_model(
         reference_profile=reference_profile(
             outcome.model, X[split.train], outcome.curves["model"][1]
         ),
+        validation_scores=outcome.validation_scores,
+        routing_policy=outcome.court_policy,
     )
 
 
