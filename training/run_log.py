@@ -47,12 +47,15 @@ def flat_params(config: TrainingConfig) -> dict[str, object]:
     return flat
 
 
-def log_model_run_data(kind: str, outcome: ModelOutcome, scratch: Path) -> None:
-    """One model's metrics, parameters, charts and tables, into the active run."""
+def log_model_run_data(
+    kind: str, outcome: ModelOutcome, scratch: Path, *, figures: bool = True
+) -> None:
+    """One model's metrics, parameters, charts (unless ``figures`` is off) and tables."""
     _log_metrics_and_params(kind, outcome)
     folder = scratch / kind
     folder.mkdir(exist_ok=True)
-    _draw_figures(kind, outcome, folder)
+    if figures:
+        _draw_figures(kind, outcome, folder)
     _write_tables(outcome, folder)
     import mlflow
 
