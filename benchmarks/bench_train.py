@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,8 @@ def train_once(n: int, folder: Path) -> dict[str, Any]:
     environment = os.environ | {"TRIAGE_HOME": str(folder / "home")}
     command = [sys.executable, "-m", "app.cli", "train", "--data", str(cases)]
     command += ["--truth", str(truth), "--results", str(results)]
+    # Extra `triage train` options (e.g. a small budget when only the plumbing is tested).
+    command += shlex.split(os.environ.get("TRIAGE_BENCH_TRAIN_ARGS", ""))
     cpu_before, started = _children_cpu_seconds(), time.perf_counter()
     subprocess.run(command, env=environment, check=True, capture_output=True)
     wall = time.perf_counter() - started
@@ -109,6 +112,7 @@ def run() -> dict:
         **curve,
         "setup": {
             "budget": "default (TrainingConfig)",
+            "extra_train_args": os.environ.get("TRIAGE_BENCH_TRAIN_ARGS", ""),
             "cpus": os.cpu_count(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(set by triage: PASSIVE)"),
             "note": "wall time on a shared machine grows with other jobs; CPU time less so",

@@ -17,6 +17,7 @@ This module assembles the app; its parts, one job each:
 * :mod:`serving.dashboard_params` — the selection a route takes, the reader it computes with;
 * :mod:`serving.dashboard_cache` — the answer cache;
 * :mod:`serving.dashboard_routes` — the ``/v1/stats`` routes;
+* :mod:`serving.dashboard_policy` — court policies: ``/v1/policy/tradeoff``, the mix against them;
 * :mod:`serving.dashboard_schemas` — their answers, as documented in ``/docs.json``;
 * :mod:`serving.dashboard_drift` — the drift panel's computation;
 * :mod:`serving.dashboard_page` — the page and its files.
@@ -36,12 +37,13 @@ from starlette.exceptions import HTTPException
 from serving.dashboard_cache import TTLCache
 from serving.dashboard_drift import DRIFT_SAMPLE
 from serving.dashboard_page import ASSETS_PREFIX, PAGE_PATHS, assets, page_router
+from serving.dashboard_policy import POLICY_PREFIX, policy_routes
 from serving.dashboard_routes import STATS_PREFIX, stats_routes
 from serving.dashboard_source import StatsSource, service_source
 from serving.middleware import field_errors
 
-#: Every JSON route, for the service's metrics labels.
-STATS_PATHS = tuple(route.path for route in stats_routes())
+#: Every JSON route (``/v1/stats/…`` and ``/v1/policy/…``), for the service's metrics labels.
+STATS_PATHS = tuple(route.path for route in (*stats_routes(), *policy_routes()))
 
 
 # --------------------------------------------------------------------------
@@ -97,7 +99,7 @@ def create_app(
         # (0.165 here) keeps an included router as one nested entry of app.routes, and
         # BentoML lists a mounted app's paths (/schema.json, a Bento's schema) from the
         # `path` of each entry, which a nested router has none of.
-        routes=[*stats_routes(), *page_router.routes],
+        routes=[*stats_routes(), *policy_routes(), *page_router.routes],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.stats_source = source
@@ -114,6 +116,7 @@ __all__ = [
     "ASSETS_PREFIX",
     "DRIFT_SAMPLE",
     "PAGE_PATHS",
+    "POLICY_PREFIX",
     "STATS_PATHS",
     "STATS_PREFIX",
     "StatsSource",

@@ -235,3 +235,100 @@ class Labels(BaseModel):
     provinces: list[Label]
     streams: list[Label]
     probabilities: list[Label]
+
+
+# --------------------------------------------------------------------------
+# Court policies: the trade-off curve and each court's mix against its policy
+# --------------------------------------------------------------------------
+
+
+# The stream model whose validation data a prediction comes from.
+class StreamModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class PolicyInForce(BaseModel):
+    """The court policy in force: the court's own, its province's or the national one."""
+
+    policy_id: str = Field(description="`national`, `province:44` or `court:440305`.")
+    scope: str = Field(description="`national`, `province` or `court`.")
+    version: int = Field(description="Version within its scope; 0 is the built-in default.")
+    label: str = Field(description="`court:440305 v3`, or `national (built-in default)`.")
+    policy: dict[str, float | str | None] = Field(
+        description="The policy's fields (capacity as a share, costs in days, error limits)."
+    )
+
+
+class RoutingPrediction(BaseModel):
+    """What thresholds do to the stream model's validation cases."""
+
+    share_simple: float
+    share_review: float
+    share_complex: float
+    complex_to_simple: float = Field(description="Share of truly complex cases routed simple.")
+    simple_to_complex: float = Field(description="Share of truly simple cases routed complex.")
+    expected_cost_days: float = Field(description="Expected cost per case, in days of work.")
+
+
+class PolicyRouting(BaseModel):
+    """The thresholds a policy gives with the served stream model, and what they predict."""
+
+    max_review: float = Field(description="The review capacity used (share of new cases).")
+    simple_below: float = Field(description="p_complex below this: simple stream.")
+    complex_from: float = Field(description="p_complex from this: complex stream.")
+    predicted: RoutingPrediction
+    gave_way: list[str] = Field(description="Each constraint that could not hold, and by how much.")
+
+
+class TradeoffPoint(BaseModel):
+    """The policy's least-cost routing at one review capacity."""
+
+    capacity: float = Field(description="Review capacity (share of new cases), 0 … 0.5.")
+    simple_below: float
+    complex_from: float
+    share_simple: float
+    share_review: float
+    share_complex: float
+    complex_to_simple: float
+    simple_to_complex: float
+    expected_cost_days: float
+    gave_way: list[str]
+
+
+class Tradeoff(BaseModel):
+    """A court's policy, its routing now, and the curve of review share against errors and cost."""
+
+    court: str | None = Field(description="The court asked for (None: the national policy).")
+    available: bool = Field(description="False when the stream model has no validation summary.")
+    reason: str | None = Field(description="Why the curve is not available.")
+    model: StreamModelRef | None
+    policy: PolicyInForce
+    current: PolicyRouting | None
+    curve: list[TradeoffPoint] = Field(description="One point per review capacity, ascending.")
+
+
+# One court's stream mix in the log against what its policy predicts.
+class CourtMix(BaseModel):
+    court_id: str
+    province: str
+    total: int
+    actual: dict[str, float | None] = Field(description="Share of decisions per stream.")
+    predicted: dict[str, float] | None = Field(
+        description="Share per stream the court's policy predicts (validation data)."
+    )
+    policy_id: str
+    policy_version: int
+    policy_label: str
+    gave_way: list[str]
+
+
+class CourtMixes(BaseModel):
+    """Each court's stream mix against its policy's predicted mix."""
+
+    selection: Selection
+    available: bool = Field(description="False when the stream model has no validation summary.")
+    reason: str | None
+    model: StreamModelRef | None
+    courts: list[CourtMix] = Field(description="The busiest `limit` courts first.")
+    n_courts: int = Field(description="Courts with decisions in the selection.")

@@ -1,17 +1,19 @@
-"""Where the dashboard's numbers come from: a decision log, and the models drift compares with.
+"""Where the dashboard's numbers come from: a decision log, the models, the court policies.
 
-The service's own source is its BentoML instance's decision log and
-champions (:func:`service_source`); tests hand ``create_app`` a source of
-their own log instead.
+The service's own source is its BentoML instance's decision log, champions
+and the court policies its worker follows (:func:`service_source`); tests
+hand ``create_app`` a source of their own log instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+from models.policy_book import PolicyBook
 
 if TYPE_CHECKING:
     # Only named here: importing the service (in every BentoML process) need not load
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StatsSource:
-    """The decision log to read, and the models whose reference profiles drift compares with."""
+    """The decision log to read, the served champions, and the court policies in force."""
 
     engine: sa.Engine
     models: Mapping[str, LoadedModel] | None = None  # kind -> the served champion
+    #: The court policies (an empty book: the built-in default for every court).
+    policies: PolicyBook = field(default_factory=PolicyBook)
 
     def models_key(self) -> tuple[str, ...]:
         """Which model versions these are (``kind:name:version``): part of drift's cache key."""
@@ -54,4 +58,28 @@ def service_source() -> StatsSource:
     if decision_log is None or decider is None:
         raise NotReady("the models are still loading")
     triage = decider.triage
-    return StatsSource(decision_log.engine, {"stream": triage.stream, "assets": triage.assets})
+    return StatsSource(
+        decision_log.engine,
+        {"stream": triage.stream, "assets": triage.assets},
+        policies=live_policy_book(live),
+    )
+
+
+def live_policy_book(live: object) -> PolicyBook:
+    """The court policies a worker follows, from its live state; an empty book when none.
+
+    The worker has no MLflow: `triage serve`'s follower publishes the
+    registry's policy changes beside the models it points the workers at,
+    and the worker keeps them (as a :class:`PolicyBook`, or as the policy
+    tags it is read from) on its live state or the pointer it last read.
+    Without any, every court has the built-in default policy — as the
+    service routes then too.
+    """
+    for holder in (live, getattr(live, "pointer", None)):
+        for name in ("policy_book", "policies"):
+            found = getattr(holder, name, None)
+            if isinstance(found, PolicyBook):
+                return found
+            if isinstance(found, Mapping):
+                return PolicyBook.from_tags(found)
+    return PolicyBook()

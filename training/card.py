@@ -119,6 +119,10 @@ class ModelCardData:
         Only with the truth: :func:`training.thresholds.cost_against_bayes`,
         the routing's expected cost against the Bayes-optimal routing's at
         the same review share.
+    tradeoff :
+        Only for the stream model: :func:`models.tradeoff.tradeoff_curve`
+        as rows (``TradeoffPoint.to_dict``), the routing policy's least-cost
+        routing at each review capacity on the validation cases.
     synthetic_data, data_source :
         Whether the cases come from the synthetic generator, and where they
         come from in words.
@@ -152,6 +156,7 @@ class ModelCardData:
     slice_flag_gap: float = 0.05
     routing: Mapping[str, Any] | None = None
     policy_cost: Mapping[str, float] | None = None
+    tradeoff: Sequence[Mapping[str, Any]] | None = None
     intended_use: str = DEFAULT_INTENDED_USE
     synthetic_data: bool = False
     data_source: str | None = None
@@ -552,6 +557,52 @@ def _policy_cost(card: ModelCardData) -> list[str]:
     ]
 
 
+#: Capacities the card's trade-off table shows: every fifth point of the curve is enough
+#: to read the shape; the API and the dashboard have every point.
+_TRADEOFF_STEP = 0.05
+
+
+def _tradeoff(card: ModelCardData) -> list[str]:
+    shown = [
+        point
+        for point in card.tradeoff or ()
+        if abs(point["capacity"] / _TRADEOFF_STEP - round(point["capacity"] / _TRADEOFF_STEP))
+        < 1e-9
+    ]
+    rows = [
+        (
+            _pct(point["capacity"], 0),
+            _pct(point["share_review"]),
+            _pct(point["complex_to_simple"]),
+            _pct(point["simple_to_complex"]),
+            _num(point["expected_cost_days"], 3),
+            # "max_review gives way: 31.0 % predicted …": the field names are enough here.
+            ", ".join(g.split(" gives way")[0] for g in point["gave_way"]) or "—",
+        )
+        for point in shown
+    ]
+    return [
+        "## Review capacity: the trade-off",
+        "",
+        "What the routing policy above would do with a review desk of each size: the "
+        "least-cost thresholds at that capacity (the policy's costs and error limits; what "
+        "gives way when they cannot all hold), predicted on the validation cases. A court "
+        "reads its own curve at `GET /v1/policy/tradeoff?court=…` and on the dashboard.",
+        "",
+        *_table(
+            (
+                "review capacity",
+                "review share",
+                "complex → simple",
+                "simple → complex",
+                "days per case",
+                "gave way",
+            ),
+            rows,
+        ),
+    ]
+
+
 def _limits(card: ModelCardData) -> list[str]:
     bullets = []
     if card.synthetic_data:
@@ -611,6 +662,8 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_slices(card))
     if card.routing:
         sections.append(_routing(card))
+    if card.tradeoff:
+        sections.append(_tradeoff(card))
     if card.policy_cost:
         sections.append(_policy_cost(card))
     sections.append(["## Intended use", "", card.intended_use])

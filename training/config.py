@@ -84,3 +84,10 @@ class TrainingConfig(BaseModel):
         2, ge=1, description="LightGBM threads (set explicitly: 4.7 oversubscribes)."
     )
     reasons_per_case: int = Field(3, ge=1, le=10)
+    figures: bool = Field(
+        True,
+        description=(
+            "Draw the model card's charts (ROC, reliability, importance: about half of a small "
+            "run's time); off for quick checks of a retraining."
+        ),
+    )

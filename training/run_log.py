@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from models.case_model import TARGETS
+from models.tradeoff import tradeoff_curve
 from training import evaluate, plots
 from training.card import ModelCardData, SplitSummary
 from training.config import TrainingConfig
@@ -47,12 +48,15 @@ def flat_params(config: TrainingConfig) -> dict[str, object]:
     return flat
 
 
-def log_model_run_data(kind: str, outcome: ModelOutcome, scratch: Path) -> None:
-    """One model's metrics, parameters, charts and tables, into the active run."""
+def log_model_run_data(
+    kind: str, outcome: ModelOutcome, scratch: Path, *, figures: bool = True
+) -> None:
+    """One model's metrics, parameters, charts (unless ``figures`` is off) and tables."""
     _log_metrics_and_params(kind, outcome)
     folder = scratch / kind
     folder.mkdir(exist_ok=True)
-    _draw_figures(kind, outcome, folder)
+    if figures:
+        _draw_figures(kind, outcome, folder)
     _write_tables(outcome, folder)
     import mlflow
 
@@ -148,6 +152,14 @@ def _write_tables(outcome: ModelOutcome, folder: Path) -> None:
         (folder / "routing_policy.json").write_text(json.dumps(outcome.routing, indent=1))
 
 
+def _tradeoff(outcome: ModelOutcome) -> list[dict[str, object]] | None:
+    """The stream model's trade-off curve under its routing policy (None for other models)."""
+    if outcome.validation_scores is None or outcome.court_policy is None:
+        return None
+    curve = tradeoff_curve(outcome.validation_scores, outcome.court_policy)
+    return [point.to_dict() for point in curve]
+
+
 def model_card(
     kind: str,
     outcome: ModelOutcome,
@@ -178,6 +190,7 @@ def model_card(
         slice_table=outcome.slices,
         routing=outcome.routing,
         policy_cost=outcome.policy_cost,
+        tradeoff=_tradeoff(outcome),
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
         boosting={

@@ -495,7 +495,9 @@ def train(
         _log_run_inputs(Path(data), frame, report, fitted, config, context, Path(scratch))
         versions: dict[str, str] = {}
         for kind, outcome in fitted.outcomes.items():
-            versions[kind] = _register(kind, outcome, frame, fitted.split, context, Path(scratch))
+            versions[kind] = _register(
+                kind, outcome, frame, fitted.split, context, Path(scratch), figures=config.figures
+            )
             registered.append((registry.model_name(kind, settings), versions[kind]))
         promotions = _promote(fitted, versions, frame, config, settings)
         seconds = time.monotonic() - started
@@ -554,6 +556,8 @@ def _register(
     split: TimeSplit,
     context: RunContext,
     scratch: Path,
+    *,
+    figures: bool = True,
 ) -> str:
     """Log one model's run data, register it stamped with the run, write its card; the version."""
     import mlflow
@@ -561,7 +565,7 @@ def _register(
     from models import registry
 
     name = registry.model_name(kind, context.settings)
-    log_model_run_data(kind, outcome, scratch)
+    log_model_run_data(kind, outcome, scratch, figures=figures)
     outcome.model.metadata = outcome.model.metadata.with_run(
         run_id=context.run_id, data_fingerprint=context.fingerprint, git_commit=context.commit
     )

@@ -11,8 +11,11 @@ from pathlib import Path
 
 from training.config import SearchConfig, TrainingConfig
 
-#: A search small enough for tests (a few seconds for both models).
-FAST = TrainingConfig(search=SearchConfig(n_trials=1, time_budget_seconds=4, max_rounds=150))
+#: A search small enough for tests (a few seconds for both models), without the card's
+#: charts (half a small run's time; tests/training checks them).
+FAST = TrainingConfig(
+    search=SearchConfig(n_trials=1, time_budget_seconds=4, max_rounds=150), figures=False
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,8 +28,9 @@ def test_the_stats_paths_are_the_routes_of_the_routers_in_order():
         "models",
         "drift",
         "labels",
+        "streams/policy",
     )
-    expected = tuple(f"/v1/stats/{route}" for route in routes)
+    expected = (*(f"/v1/stats/{route}" for route in routes), "/v1/policy/tradeoff")
     assert expected == STATS_PATHS
 
 

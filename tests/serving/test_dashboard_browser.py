@@ -251,6 +251,73 @@ def test_the_dashboard_shows_the_log_filters_and_speaks_both_languages(
     watched.close()
 
 
+def _percent(share: float) -> str:
+    """A share as the page writes it (``percent`` in app.js)."""
+    return f"{100 * share:.1f}%"
+
+
+def test_the_what_if_follows_the_capacity_and_each_courts_mix_is_against_its_policy(
+    server, browser, tmp_path, record_property
+):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(f"{server.url}/dashboard#key={KEY}")
+    watched.wait_loaded(1)
+
+    # The what-if starts at the policy's own capacity, with the curve drawn.
+    tradeoff = httpx.get(f"{server.url}/v1/policy/tradeoff", headers=AUTH).json()
+    assert tradeoff["available"], tradeoff["reason"]
+    curve = {round(100 * point["capacity"]): point for point in tradeoff["curve"]}
+    own = round(100 * tradeoff["current"]["max_review"])
+    page.wait_for_selector(f'#whatif[data-capacity="{own}"]', state="attached")
+    assert page.input_value("#w-capacity-number") == str(own)
+    assert watched.text("#w-review") == _percent(curve[own]["share_review"])
+    assert watched.text("#w-cost") == f"{curve[own]['expected_cost_days']:.3f}"
+    assert tradeoff["policy"]["version"] == 0 and "全国默认（内置）" in watched.text("#w-policy")
+    assert page.evaluate(COLOURED_PIXELS, "chart-tradeoff") > 500, "the curve drew nothing"
+
+    # Another capacity, typed or slid, shows that capacity's routing without asking the server.
+    asked = len(watched.requests)
+    page.fill("#w-capacity-number", "5")
+    page.wait_for_selector('#whatif[data-capacity="5"]', state="attached")
+    assert watched.text("#w-review") == _percent(curve[5]["share_review"])
+    assert watched.text("#w-review") != _percent(curve[own]["share_review"])
+    assert watched.text("#w-cs") == _percent(curve[5]["complex_to_simple"])
+    assert watched.text("#w-sc") == _percent(curve[5]["simple_to_complex"])
+    assert bool(watched.text("#w-gave-way")) == bool(curve[5]["gave_way"])
+    page.eval_on_selector(
+        "#w-capacity", "el => { el.value = '40'; el.dispatchEvent(new Event('input')); }"
+    )
+    page.wait_for_selector('#whatif[data-capacity="40"]', state="attached")
+    assert watched.text("#w-review") == _percent(curve[40]["share_review"])
+    assert page.input_value("#w-capacity-number") == "40"
+    assert len(watched.requests) == asked
+    _screenshot(page, "dashboard-whatif.png", tmp_path, record_property)
+
+    # Each court's mix in the log against its policy's prediction.
+    mix = httpx.get(
+        f"{server.url}/v1/stats/streams/policy", params={"limit": 15}, headers=AUTH
+    ).json()
+    assert mix["available"] and mix["courts"]
+    rows = page.locator("#policy-mix tbody tr")
+    assert rows.count() == len(mix["courts"])
+    first = mix["courts"][0]
+    cells = rows.nth(0).locator("td").all_inner_texts()
+    # No policy is set in this registry: the built-in default, named in the page's language.
+    assert first["policy_label"] == "national (built-in default)"
+    assert cells[0].startswith(first["court_id"]) and cells[1] == "全国默认（内置）"
+    assert cells[3] == (
+        f"{_percent(first['actual']['simple'])}（预测 {_percent(first['predicted']['simple'])}）"
+    )
+
+    page.click("[data-lang=en]")
+    assert watched.text("#whatif h2") == "What if: review capacity"
+    assert "predicted" in rows.nth(0).locator("td").nth(5).inner_text()
+    assert rows.nth(0).locator("td").nth(1).inner_text() == "national (built-in default)"
+    assert watched.errors == []
+    watched.close()
+
+
 def test_the_page_holds_no_copy_of_the_contract_labels():
     """Province and stream names reach the page from /v1/stats/labels only."""
     from features.record import PROVINCES

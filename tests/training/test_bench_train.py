@@ -22,6 +22,8 @@ def test_wrong_sizes_are_refused_naming_the_variable(wrong):
 @pytest.mark.slow
 def test_the_benchmark_times_triage_train_and_reports_both_models(monkeypatch):
     monkeypatch.setenv("TRIAGE_BENCH_TRAIN_SIZES", "1500")
+    # The plumbing is under test, not the default budget's search.
+    monkeypatch.setenv("TRIAGE_BENCH_TRAIN_ARGS", "--time-budget 6 --trials 1")
     result = bench_train.run()
     row = result["1,500 cases"]
     assert row["cpu_seconds"] > 0 and row["wall_seconds"] >= row["training_seconds"] > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -492,6 +494,33 @@ def test_model_card_omits_what_is_not_given():
     assert "not registered yet" in text
     assert "## Intended use" in text and "## Known limits" in text
     assert "Money or property was actually recovered" in text  # meaning from the contract
+
+
+def test_model_card_shows_the_review_capacity_tradeoff_of_its_policy():
+    from models.policy import DEFAULT_POLICY, ScoreSummary
+    from models.tradeoff import tradeoff_curve
+
+    rng = np.random.default_rng(4)
+    p = rng.uniform(size=5000)
+    summary = ScoreSummary.from_scores(p, rng.uniform(size=5000) < p)
+    curve = [point.to_dict() for point in tradeoff_curve(summary, DEFAULT_POLICY)]
+    card = dataclasses.replace(_full_card(), tradeoff=curve)
+    text = render_model_card(card)
+    section = text.split("## Review capacity: the trade-off")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "%" in line]
+    assert len(rows) == 11  # 0 %, 5 %, … 50 %: every fifth point of the curve
+    by_capacity = {row.split("|")[1].strip(): row for row in rows}
+    at_20 = next(point for point in curve if point["capacity"] == 0.2)
+    row = [cell.strip() for cell in by_capacity["20 %"].split("|")[1:-1]]
+    assert row[1:5] == [
+        f"{at_20['share_review'] * 100:.1f} %",
+        f"{at_20['complex_to_simple'] * 100:.1f} %",
+        f"{at_20['simple_to_complex'] * 100:.1f} %",
+        f"{at_20['expected_cost_days']:.3f}",
+    ]
+    # No desk cannot hold the default limits: the card names what gave way.
+    assert "max_complex_to_simple" in by_capacity["0 %"]
+    assert "## Review capacity" not in render_model_card(_full_card())
 
 
 def test_summary_lines():

@@ -136,6 +136,12 @@ def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
     # The data table gives each split's share of complex cases.
     rows = [line for line in card.splitlines() if line.startswith(("| train ", "| test "))]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("%") for row in rows), rows
+    # The stream model's policy at each review capacity, from 0 to 50 % in 5-point rows.
+    tradeoff = card.split("## Review capacity: the trade-off", 1)[1].split("\n## ", 1)[0]
+    capacities = [line.split("|")[1].strip() for line in tradeoff.splitlines() if "| " in line]
+    assert capacities == ["review capacity", *(f"{k} %" for k in range(0, 55, 5))], capacities
+    assets_card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_assets.md")
+    assert "## Review capacity" not in assets_card
 
 
 def test_registered_model_round_trips_through_mlflow_pyfunc(first, sample):

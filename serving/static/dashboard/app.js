@@ -45,6 +45,19 @@
       driftNone: "无法计算漂移：", ok: "正常", warn: "注意", alert: "警报",
       notReady: "服务尚未就绪，稍后自动重试。", failed: "读取数据失败，稍后自动重试。",
       psi: "PSI",
+      whatifTitle: "复核能力假设分析", whatifCapacity: "复核能力（占新收案件比例）",
+      whatifReview: "预计复核比例", whatifCs: "繁案误入简案", whatifSc: "简案误入繁案",
+      whatifCost: "每案预期代价（工作日）", whatifThresholds: "阈值（繁案概率）",
+      whatifPolicy: (label, court) => `${court ? `法院 ${court}` : "全国"} · 适用政策 ${label}`,
+      whatifNote: (current, model) =>
+        `按现行政策复核上限 ${current}；预测基于模型 ${model} 的验证数据`,
+      whatifNone: "无法预测：", gaveWay: "无法同时满足：", days: "天",
+      seriesReview: "复核比例", seriesCs: "繁案误入简案率", seriesSc: "简案误入繁案率",
+      seriesCost: "每案预期代价（天）", axisCapacity: "复核能力", axisCost: "天/案",
+      mixTitle: "各法院实际分流与政策预测", colPolicy: "适用政策",
+      mixCell: (actual, predicted) => `${actual}（预测 ${predicted}）`,
+      mixNote: "实际：所选范围内的决定；预测：该法院现行政策在当前模型验证数据上的比例。偏差超过 5 个百分点且超出抽样误差（2 个标准误）者标红。",
+      builtIn: "全国默认（内置）", national: "全国",
     },
     en: {
       title: "Enforcement case triage · Dashboard", subtitle: "Routing, risk and models",
@@ -77,6 +90,19 @@
       driftNone: "No drift report: ", ok: "ok", warn: "warn", alert: "alert",
       notReady: "The service is not ready yet; retrying.", failed: "Could not read the data; retrying.",
       psi: "PSI",
+      whatifTitle: "What if: review capacity", whatifCapacity: "Review capacity (share of new cases)",
+      whatifReview: "Predicted review share", whatifCs: "Complex routed simple", whatifSc: "Simple routed complex",
+      whatifCost: "Expected cost per case (days)", whatifThresholds: "Thresholds (p complex)",
+      whatifPolicy: (label, court) => `${court ? `Court ${court}` : "National"} · policy ${label}`,
+      whatifNote: (current, model) =>
+        `The policy in force allows ${current} review; predicted on the validation cases of ${model}`,
+      whatifNone: "No prediction: ", gaveWay: "Cannot all hold: ", days: "days",
+      seriesReview: "Review share", seriesCs: "Complex → simple", seriesSc: "Simple → complex",
+      seriesCost: "Expected cost (days/case)", axisCapacity: "Review capacity", axisCost: "days/case",
+      mixTitle: "Stream mix by court against its policy", colPolicy: "Policy in force",
+      mixCell: (actual, predicted) => `${actual} (predicted ${predicted})`,
+      mixNote: "Actual: decisions in the selection; predicted: the court's policy in force on the current model's validation cases. Red: more than 5 points off and beyond sampling error (2 standard errors).",
+      builtIn: "national (built-in default)", national: "national",
     },
   };
 
@@ -87,6 +113,7 @@
     labels: null,
     data: null,
     rankBy: "p_assets",
+    capacity: null, // the what-if's capacity in points (null: the policy's own)
     charts: {},
     timer: null,
     loads: 0,
@@ -131,10 +158,14 @@
   class Unauthorized extends Error {}
   class Unavailable extends Error {}
 
-  async function get(path, params) {
+  const get = (path, params) => getJSON(`/v1/stats/${path}`, params);
+  const getPolicy = (path, params) => getJSON(`/v1/policy/${path}`, params);
+
+  async function getJSON(base, params) {
+    const path = base;
     const query = new URLSearchParams();
     for (const [name, value] of Object.entries(params || {})) if (value) query.set(name, value);
-    const url = `/v1/stats/${path}${query.toString() ? `?${query}` : ""}`;
+    const url = `${base}${query.toString() ? `?${query}` : ""}`;
     const response = await fetch(url, {
       headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" },
       cache: "no-store",
@@ -160,15 +191,20 @@
     document.body.dataset.state = "loading";
     try {
       if (!state.labels) state.labels = await get("labels");
-      const [summary, daily, courts, probabilities, reasons, cases, models, drift, courtList] =
+      const [summary, daily, courts, probabilities, reasons, cases, models, drift, courtList,
+        policyMix, tradeoff] =
         await Promise.all([
           get("summary", f), get("streams/daily", f), get("streams/courts", { ...f, limit: 15 }),
           get("probabilities", f), get("reasons", { ...f, limit: 10 }),
           get("cases", { ...f, rank_by: state.rankBy, limit: 12 }), get("models", f),
           get("drift", f),
           get("streams/courts", { province: f.province, since: f.since, until: f.until, limit: 5000 }),
+          get("streams/policy", { ...f, limit: 15 }),
+          getPolicy("tradeoff", { court: f.court_id }),
         ]);
-      state.data = { summary, daily, courts, probabilities, reasons, cases, models, drift, courtList };
+      state.data = {
+        summary, daily, courts, probabilities, reasons, cases, models, drift, courtList, policyMix, tradeoff,
+      };
       $("banner").hidden = true;
       render();
       state.loads += 1;
@@ -351,6 +387,111 @@
       count(drift.n_cases), when(drift.window.first), when(drift.window.last), when(drift.generated_at));
   }
 
+  // --- court policies: the what-if and the mix against the policy ------------------------------
+
+  // The curve's point at the chosen capacity (points: 0 … 50), or the policy's own capacity.
+  function whatIfPoint() {
+    const { curve, current } = state.data.tradeoff;
+    if (state.capacity == null) state.capacity = Math.min(50, Math.round(100 * current.max_review));
+    return curve.find((point) => Math.round(100 * point.capacity) === state.capacity) || curve[curve.length - 1];
+  }
+
+  // `court:440305 v3`; the national scope and the built-in default in the page's language.
+  function policyLabel(policyId, version) {
+    if (version === 0) return t("builtIn");
+    return `${policyId === "national" ? t("national") : policyId} v${version}`;
+  }
+
+  // Off the policy: more than 5 points, and more than sampling error on this many decisions.
+  function offPolicy(actual, predicted, total) {
+    if (actual == null || predicted == null || !total) return false;
+    const noise = 2 * Math.sqrt((predicted * (1 - predicted)) / total);
+    return Math.abs(actual - predicted) > Math.max(0.05, noise);
+  }
+
+  function renderWhatIf() {
+    const tradeoff = state.data.tradeoff;
+    $("w-policy").textContent = t("whatifPolicy")(
+      policyLabel(tradeoff.policy.policy_id, tradeoff.policy.version), tradeoff.court);
+    for (const id of ["w-capacity", "w-capacity-number"]) $(id).disabled = !tradeoff.available;
+    if (!tradeoff.available) {
+      for (const id of ["w-review", "w-cs", "w-sc", "w-cost", "w-thresholds"]) $(id).textContent = "–";
+      $("w-gave-way").textContent = "";
+      $("w-note").textContent = `${t("whatifNone")}${tradeoff.reason}`;
+      $("whatif").dataset.capacity = "";
+      return;
+    }
+    const point = whatIfPoint();
+    $("w-capacity").value = String(state.capacity);
+    $("w-capacity-number").value = String(state.capacity);
+    $("w-review").textContent = percent(point.share_review);
+    $("w-cs").textContent = percent(point.complex_to_simple);
+    $("w-sc").textContent = percent(point.simple_to_complex);
+    $("w-cost").textContent = point.expected_cost_days.toFixed(3);
+    $("w-thresholds").textContent = `< ${prob(point.simple_below)} · ≥ ${prob(Math.min(point.complex_from, 1))}`;
+    $("w-gave-way").textContent = point.gave_way.length ? `${t("gaveWay")}${point.gave_way.join("；")}` : "";
+    $("w-note").textContent = t("whatifNote")(
+      percent(tradeoff.current.max_review), `${tradeoff.model.name} v${tradeoff.model.version}`);
+    $("whatif").dataset.capacity = String(state.capacity);
+    const curve = tradeoff.curve;
+    const line = (name, key, color, axis) => ({
+      label: t(name), data: curve.map((p) => (axis === "cost" ? p[key] : 100 * p[key])),
+      borderColor: color, backgroundColor: color, yAxisID: axis, pointRadius: 0, borderWidth: 2, tension: 0,
+    });
+    chart("chart-tradeoff", "line", {
+      labels: curve.map((p) => Math.round(100 * p.capacity)),
+      datasets: [
+        line("seriesReview", "share_review", COLORS.review, "share"),
+        line("seriesCs", "complex_to_simple", COLORS.complex, "share"),
+        line("seriesSc", "simple_to_complex", COLORS.simple, "share"),
+        { ...line("seriesCost", "expected_cost_days", "#1b3a5c", "cost"), borderDash: [6, 4] },
+      ],
+    }, baseOptions({
+      interaction: { mode: "index", intersect: false },
+      plugins: {
+        legend: { position: "bottom", labels: { boxWidth: 12 } },
+        // The chosen capacity, across the curve (a category axis: its index is its value).
+        thresholds: { lines: [[curve.indexOf(point), "#3e4c59"]] },
+      },
+      scales: {
+        x: { title: { display: true, text: `${t("axisCapacity")} (%)` }, ticks: { maxRotation: 0, autoSkip: true } },
+        share: { position: "left", beginAtZero: true, title: { display: true, text: "%" } },
+        cost: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false },
+          title: { display: true, text: t("axisCost") } },
+      },
+    }));
+  }
+
+  function chooseCapacity(value) {
+    if (value === "") return; // a number field being retyped
+    const points = Math.max(0, Math.min(50, Math.round(Number(value))));
+    if (!Number.isFinite(points) || !state.data || !state.data.tradeoff.available) return;
+    state.capacity = points;
+    renderWhatIf();
+  }
+
+  function renderPolicyMix() {
+    const mix = state.data.policyMix;
+    for (const node of document.querySelectorAll("[data-stream-head]")) {
+      node.textContent = streamLabel(node.dataset.streamHead);
+    }
+    const rows = mix.courts.map((c) => element("tr", {},
+      element("td", { textContent: `${c.court_id} ${provinceLabel(c.province)}` }),
+      element("td", { textContent: policyLabel(c.policy_id, c.policy_version), title: c.gave_way.join("\n") }),
+      element("td", { className: "num", textContent: count(c.total) }),
+      ...STREAMS.map((stream) => {
+        const actual = c.actual[stream];
+        const predicted = c.predicted ? c.predicted[stream] : null;
+        const off = offPolicy(actual, predicted, c.total);
+        return element("td", {
+          className: `num${off ? " off" : ""}`,
+          textContent: t("mixCell")(percent(actual), percent(predicted)),
+        });
+      })));
+    $("policy-mix").tBodies[0].replaceChildren(...(rows.length ? rows : [emptyRow(6, t("noData"))]));
+    $("mix-note").textContent = mix.available ? t("mixNote") : `${t("whatifNone")}${mix.reason}`;
+  }
+
   // --- tables and figures --------------------------------------------------------------------
 
   function renderKpis() {
@@ -443,6 +584,8 @@
     renderCases();
     renderModels();
     renderDrift();
+    renderWhatIf();
+    renderPolicyMix();
   }
 
   // --- language ------------------------------------------------------------------------------
@@ -490,11 +633,17 @@
     for (const id of ["f-province", "f-court", "f-since", "f-until"]) {
       $(id).addEventListener("change", () => {
         if (id === "f-province") $("f-court").value = "";
+        // Another court, another policy: the what-if starts from that policy's own capacity.
+        if (id === "f-province" || id === "f-court") state.capacity = null;
         refresh();
       });
     }
+    for (const id of ["w-capacity", "w-capacity-number"]) {
+      $(id).addEventListener("input", () => chooseCapacity($(id).value));
+    }
     $("f-reset").addEventListener("click", () => {
       for (const id of ["f-province", "f-court", "f-since", "f-until"]) $(id).value = "";
+      state.capacity = null;
       refresh();
     });
     const key = sessionStorage.getItem(KEY_STORE);
