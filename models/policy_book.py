@@ -25,13 +25,14 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from features.record import PROVINCES
-from models.policy import DEFAULT_POLICY, CourtPolicy, PolicyError
+from models.policy import DEFAULT_POLICY, CourtPolicy, PolicyError, parse_policy
 
 __all__ = [
     "POLICY_TAG_PREFIX",
     "PolicyBook",
     "PolicyChange",
     "PolicyScope",
+    "RefusedChange",
     "ResolvedPolicy",
     "scope_of",
 ]
@@ -150,8 +151,9 @@ class PolicyChange:
         return cls(
             time=str(document["time"]),
             scope=PolicyScope.from_id(str(document["scope"])),
-            # Stored policies were valid when set; a field added later takes its default.
-            policy=None if policy is None else CourtPolicy.model_validate(policy),
+            # A field added later takes its default; a policy edited into something invalid
+            # is refused naming its field (parse_policy), as `triage policy set` would.
+            policy=None if policy is None else parse_policy(policy),
             previous=None if previous is None else CourtPolicy.model_validate(previous),
             reason=str(document.get("reason") or ""),
             actor=document.get("actor"),
@@ -194,33 +196,66 @@ class ResolvedPolicy:
 
 
 @dataclass(frozen=True)
+class RefusedChange:
+    """A ``policy_change.*`` tag that is not a valid policy change, and why (naming the field)."""
+
+    key: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "error": self.error}
+
+
+@dataclass(frozen=True)
 class PolicyBook:
-    """Every policy change, oldest first, as the registry's tags record them."""
+    """Every policy change, oldest first, as the registry's tags record them.
+
+    ``refused`` lists the tags that did not read as a valid change: they are
+    not in the book (the policy they would have replaced stays in force), and
+    whoever reads the book says so — `triage serve` in its log and ``/model_info``.
+    """
 
     changes: tuple[PolicyChange, ...] = ()
+    refused: tuple[RefusedChange, ...] = ()
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> PolicyBook:
         """The book of a registered model's tags (other tags are ignored).
 
-        A tag that does not read as a policy change (edited by hand) is
-        skipped rather than taking every court's routing down with it.
+        A tag that does not read as a valid policy change (written by hand,
+        around `triage policy set`'s checks) is refused — kept in
+        :attr:`refused` with the reason — rather than taking every court's
+        routing down with it.
         """
         found: list[tuple[str, PolicyChange]] = []
-        for key, value in tags.items():
+        refused: list[RefusedChange] = []
+        for key, value in sorted(tags.items()):
             if not key.startswith(POLICY_TAG_PREFIX):
                 continue
             try:
                 found.append((key, PolicyChange.from_json(value)))
-            except (ValueError, KeyError, TypeError):
-                continue
+            except json.JSONDecodeError as error:
+                refused.append(RefusedChange(key, f"not JSON: {error}"))
+            except KeyError as error:
+                refused.append(RefusedChange(key, f"{error.args[0]}: missing"))
+            except (ValueError, TypeError, AttributeError) as error:
+                refused.append(RefusedChange(key, str(error) or type(error).__name__))
         found.sort(key=lambda item: (item[1].time, item[0]))
         numbered: list[PolicyChange] = []
         counts: dict[PolicyScope, int] = {}
         for _, change in found:
             counts[change.scope] = counts.get(change.scope, 0) + 1
             numbered.append(_with_version(change, counts[change.scope]))
-        return cls(tuple(numbered))
+        return cls(tuple(numbered), tuple(refused))
+
+    def accepted_tags(self, tags: Mapping[str, str]) -> dict[str, str]:
+        """The policy tags of ``tags`` this book was read from and kept (refused ones left out)."""
+        refused = {r.key for r in self.refused}
+        return {
+            key: value
+            for key, value in sorted(tags.items())
+            if key.startswith(POLICY_TAG_PREFIX) and key not in refused
+        }
 
     def history(self, scope: PolicyScope | None = None) -> list[PolicyChange]:
         """Changes of one scope (every scope when None), oldest first."""

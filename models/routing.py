@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["STREAMS", "RoutingPolicy", "RoutingThresholds"]
+__all__ = ["STREAMS", "CaseThresholds", "RoutingPolicy", "RoutingThresholds"]
 
 #: The streams a case can be routed to.
 STREAMS: Final = ("simple", "complex", "review")
@@ -62,3 +62,22 @@ class RoutingThresholds:
     def to_dict(self) -> dict[str, float]:
         """The thresholds as the model file and responses carry them."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaseThresholds:
+    """Thresholds per case (one pair for each case of a batch: each court's policy)."""
+
+    simple_below: npt.NDArray[np.float64]
+    complex_from: npt.NDArray[np.float64]
+
+    def route(self, p_complex: npt.ArrayLike) -> npt.NDArray[np.str_]:
+        """Stream name of each case by its own thresholds."""
+        p = np.asarray(p_complex, dtype=float)
+        if p.shape != self.simple_below.shape:
+            raise ValueError(f"{len(self.simple_below)} cases' thresholds for {p.size} scores")
+        return np.where(
+            p < self.simple_below,
+            "simple",
+            np.where(p >= self.complex_from, "complex", "review"),
+        )

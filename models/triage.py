@@ -3,7 +3,10 @@
 :class:`Triage` pairs the stream and assets models (usually the two
 champions) and turns cases into decisions.  Batch scoring and the service
 both call it, so the same case gets the same probabilities, stream and
-reasons wherever it is scored.
+reasons wherever it is scored.  Each case is routed by its court's policy
+when given a :class:`~models.court_routing.CaseRouting` (both callers make
+it with :class:`~models.court_routing.CourtRouter` from the same policy
+book), else by the stream model's own thresholds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from models.case_model import CaseModel, LoadedModel
+from models.court_routing import MODEL_DEFAULT, AppliedPolicy, CaseRouting
 from models.reasons import Reasons
 from models.routing import RoutingThresholds
 
@@ -26,6 +30,8 @@ OUTPUT_COLUMNS = (
     "reasons",
     "stream_model_version",
     "assets_model_version",
+    "policy_id",
+    "policy_version",
 )
 
 
@@ -39,6 +45,8 @@ class Decisions:
     stream: np.ndarray
     reasons_complex: Reasons | None
     reasons_assets: Reasons | None
+    #: The policy each case was routed by (None: the stream model's own thresholds for all).
+    policies: list[AppliedPolicy] | None = None
 
     def __len__(self) -> int:
         return len(self.case_id)
@@ -123,11 +131,14 @@ class Triage:
         *,
         reasons: int | None = None,
         features: CaseFeatures | None = None,
+        routing: CaseRouting | None = None,
     ) -> Decisions:
         """Decisions on a canonical frame or on validated records.
 
         Pass ``features`` (of the same cases) to share feature builds with
-        other models scoring them, e.g. shadow challengers.
+        other models scoring them, e.g. shadow challengers, and ``routing``
+        (of the same cases, in order) to route each case by its court's
+        policy instead of the model's own thresholds.
         """
         k = self.reasons if reasons is None else reasons
         features = CaseFeatures(cases) if features is None else features
@@ -144,14 +155,35 @@ class Triage:
             case_id=case_ids,
             p_complex=complex_.probability,
             p_assets=assets.probability,
-            stream=stream_model.route(complex_.probability),
+            stream=(
+                stream_model.route(complex_.probability)
+                if routing is None
+                else routing.route(complex_.probability)
+            ),
             reasons_complex=complex_.reasons,
             reasons_assets=assets.reasons,
+            policies=None if routing is None else routing.applied,
         )
 
-    def decide_frame(self, cases: pd.DataFrame, *, reasons: int | None = None) -> pd.DataFrame:
-        """Decisions as the rows ``triage score`` writes (see :data:`OUTPUT_COLUMNS`)."""
-        decisions = self.decide(cases, reasons=reasons)
+    def decide_frame(
+        self,
+        cases: pd.DataFrame,
+        *,
+        reasons: int | None = None,
+        routing: CaseRouting | None = None,
+    ) -> pd.DataFrame:
+        """Decisions as the rows ``triage score`` writes (see :data:`OUTPUT_COLUMNS`).
+
+        Without ``routing`` every case is routed by the model's own
+        thresholds, and its policy is ``model-default`` version 0.
+        """
+        decisions = self.decide(cases, reasons=reasons, routing=routing)
+        policies = decisions.policies
+        policy_id: list[str] | str = MODEL_DEFAULT
+        policy_version: list[int] | int = 0
+        if policies is not None:
+            policy_id = [p.policy_id for p in policies]
+            policy_version = [p.version for p in policies]
         return pd.DataFrame(
             {
                 "case_id": decisions.case_id,
@@ -161,6 +193,8 @@ class Triage:
                 "reasons": decisions.reasons_json(),
                 "stream_model_version": self.stream.version,
                 "assets_model_version": self.assets.version,
+                "policy_id": policy_id,
+                "policy_version": policy_version,
             },
             columns=list(OUTPUT_COLUMNS),
         )

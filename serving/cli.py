@@ -198,15 +198,25 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _publish_first(settings: TriageSettings, tag: str, model_set: ModelSet) -> Path:
-    """The pointer the workers start from: the set just checked, and the registry's aliases."""
+    """The pointer the workers start from: the set just checked, the registry's aliases and
+    the court policies (a refused policy tag is named on stderr)."""
     import datetime as dt
 
-    from serving.follower import registry_view
+    from serving.follower import published_policies, registry_look
     from serving.served_pointer import ServedPointer, publish
 
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    look = registry_look(settings)
+    policies, refused = published_policies(look.stream_tags)
+    for entry in refused:
+        print(f"refused court policy tag {entry['key']}: {entry['error']}", file=sys.stderr)
     pointer = ServedPointer(
-        tag=tag, versions=model_set.versions(), registry=registry_view(settings), published_at=when
+        tag=tag,
+        versions=model_set.versions(),
+        registry=look.aliases,
+        published_at=when,
+        policies=policies,
+        policies_refused=refused,
     )
     publish(settings.served_models_file, pointer)
     return settings.served_models_file

@@ -5,7 +5,11 @@ scoring uses (so ``/triage``, ``/triage_batch`` and ``triage score`` give the
 same numbers), adds what a response carries (decision id and time, the
 thresholds applied, the model names and versions) and what the decision log
 keeps (including the shadow challengers' scores, which never reach a
-response).  It does no I/O: the service writes the rows and sends the bytes.
+response).  Each case is routed by its court's policy in the book the request
+brings (:class:`~serving.policies.ServedPolicies`), by the same
+:class:`~models.court_routing.CourtRouter` as ``triage score``; the shadow
+challenger routes by the same policy, with thresholds from its own
+validation summary.  It does no I/O: the service writes the rows and sends the bytes.
 """
 
 from __future__ import annotations
@@ -17,12 +21,20 @@ from dataclasses import dataclass
 
 from features.record import example_case
 from models.case_model import LoadedModel
+from models.court_routing import AppliedPolicy, CourtRouter, ThresholdCache
+from models.policy_book import PolicyBook
 from models.registry import CHALLENGER, CHAMPION  # names only: MLflow is imported in functions
 from models.triage import CaseFeatures
 from serving.decision_log import DecisionIds, Shadow, build_rows
 from serving.schemas import STREAM_VALUES
 from serving.served_models import ServedModels
 from serving.served_pointer import ServedPointer
+
+#: A worker's thresholds by (model, version, policy, policy version): shared by its deciders,
+#: so a swapped book or model recomputes only what changed (about a millisecond each).
+_THRESHOLDS = ThresholdCache()
+#: Routers remember each court's policy; past this many courts they start afresh.
+_MAX_COURTS = 20_000
 
 
 @dataclass
@@ -39,6 +51,8 @@ class Scored:
     reasons_json: list[str]
     shadow: Shadow | None
     source: str
+    #: The policy (and thresholds) each case was routed by.
+    policies: list[AppliedPolicy]
 
 
 class Decider:
@@ -57,9 +71,11 @@ class Decider:
             "stream": {"name": stream.name, "version": stream.version},
             "assets": {"name": assets.name, "version": assets.version},
         }
+        # The routers of the last book (champion, challenger): rebuilt when the book changes.
+        self._routers: tuple[PolicyBook, CourtRouter, CourtRouter | None] | None = None
         # What every response carries alike, encoded once (the tail of each JSON object).
         self._shared_json = json.dumps(
-            {"thresholds": self.thresholds, "models": self.models},
+            {"models": self.models},
             ensure_ascii=False,
             separators=(",", ":"),
         )[1:-1]
@@ -69,10 +85,35 @@ class Decider:
 
     # --- scoring ---------------------------------------------------------------------------
 
-    def score(self, cases: Sequence[Mapping[str, object]], source: str) -> Scored:
-        """Decide every case (champions) and shadow-score it (challengers)."""
+    def routers(self, book: PolicyBook) -> tuple[CourtRouter, CourtRouter | None]:
+        """The champion's and the stream challenger's routers for ``book`` (kept per book)."""
+        known = self._routers
+        if known is not None and known[0] is book and known[1].courts_known < _MAX_COURTS:
+            return known[1], known[2]
+        challenger = self.challengers.get("stream")
+        made = (
+            book,
+            CourtRouter(book, self.triage.stream, _THRESHOLDS),
+            None if challenger is None else CourtRouter(book, challenger, _THRESHOLDS),
+        )
+        self._routers = made  # one assignment: a concurrent request uses either, both right
+        return made[1], made[2]
+
+    def score(
+        self,
+        cases: Sequence[Mapping[str, object]],
+        source: str,
+        book: PolicyBook | None = None,
+    ) -> Scored:
+        """Decide every case (champions) by its court's policy in ``book``; shadow-score it.
+
+        No book: no policy is set (each court gets the national default).
+        """
         features = CaseFeatures(cases)  # champions and challengers share builds
-        decisions = self.triage.decide(cases, features=features)
+        router, challenger_router = self.routers(PolicyBook() if book is None else book)
+        courts = [str(case["court_id"]) for case in cases]
+        routing = router.routing(courts)
+        decisions = self.triage.decide(cases, features=features, routing=routing)
         ids, decided_at = self.ids.next(len(cases))
         return Scored(
             cases=cases,
@@ -82,11 +123,14 @@ class Decider:
             p_assets=decisions.p_assets.tolist(),
             streams=decisions.stream.tolist(),
             reasons_json=decisions.reasons_json(),
-            shadow=self._shadow(features),
+            shadow=self._shadow(features, challenger_router, courts),
             source=source,
+            policies=routing.applied,
         )
 
-    def _shadow(self, features: CaseFeatures) -> Shadow | None:
+    def _shadow(
+        self, features: CaseFeatures, router: CourtRouter | None, courts: list[str]
+    ) -> Shadow | None:
         if not self.challengers:
             return None
         p_complex = p_assets = streams = None
@@ -96,8 +140,10 @@ class Decider:
             model = challenger.model
             probability = model.predict_features(features.of(model), reasons=0).probability
             p_complex = probability.tolist()
-            # The challenger routes with its own thresholds: that is what it would decide.
-            streams = challenger.model.route(probability).tolist()
+            # The challenger routes by each court's policy, with thresholds from its own
+            # validation summary: that is what it would decide in the champion's place.
+            assert router is not None  # made whenever there is a stream challenger
+            streams = router.routing(courts).route(probability).tolist()
             stream_version = challenger.version
         if "assets" in self.challengers:
             challenger = self.challengers["assets"]
@@ -127,6 +173,7 @@ class Decider:
             assets_model=self.assets_model,
             shadow=scored.shadow,
             source=scored.source,
+            policies=[(p.policy_id, p.version) for p in scored.policies],
         )
 
     def responses(self, scored: Scored) -> list[str]:
@@ -141,7 +188,7 @@ class Decider:
             f'"decision_id":"{scored.ids[i]}","decided_at":"{scored.decided_at}",'
             f'"case_id":{dumps(case["case_id"])},"stream":"{scored.streams[i]}",'
             f'"p_complex":{dumps(scored.p_complex[i])},"p_assets":{dumps(scored.p_assets[i])},'
-            f'"reasons":{scored.reasons_json[i]},{shared}'
+            f'"reasons":{scored.reasons_json[i]},{scored.policies[i].json_fields},{shared}'
             "}"
             for i, case in enumerate(scored.cases)
         ]

@@ -63,6 +63,8 @@ COLUMNS = (
     "challenger_p_assets",
     "challenger_stream",
     "source",
+    "policy_id",
+    "policy_version",
 )
 _FEATURE_NAMES = tuple(spec.name for spec in FEATURE_FIELDS)
 
@@ -93,6 +95,10 @@ decisions = sa.Table(
     sa.Column("challenger_p_assets", sa.Double),
     sa.Column("challenger_stream", sa.String(8)),
     sa.Column("source", sa.String(8), nullable=False),
+    # Added with court policies: a log created before them gets them on start (see
+    # DecisionLog.create), and its older decisions have none (NULL).
+    sa.Column("policy_id", sa.Text, comment="court:440305, province:44, national, model-default"),
+    sa.Column("policy_version", sa.Integer, comment="the policy's version (0: built-in default)"),
     sa.Index("ix_decisions_decided_at", "decided_at"),
     sa.Index("ix_decisions_court_id", "court_id"),
     sa.Index("ix_decisions_province", "province"),
@@ -275,12 +281,14 @@ class DecisionLog:
     def create(self) -> DecisionLog:
         """Create the table and its indexes if missing (safe from several processes at once).
 
-        Indexes added since a log was created are built on it here too (once;
-        a minute or so for a million decisions).
+        Columns and indexes added since a log was created are added to it
+        here too (columns at once; an index once, a minute or so for a
+        million decisions).
         """
         for attempt in range(5):
             try:
                 metadata.create_all(self.engine, checkfirst=True)
+                self._add_missing_columns()
                 # create_all skips an existing table's indexes, even missing ones (and
                 # cannot reflect an expression index to check): IF NOT EXISTS can.
                 with self.engine.begin() as connection:
@@ -293,6 +301,32 @@ class DecisionLog:
                     raise
                 time.sleep(0.05 * (attempt + 1))
         return self
+
+    def _add_missing_columns(self) -> None:
+        """``ALTER TABLE … ADD COLUMN`` for each column of :data:`decisions` the table lacks.
+
+        Only nullable columns are ever added (older rows have no value).  Two
+        workers adding the same column at once: PostgreSQL's ``IF NOT
+        EXISTS`` lets both pass; SQLite has none, so the second one's
+        ``duplicate column`` error sends :meth:`create` round again, which then
+        finds the column there.
+        """
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns(decisions.name)}
+        missing = [column for column in decisions.columns if column.name not in present]
+        if not missing:
+            return
+        preparer = self.engine.dialect.identifier_preparer
+        guard = "" if self.is_sqlite else "IF NOT EXISTS "
+        with self.engine.begin() as connection:
+            for column in missing:
+                assert column.nullable, f"{column.name}: only nullable columns can be added"
+                kind = column.type.compile(dialect=self.engine.dialect)
+                connection.execute(
+                    sa.text(
+                        f"ALTER TABLE {preparer.quote(decisions.name)} "
+                        f"ADD COLUMN {guard}{preparer.quote(column.name)} {kind}"
+                    )
+                )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -643,8 +677,12 @@ def build_rows(
     assets_model: tuple[str, str],
     shadow: Shadow | None,
     source: str,
+    policies: Sequence[tuple[str, int]] | None = None,
 ) -> list[dict[str, object]]:
-    """The log rows of a batch of decisions (pure; the service and tests share it)."""
+    """The log rows of a batch of decisions (pure; the service and tests share it).
+
+    ``policies``: the ``(policy id, version)`` each case was routed by.
+    """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     rows = []
@@ -671,6 +709,8 @@ def build_rows(
             "challenger_p_assets": None,
             "challenger_stream": None,
             "source": source,
+            "policy_id": None if policies is None else policies[i][0],
+            "policy_version": None if policies is None else policies[i][1],
         }
         if shadow is not None:
             if shadow.p_complex is not None:
@@ -715,7 +755,8 @@ def _arrow_schema():
     import pyarrow as pa
 
     doubles = {"p_complex", "p_assets", "challenger_p_complex", "challenger_p_assets"}
-    return pa.schema([(name, pa.float64() if name in doubles else pa.string()) for name in COLUMNS])
+    types = dict.fromkeys(doubles, pa.float64()) | {"policy_version": pa.int64()}
+    return pa.schema([(name, types.get(name, pa.string())) for name in COLUMNS])
 
 
 def export(

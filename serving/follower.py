@@ -14,6 +14,15 @@ So a promotion, a rollback or a training that moves an alias reaches every
 worker within ``model_poll_seconds`` plus the time to import and check the
 set here and to load and warm it up in each worker (a few seconds each).
 
+Court policies come in the same look at the registry (they are tags of the
+stream model, read by the same ``get_registered_model``): a changed policy
+book is published at once in the same pointer, models unchanged, and reaches
+the workers within ``model_poll_seconds`` plus their one-second watch.  A
+policy tag that is not a valid policy (written around `triage policy set`) is
+refused: left out of the published book, so the policy it would have
+replaced stays in force, and named with its reason in the log and the
+pointer (``/model_info`` shows it).
+
 This process has MLflow; the workers do not.  It ends with its parent (the
 BentoML arbiter that `triage serve` became).
 """
@@ -29,16 +38,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.settings import TriageSettings, get_settings
 from models import registry
+from models.policy_book import PolicyBook
 from serving.model_import import ModelSet, import_checked, resolve_aliases
 from serving.served_models import BENTO_MODEL, KINDS
 from serving.served_pointer import ServedPointer, publish, read
 
-__all__ = ["Follower", "registry_view"]
+__all__ = ["Follower", "RegistryLook", "registry_look", "registry_view"]
 
 log = logging.getLogger("triage.follower")
 
@@ -47,21 +57,46 @@ log = logging.getLogger("triage.follower")
 RETRY_SECONDS = 60.0
 
 
-def registry_view(settings: TriageSettings) -> dict[str, dict[str, str]]:
-    """Every alias of both models as the registry has it now: ``{name: {alias: version}}``."""
+@dataclass(frozen=True)
+class RegistryLook:
+    """One look at the registry: every alias of both models, and the stream model's tags."""
+
+    #: ``{name: {alias: version}}``.
+    aliases: dict[str, dict[str, str]]
+    #: The stream model's registered-model tags (the policy book is among them).
+    stream_tags: dict[str, str] = field(default_factory=dict)
+
+
+def registry_look(settings: TriageSettings) -> RegistryLook:
+    """The aliases of both models and the stream model's tags, one call per model."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     view: dict[str, dict[str, str]] = {}
+    tags: dict[str, str] = {}
     for kind in KINDS:
         name = registry.model_name(kind, settings)
         try:
-            aliases = client.get_registered_model(name).aliases
+            model = client.get_registered_model(name)
         except MlflowException:
-            aliases = {}  # no such model (yet): resolving the set says so
-        view[name] = {str(alias): str(version) for alias, version in sorted(aliases.items())}
-    return view
+            view[name] = {}  # no such model (yet): resolving the set says so
+            continue
+        view[name] = {str(a): str(v) for a, v in sorted(model.aliases.items())}
+        if kind == "stream":
+            tags = {str(k): str(v) for k, v in (model.tags or {}).items()}
+    return RegistryLook(view, tags)
+
+
+def registry_view(settings: TriageSettings) -> dict[str, dict[str, str]]:
+    """Every alias of both models as the registry has it now: ``{name: {alias: version}}``."""
+    return registry_look(settings).aliases
+
+
+def published_policies(tags: dict[str, str]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The policy book to publish (valid policy tags) and the refused tags with their reasons."""
+    book = PolicyBook.from_tags(tags)
+    return book.accepted_tags(tags), [r.to_dict() for r in book.refused]
 
 
 def _now() -> str:
@@ -84,14 +119,16 @@ class Follower:
         settings: TriageSettings,
         pointer_path: Path,
         *,
-        view: Callable[[TriageSettings], dict[str, dict[str, str]]] = registry_view,
+        view: Callable[[TriageSettings], dict[str, dict[str, str]]] | None = None,
+        look: Callable[[TriageSettings], RegistryLook] = registry_look,
         resolve: Callable[[TriageSettings], ModelSet] = resolve_aliases,
         import_set: Callable[[ModelSet], str] = import_checked,
         retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self.settings = settings
         self.pointer_path = pointer_path
-        self._view = view
+        # Tests may give the aliases alone (``view``): no policies then.
+        self._look = look if view is None else (lambda settings: RegistryLook(view(settings)))
         self._resolve = resolve
         self._import = import_set
         self.retry_seconds = retry_seconds
@@ -99,33 +136,77 @@ class Follower:
     def follow_once(self) -> str:
         """Compare the registry with the pointer and act; what happened, in a word.
 
-        ``unchanged``, ``aliases`` (only the view was republished: the served
-        set stays), ``published`` (a new set for the workers) or ``refused``.
+        ``unchanged``, ``policies`` (only the policy book changed: published,
+        the served set stays), ``aliases`` (the view was republished: the
+        served set stays), ``published`` (a new set for the workers) or
+        ``refused`` (the models; a refused policy tag is only left out of the book).
         """
-        view = self._view(self.settings)
+        look = self._look(self.settings)
+        view = look.aliases
+        policies, policies_refused = published_policies(look.stream_tags)
         current = read(self.pointer_path)
+        if current is not None:
+            self._log_refused_policies(current, policies_refused)
+        same_policies = current is not None and (current.policies, current.policies_refused) == (
+            policies,
+            policies_refused,
+        )
         if current is not None and current.registry == view and not self._retry_due(current):
-            return "unchanged"
+            if same_policies:
+                return "unchanged"
+            publish(
+                self.pointer_path,
+                replace(current, policies=policies, policies_refused=policies_refused),
+            )
+            log.info("published the court policies for the workers (%d changes)", len(policies))
+            return "policies"
+        book = (policies, policies_refused)
         try:
             model_set = self._resolve(self.settings)
         except Exception as error:  # no champion any more, registry gone: keep serving
-            return self._refused(current, view, None, error)
+            return self._refused(current, view, None, error, book)
         tag = f"{BENTO_MODEL}:{model_set.bento_version()}"
         if current is not None and current.tag == tag:
-            publish(self.pointer_path, replace(current, registry=view, last_failure=None))
+            publish(
+                self.pointer_path,
+                replace(
+                    current,
+                    registry=view,
+                    last_failure=None,
+                    policies=policies,
+                    policies_refused=policies_refused,
+                ),
+            )
             return "aliases"
         try:
             tag = self._import(model_set)
         except Exception as error:
-            return self._refused(current, view, model_set, error)
+            return self._refused(current, view, model_set, error, book)
         publish(
             self.pointer_path,
             ServedPointer(
-                tag=tag, versions=model_set.versions(), registry=view, published_at=_now()
+                tag=tag,
+                versions=model_set.versions(),
+                registry=view,
+                published_at=_now(),
+                policies=policies,
+                policies_refused=policies_refused,
             ),
         )
         log.info("published %s for the workers: %s", tag, _describe(model_set))
         return "published"
+
+    @staticmethod
+    def _log_refused_policies(current: ServedPointer, refused: list[dict[str, str]]) -> None:
+        """Each newly refused policy tag, once (it stays refused until someone replaces it)."""
+        known = {r.get("key") for r in current.policies_refused}
+        for entry in refused:
+            if entry["key"] not in known:
+                log.error(
+                    "refused court policy tag %s (the policy it would replace stays in force): %s",
+                    entry["key"],
+                    entry["error"],
+                )
 
     def _retry_due(self, current: ServedPointer) -> bool:
         failure = current.last_failure
@@ -137,6 +218,7 @@ class Follower:
         view: dict[str, dict[str, str]],
         model_set: ModelSet | None,
         error: Exception,
+        book: tuple[dict[str, str], list[dict[str, str]]],
     ) -> str:
         message = f"{type(error).__name__}: {error}"
         failure = {
@@ -148,7 +230,17 @@ class Follower:
         kept = "nothing published yet" if current is None else f"{current.tag} keeps serving"
         log.error("refused the registry's new models (%s): %s", kept, message)
         if current is not None:
-            publish(self.pointer_path, replace(current, registry=view, last_failure=failure))
+            # The models are refused, not the policies: the book is published all the same.
+            publish(
+                self.pointer_path,
+                replace(
+                    current,
+                    registry=view,
+                    last_failure=failure,
+                    policies=book[0],
+                    policies_refused=book[1],
+                ),
+            )
         return "refused"
 
 

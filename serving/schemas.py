@@ -370,6 +370,24 @@ class Thresholds(_OpenAPI30Model):
     complex_from: float = Field(description="`complex` when p_complex is at or above this.")
 
 
+class PolicyRef(_OpenAPI30Model):
+    """The court policy this decision was routed by; the decision log keeps its id and version."""
+
+    id: str = Field(
+        description="`court:440305`, `province:44`, `national`, or `model-default` (a model "
+        "without a validation summary routes by its own thresholds; no court policy applies)."
+    )
+    scope: Literal["court", "province", "national", "model"] = Field(
+        description="Where the policy is set: the case's court, its province, the nation, or "
+        "the model itself."
+    )
+    version: int = Field(
+        ge=0,
+        description="The policy's version within its scope (`triage policy history`); 0 for "
+        "the built-in national default and for `model-default`.",
+    )
+
+
 class ModelRef(_OpenAPI30Model):
     name: str = Field(description="Registered model name.")
     version: str = Field(description="Registered model version.")
@@ -394,6 +412,7 @@ class Decision(_OpenAPI30Model):
         ge=0, le=1, description="Calibrated probability that assets will be recovered."
     )
     reasons: Reasons
+    policy: PolicyRef
     thresholds: Thresholds
     models: Models
 
@@ -457,3 +476,10 @@ class ModelInfo(_OpenAPI30Model):
         "(null for a Bento, which serves what it packed).",
     )
     reload: ReloadInfo | None = Field(default=None, description="How this worker's reloads went.")
+    policies: dict[str, Any] | None = Field(
+        default=None,
+        description="The court policies this worker routes by: `in_force` (policy id -> "
+        "version, when set, policy), `refused` (policy tags `triage serve` refused, with the "
+        "reason: the policy they would replace stays in force) and `since` (when this book "
+        "was swapped in).",
+    )

@@ -10,6 +10,11 @@ of one), and it carries the registry's aliases as they are — also when the
 versions they point at were refused — and the last refusal, so that a worker
 can say in ``/model_info`` what it serves, what the registry says and why
 they differ.
+
+Court policies travel the same way: the pointer carries the policy book (the
+stream model's valid ``policy_change.*`` tags, see :mod:`models.policy_book`)
+and the tags the follower refused, with the reason.  A policy change is a new
+pointer with the same ``tag``: the workers swap their book and keep their models.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ class ServedPointer:
     #: The last set of versions that was refused (``at``, ``versions``, ``error``), if any
     #: since ``tag`` was published.
     last_failure: dict[str, Any] | None = field(default=None)
+    #: The policy book: the valid ``policy_change.*`` tags of the stream model, by key.
+    policies: dict[str, str] = field(default_factory=dict)
+    #: The policy tags refused (``key``, ``error``): not in ``policies``, the old policy applies.
+    policies_refused: list[dict[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
@@ -60,6 +69,8 @@ class ServedPointer:
             registry=dict(data.get("registry") or {}),
             published_at=str(data.get("published_at") or ""),
             last_failure=data.get("last_failure"),
+            policies={str(k): str(v) for k, v in (data.get("policies") or {}).items()},
+            policies_refused=list(data.get("policies_refused") or []),
         )
 
     def aliases_of(self, name: str, version: str) -> list[str]:

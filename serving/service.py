@@ -46,7 +46,7 @@ from serving.dashboard import ASSETS_PREFIX, PAGE_PATHS, STATS_PATHS, dashboard_
 from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
 from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
-from serving.served_pointer import POINTER_ENV
+from serving.served_pointer import POINTER_ENV, ServedPointer
 from serving.supervisor import end_with_supervisor
 
 if t.TYPE_CHECKING:
@@ -54,6 +54,7 @@ if t.TYPE_CHECKING:
     from serving.decider import Decider, Scored
     from serving.decision_log import DecisionLog, GroupCommitWriter
     from serving.live_models import LiveModels
+    from serving.policies import LivePolicies
 
 log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
 
@@ -132,6 +133,7 @@ class TriageService:
 
         self.settings = get_settings()
         self.live: LiveModels[Decider] | None = None
+        self.policies: LivePolicies | None = None
         self.decision_log: DecisionLog | None = None
         self.writer: GroupCommitWriter | None = None
         self.metrics = decision_metrics()
@@ -169,11 +171,18 @@ class TriageService:
 
         from serving.live_models import LiveModels
         from serving.metrics import model_metrics
+        from serving.policies import LivePolicies
 
         pointer = os.environ.get(POINTER_ENV)
         # A Bento serves what it packed, whatever a pointer file nearby says.
         path = Path(pointer) if pointer and _bento_tag() is None else None
         metrics = model_metrics()
+        policies = self.policies = LivePolicies()
+
+        def on_pointer(pointer: ServedPointer) -> None:
+            metrics.registry_refused(pointer.last_failure is not None)
+            policies.follow(pointer)  # a new book swaps in now, whatever the models do
+
         return LiveModels(
             self._ready_decider,
             path,
@@ -181,7 +190,7 @@ class TriageService:
                 new.served, None if old is None else old.served
             ),
             on_failure=lambda tag, error: metrics.reload_failed(),
-            on_pointer=lambda pointer: metrics.registry_refused(pointer.last_failure is not None),
+            on_pointer=on_pointer,
             after_retire=_collect_retired,
         )
 
@@ -252,13 +261,15 @@ class TriageService:
     ) -> tuple[Decider, Scored, list[dict[str, object]]]:
         """Decisions and their log rows (CPU only; nothing is answered before the rows commit).
 
-        The decider is read once: a request scores, logs and answers with the
-        same models even when a reload swaps them meanwhile.
+        The decider and the policy book are read once each: a request scores,
+        logs and answers with the same models and routes every case by the
+        same book even when a reload swaps either meanwhile.
         """
         decider = None if self.live is None else self.live.decider
         if decider is None:  # the gate answers 503 before this; a race at start-up only
             raise bentoml.exceptions.ServiceUnavailable(f"not ready: {GATE.reason}")
-        scored = decider.score(records, source)
+        book = None if self.policies is None else self.policies.current.book
+        scored = decider.score(records, source, book)
         return decider, scored, decider.log_rows(scored)
 
     async def _logged(self, rows: list[dict[str, t.Any]]) -> bool:
@@ -332,7 +343,11 @@ class TriageService:
         live = self.live
         # The gate answers 503 until the models are loaded.
         assert live is not None and live.decider is not None
-        return live.decider.model_info(live.pointer) | {"reload": live.reload_info()}
+        policies = None if self.policies is None else self.policies.current.info()
+        return live.decider.model_info(live.pointer) | {
+            "reload": live.reload_info(),
+            "policies": policies,
+        }
 
 
 def _log_health(problem: str | None) -> None:

@@ -18,15 +18,13 @@ import pyarrow as pa
 from app.files import atomic_table_writer, file_format
 from app.settings import TriageSettings, get_settings
 from features.load import CaseDataError, ValidationReport, iter_cases
+from models.court_routing import CourtRouter
+from models.policy_book import PolicyBook
 from models.triage import OUTPUT_COLUMNS, Triage
 
+_TYPES = {"p_complex": pa.float64(), "p_assets": pa.float64(), "policy_version": pa.int64()}
 #: Column types of the scores file (fixed, so an empty input still writes a valid file).
-OUTPUT_SCHEMA = pa.schema(
-    [
-        (name, pa.float64() if name in ("p_complex", "p_assets") else pa.string())
-        for name in OUTPUT_COLUMNS
-    ]
-)
+OUTPUT_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in OUTPUT_COLUMNS])
 
 
 def score_file(
@@ -36,13 +34,17 @@ def score_file(
     chunk_rows: int = 50_000,
     reasons: int = 3,
     triage: Triage | None = None,
+    book: PolicyBook | None = None,
     settings: TriageSettings | None = None,
     progress: bool | None = None,
 ) -> dict[str, object]:
     """Score every case of ``data`` with the champions; write decisions to ``out``.
 
     ``reasons`` is the number of reasons per probability (0 leaves them out:
-    LightGBM's contributions cost about ten times its prediction).
+    LightGBM's contributions cost about ten times its prediction).  Each case
+    is routed by its court's policy in ``book`` (default: the registry's
+    policies, read once at the start, as a running service applies them;
+    with a ``triage`` given, no policy unless ``book`` is given too).
     """
     from tqdm import tqdm
 
@@ -52,8 +54,15 @@ def score_file(
     out = Path(out)
     file_format(out)  # an unknown extension is refused before the models load
     if triage is None:
+        from models.policy_store import read_book
+
         registry.configure_mlflow(settings)
         triage = Triage.from_registry(threads=settings.threads)
+        book = read_book(settings) if book is None else book
+        for refused in book.refused:  # as `triage serve` refuses it: the old policy applies
+            print(f"policy tag {refused.key} refused: {refused.error}", file=sys.stderr)
+    book = PolicyBook() if book is None else book
+    router = CourtRouter(book, triage.stream)
     report = ValidationReport(source=str(data))
     started = time.monotonic()
     rows = 0
@@ -66,7 +75,8 @@ def score_file(
             report.merge(chunk_report)
             if not report.ok:
                 continue  # keep validating: the report lists every problem
-            decisions = triage.decide_frame(frame, reasons=reasons)
+            routing = router.routing(frame["court_id"].astype(str).tolist())
+            decisions = triage.decide_frame(frame, reasons=reasons, routing=routing)
             write(pa.Table.from_pandas(decisions, schema=OUTPUT_SCHEMA, preserve_index=False))
             rows += len(frame)
             bar.update(len(frame))
@@ -79,5 +89,6 @@ def score_file(
         "rows_per_second": rows / seconds if seconds else 0.0,
         "stream_model": f"{triage.stream.name} v{triage.stream.version}",
         "assets_model": f"{triage.assets.name} v{triage.assets.version}",
+        "policies_set": len(book.scopes()),
         "out": str(out),
     }

@@ -315,3 +315,81 @@ def test_committed_rows_are_in_the_file_before_any_checkpoint(log, tmp_path):
     found = {r[0] for r in connection.execute("SELECT decision_id FROM decisions")}
     connection.close()
     assert {r["decision_id"] for r in written} <= found
+
+
+# --- logs created before court policies -----------------------------------------------------------
+
+#: The columns a log created before court policies has (the last two came with them).
+OLD_COLUMNS = [c for c in decisions.columns if c.name not in ("policy_id", "policy_version")]
+
+
+def _old_log(url: str) -> list[dict[str, object]]:
+    """A decisions table as it was before court policies, holding two decisions."""
+    old = sa.MetaData()
+    table = sa.Table("decisions", old, *(c._copy() for c in OLD_COLUMNS))
+    engine = sa.create_engine(DecisionLog(url).url)  # psycopg 3 for postgresql://
+    written = [
+        {k: v for k, v in row.items() if k in table.c}
+        for row in rows(2, shadow=Shadow("9", None, [0.2, 0.3], None, ["simple", "review"]))
+    ]
+    try:
+        with engine.begin() as connection:
+            # The PostgreSQL cluster is the module's: another test's table goes first.
+            connection.execute(sa.text("DROP TABLE IF EXISTS decisions"))
+        old.create_all(engine)
+        with engine.begin() as connection:
+            connection.execute(table.insert(), written)
+    finally:
+        engine.dispose()
+    return written
+
+
+def _policy_rows(n: int) -> list[dict[str, object]]:
+    case = example_case()
+    return build_rows(
+        ids=DecisionIds().next(n)[0],
+        decided_at="2024-03-15T08:00:00.000Z",
+        cases=[case] * n,
+        p_complex=[0.5] * n,
+        p_assets=[0.5] * n,
+        streams=["review"] * n,
+        reasons_json=["{}"] * n,
+        stream_model=("s", "1"),
+        assets_model=("a", "1"),
+        shadow=None,
+        source="api",
+        policies=[("court:440305", 3), ("national", 0)][:n],
+    )
+
+
+def _migrated_log_keeps_old_rows_and_takes_policies(url: str) -> None:
+    old = _old_log(url)
+    log = DecisionLog(url).create()
+    DecisionLog(url).create().close()  # a second worker starting: nothing left to add
+    try:
+        names = {c["name"] for c in sa.inspect(log.engine).get_columns("decisions")}
+        assert {"policy_id", "policy_version"} <= names
+        new = _policy_rows(2)
+        log.write(new)
+        stored = {r["decision_id"]: r for chunk in log.rows() for r in chunk}
+        for row in old:  # older decisions keep every value; they have no policy
+            assert {k: stored[row["decision_id"]][k] for k in row} == row
+            assert stored[row["decision_id"]]["policy_id"] is None
+            assert stored[row["decision_id"]]["policy_version"] is None
+        assert [
+            (stored[r["decision_id"]]["policy_id"], stored[r["decision_id"]]["policy_version"])
+            for r in new
+        ] == [("court:440305", 3), ("national", 0)]
+    finally:
+        with log.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE decisions"))
+        log.close()
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_a_sqlite_log_from_before_policies_gets_the_policy_columns(tmp_path):
+    _migrated_log_keeps_old_rows_and_takes_policies(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+def test_a_postgresql_log_from_before_policies_gets_the_policy_columns(postgres_url):
+    _migrated_log_keeps_old_rows_and_takes_policies(postgres_url)

@@ -440,6 +440,148 @@ def test_a_version_with_a_truncated_booster_is_refused_and_the_old_one_keeps_ser
     print(json.dumps(info["reload"]))
 
 
+# --- court policies ---------------------------------------------------------------------------------
+
+BAD_POLICY = """
+import json, sys
+from app.settings import apply_environment
+apply_environment()
+import mlflow
+from models import registry
+from models.policy import DEFAULT_POLICY
+registry.configure_mlflow()
+for n, bad in enumerate(({"max_review": 1.5}, {"cost_review": -1.0})):
+    value = {
+        "time": f"2099-01-01T00:00:0{n}Z",  # later than any real change: it would be in force
+        "scope": "court:" + sys.argv[1],
+        "policy": DEFAULT_POLICY.model_dump() | bad,
+        "previous": None,
+        "reason": "written around the CLI's checks",
+    }
+    key = f"policy_change.2099010100000{n}Z.court-{sys.argv[1]}.bad{n}"
+    mlflow.MlflowClient().set_registered_model_tag("triage-stream", key, json.dumps(value))
+    print(key)
+"""
+
+
+def policy_of(server, court: str) -> tuple[str, dict, dict]:
+    """One decision for a case of ``court``: its id, policy and thresholds."""
+    answer = httpx.post(
+        f"{server.url}/triage",
+        json={"case": dict(example_case(), court_id=court, province=court[:2])},
+        headers=AUTH,
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    return body["decision_id"], body["policy"], body["thresholds"]
+
+
+def logged_policies(home: Path, ids: list[str]) -> dict[str, tuple[str, int]]:
+    connection = sqlite3.connect(home / "decisions.db")
+    try:
+        marks = ",".join("?" * len(ids))
+        rows = connection.execute(
+            "SELECT decision_id, policy_id, policy_version FROM decisions "
+            f"WHERE decision_id IN ({marks})",
+            ids,
+        ).fetchall()
+    finally:
+        connection.close()
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def until_every_worker(server, court: str, wanted, in_a_row: int = 12) -> list[str]:
+    """Decide cases of ``court`` until ``in_a_row`` answers in a row satisfy ``wanted``.
+
+    Two workers each swap on their own; a dozen answers in a row reach both.
+    """
+    deadline, ids, streak = time.monotonic() + DEADLINE, [], 0
+    while streak < in_a_row:
+        assert time.monotonic() < deadline, f"court {court}: never {wanted.__doc__}"
+        decision_id, policy, thresholds = policy_of(server, court)
+        if wanted(policy, thresholds):
+            streak, ids = streak + 1, [*ids, decision_id]
+        else:
+            streak, ids = 0, []
+            time.sleep(0.1)
+    return ids
+
+
+def test_a_court_policy_reaches_the_running_service_and_a_bad_one_is_refused(
+    server, env, home, capsys
+):
+    court, other = "440305", "110101"
+    _, before, own_thresholds = policy_of(server, court)
+    _, other_before, other_thresholds = policy_of(server, other)
+    assert before["id"] == other_before["id"] == "national"
+
+    set_at = time.monotonic()
+    triage(env, "policy", "set", "--court", court, "--max-review", "0.02", "--reason", "test")
+    set_done = time.monotonic()
+    first = None
+    deadline = set_done + DEADLINE
+    while first is None:
+        assert time.monotonic() < deadline, "the court's policy never reached the service"
+        _, policy, thresholds = policy_of(server, court)
+        if policy["id"] == f"court:{court}":
+            first, first_at = time.monotonic(), dt.datetime.now(dt.UTC)
+        else:
+            time.sleep(0.1)
+
+    def new_policy(policy, thresholds):
+        """the new court policy"""
+        return policy == {"id": f"court:{court}", "scope": "court", "version": 1}
+
+    ids = until_every_worker(server, court, new_policy)
+    assert logged_policies(home, ids) == dict.fromkeys(ids, (f"court:{court}", 1))
+    _, narrowed, thresholds = policy_of(server, court)
+    assert thresholds != own_thresholds  # a review share of 2 %: a narrower band
+    assert thresholds["complex_from"] - thresholds["simple_below"] < (
+        own_thresholds["complex_from"] - own_thresholds["simple_below"]
+    )
+    # Another court (another province) keeps the national default and the model's thresholds.
+    other_id, other_policy, other_now = policy_of(server, other)
+    assert other_policy == other_before and other_now == other_thresholds
+    assert logged_policies(home, [other_id]) == {other_id: ("national", 0)}
+
+    # Policies written around the CLI's checks: refused, the court keeps version 1.
+    done = subprocess.run(
+        [sys.executable, "-c", BAD_POLICY, court],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    bad_keys = done.stdout.split()
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        refused = model_info(server)["policies"]["refused"]
+        if {r["key"] for r in refused} >= set(bad_keys):
+            break
+        assert time.monotonic() < deadline, f"the bad policies were never refused: {refused}"
+        time.sleep(0.2)
+    errors = {r["key"]: r["error"] for r in refused}
+    assert errors[bad_keys[0]].startswith("max_review") and "1.5" in errors[bad_keys[0]]
+    assert errors[bad_keys[1]].startswith("cost_review")
+    ids = until_every_worker(server, court, new_policy)
+    assert logged_policies(home, ids) == dict.fromkeys(ids, (f"court:{court}", 1))
+    info = model_info(server)["policies"]
+    written_at = _utc(info["in_force"][f"court:{court}"]["set_at"])  # when the tag was written
+    assert info["in_force"][f"court:{court}"]["version"] == 1
+    assert info["in_force"][f"court:{court}"]["policy"]["max_review"] == 0.02
+    log_text = server.log.read_text(errors="replace")
+    assert all(f"refused court policy tag {key}" in log_text for key in bad_keys)
+    with capsys.disabled():
+        print(
+            f"\ncourt policy set -> first decision under it: "
+            f"{(first_at - written_at).total_seconds():.1f} s after the policy was written "
+            f"to the registry, {first - set_done:.1f} s after `triage policy set` returned "
+            f"({first - set_at:.1f} s after it started; poll 1 s)"
+        )
+
+
 def test_workers_end_with_their_supervisor_when_the_process_group_is_killed(server):
     """`kill -9` of `triage serve`'s process group: the workers (sessions of their own) stop.
 

@@ -377,3 +377,144 @@ def test_the_check_passes_a_good_set_and_refuses_a_truncated_booster_without_dyi
     finally:
         bentoml.models.delete(broken)
         store_models(trained)  # `latest` again, as the other modules (the Bento) expect
+
+
+# --- court policies: published with the models, swapped without them ------------------------------
+
+
+def _policy_tag(court: str | None, max_review: float, n: int, *, raw: str | None = None):
+    from models.policy import DEFAULT_POLICY
+    from models.policy_book import POLICY_TAG_PREFIX, PolicyChange, scope_of
+
+    change = PolicyChange(
+        time=f"2026-12-05T12:00:0{n}Z",
+        scope=scope_of(court=court),
+        policy=DEFAULT_POLICY.model_copy(update={"max_review": max_review}),
+        previous=None,
+        reason="test",
+    )
+    return f"{POLICY_TAG_PREFIX}20261205T12000{n}Z.x.{n:08x}", raw or change.to_json()
+
+
+def test_the_follower_publishes_a_changed_policy_book_and_refuses_a_bad_tag(tmp_path, caplog):
+    from app.settings import get_settings
+    from serving.follower import Follower, RegistryLook
+
+    held = Registry()
+    tags: dict[str, str] = dict([_policy_tag("440305", 0.2, 1)])
+    path = tmp_path / "served-models.json"
+    made = Follower(
+        get_settings(),
+        path,
+        look=lambda settings: RegistryLook(held.view(settings), dict(tags)),
+        resolve=held.resolve,
+        import_set=held.import_set,
+    )
+    publish(path, pointer(held.import_set(held.resolve(None)), registry=held.view(None)))
+    assert made.follow_once() == "policies"  # the book, and nothing imported for it
+    first = read(path)
+    assert first.policies == tags and first.policies_refused == [] and len(held.imported) == 1
+    assert made.follow_once() == "unchanged"
+
+    key, value = _policy_tag("440305", 0.1, 2)
+    tags[key] = value
+    assert made.follow_once() == "policies"
+    assert read(path).policies == tags and read(path).tag == first.tag
+
+    # Capacity above 1, written around the CLI: refused naming the field, the old one stays.
+    bad_key, bad = _policy_tag("440305", 0.1, 3)
+    tags[bad_key] = bad.replace('"max_review": 0.1', '"max_review": 1.5')
+    assert '"max_review": 1.5' in tags[bad_key]
+    with caplog.at_level("ERROR", logger="triage.follower"):
+        assert made.follow_once() == "policies"
+        assert made.follow_once() == "unchanged"
+    published = read(path)
+    assert bad_key not in published.policies and set(published.policies) == set(tags) - {bad_key}
+    (refusal,) = published.policies_refused
+    assert refusal["key"] == bad_key and refusal["error"].startswith("max_review")
+    logged = [r.getMessage() for r in caplog.records if bad_key in r.getMessage()]
+    assert len(logged) == 1 and "stays in force" in logged[0]  # once, not on every poll
+
+    # A model change carries the book along.
+    held.champion["stream"] = "2"
+    assert made.follow_once() == "published"
+    assert read(path).policies == published.policies
+    assert read(path).policies_refused == published.policies_refused
+
+
+def test_a_worker_swaps_its_policy_book_without_reloading_its_models(tmp_path):
+    from serving.policies import LivePolicies
+
+    path = tmp_path / "p.json"
+    publish(path, pointer("triage-models:a"))
+    policies = LivePolicies()
+    live, loads = following(path, on_pointer=policies.follow)
+    live.start(live.initial_tag("x"))
+    empty = policies.current
+    assert empty.book.resolve("440305").version == 0
+    held_by_a_request = policies.current.book  # a request reads the book once
+
+    key, value = _policy_tag("440305", 0.1, 1)
+    publish(path, pointer("triage-models:a", policies={key: value}))
+    assert not live.poll()  # no model swap ...
+    assert loads == ["triage-models:a"]
+    swapped = policies.current  # ... but a new book
+    assert swapped is not empty and policies.swaps == 1
+    assert swapped.book.resolve("440305").label == "court:440305 v1"
+    assert swapped.book.resolve("110101").version == 0
+    assert held_by_a_request.resolve("440305").version == 0  # the old book is left whole
+    assert swapped.info()["in_force"]["court:440305"]["policy"]["max_review"] == 0.1
+
+    publish(path, pointer("triage-models:b", policies={key: value}))
+    assert live.poll() and policies.current is swapped  # models changed, the book did not
+
+    refused = [{"key": "policy_change.bad", "error": "max_review: must be in (0, 1]"}]
+    publish(path, pointer("triage-models:b", policies={key: value}, policies_refused=refused))
+    live.poll()
+    assert policies.current.refused == refused and policies.current.info()["refused"] == refused
+    assert policies.current.book.resolve("440305").label == "court:440305 v1"
+
+
+def test_the_decider_routes_each_case_by_its_courts_policy_and_the_shadow_by_the_same(
+    models_tag, trained
+):
+    from models.policy import thresholds_for
+    from models.policy_book import PolicyBook
+    from serving.decider import Decider
+    from serving.schemas import Decision
+    from serving.served_models import load_models
+    from tests.conftest import valid_rows
+
+    decider = Decider(load_models(models_tag))
+    key, value = _policy_tag("440305", 0.02, 1)
+    book = PolicyBook.from_tags({key: value})
+    cases = [
+        dict(r, court_id=c) for r, c in zip(valid_rows(4), ["440305", "440306"] * 2, strict=True)
+    ]
+    scored = decider.score(cases, "batch", book)
+    answers = [Decision.model_validate_json(r) for r in decider.responses(scored)]
+    narrow = thresholds_for(
+        trained["champion"]["stream"].metadata.validation_scores, book.resolve("440305").policy
+    ).thresholds
+    assert [a.policy.model_dump() for a in answers[:2]] == [
+        {"id": "court:440305", "scope": "court", "version": 1},
+        {"id": "national", "scope": "national", "version": 0},
+    ]
+    assert answers[0].thresholds.model_dump() == narrow.to_dict()
+    assert answers[1].thresholds.model_dump() == decider.thresholds  # the model's own
+    rows = decider.log_rows(scored)
+    assert [(r["policy_id"], r["policy_version"]) for r in rows[:2]] == [
+        ("court:440305", 1),
+        ("national", 0),
+    ]
+    challenger = trained["challenger"]["stream"]
+    shadow_narrow = thresholds_for(
+        challenger.metadata.validation_scores, book.resolve("440305").policy
+    ).thresholds
+    assert scored.shadow is not None and scored.shadow.p_complex is not None
+    expected = [
+        (shadow_narrow if c["court_id"] == "440305" else challenger.thresholds).route([p])[0]
+        for c, p in zip(cases, scored.shadow.p_complex, strict=True)
+    ]
+    assert list(scored.shadow.stream) == expected
+    assert decider.routers(book)[0] is decider.routers(book)[0]  # kept while the book is

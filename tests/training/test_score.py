@@ -162,3 +162,87 @@ def test_the_pipeline_view_scores_like_the_model(triage, cases_csv):
         np.testing.assert_allclose(
             pipeline.predict_proba(frame)[:, 1], loaded.model.predict_proba(frame), atol=1e-12
         )
+
+
+# --- each case routed by its court's policy ------------------------------------------------------
+
+
+def _book(*policies: tuple[str | None, dict]):
+    """A policy book holding a policy for each (court, fields); None: the national one."""
+    from models.policy import DEFAULT_POLICY, parse_policy
+    from models.policy_book import POLICY_TAG_PREFIX, PolicyBook, PolicyChange, scope_of
+
+    tags = {}
+    for n, (court, fields) in enumerate(policies):
+        change = PolicyChange(
+            time=f"2026-12-0{n + 1}T00:00:00Z",
+            scope=scope_of(court=court),
+            policy=parse_policy(DEFAULT_POLICY.model_dump() | fields),
+            previous=None,
+            reason="test",
+        )
+        tags[f"{POLICY_TAG_PREFIX}{n}"] = change.to_json()
+    return PolicyBook.from_tags(tags)
+
+
+def test_each_case_is_routed_by_its_courts_policy(triage):
+    from models.court_routing import CourtRouter, ThresholdCache
+    from models.policy import thresholds_for
+
+    frame = generate_cases(400, seed=12).cases
+    court = str(frame["court_id"].iloc[0])
+    book = _book((court, {"max_review": 0.02}), (None, {"max_review": 0.5}))
+    cache = ThresholdCache()
+    router = CourtRouter(book, triage.stream, cache)
+    routing = router.routing(frame["court_id"].astype(str).tolist())
+    own = frame["court_id"].astype(str) == court
+    summary = triage.stream.model.metadata.validation_scores
+    assert summary is not None
+    narrow = thresholds_for(summary, book.resolve(court).policy).thresholds
+    wide = thresholds_for(summary, book.resolve("110101").policy).thresholds
+    assert narrow != wide
+    for applied, mine in zip(routing.applied, own, strict=True):
+        expected = (
+            ("court:" + court, "court", 1, narrow) if mine else ("national", "national", 1, wide)
+        )
+        assert (applied.policy_id, applied.scope, applied.version, applied.thresholds) == expected
+    assert len(cache) == 2  # once per (model version, policy, version), not per case
+
+    decided = triage.decide_frame(frame, reasons=0, routing=routing)
+    p = decided["p_complex"].to_numpy()
+    expected_streams = np.where(own, narrow.route(p), wide.route(p))
+    assert decided["stream"].tolist() == expected_streams.tolist()
+    assert set(decided.loc[own.to_numpy(), "policy_id"]) == {"court:" + court}
+    assert set(decided.loc[~own.to_numpy(), "policy_version"]) == {1}
+    # Without a book every case keeps the model's own thresholds: the national built-in default.
+    untouched = CourtRouter(_book(), triage.stream).routing([court])
+    assert untouched.applied[0].thresholds == triage.thresholds
+    assert untouched.applied[0].to_dict() == {"id": "national", "scope": "national", "version": 0}
+
+
+def test_a_model_without_a_validation_summary_keeps_its_own_thresholds(triage):
+    import dataclasses
+
+    from models.court_routing import CourtRouter
+
+    model = triage.stream.model
+    bare = dataclasses.replace(
+        model, metadata=model.metadata.model_copy(update={"validation_scores": None})
+    )
+    old = LoadedModel(name="triage-stream", version="1", alias=None, model=bare)
+    (applied,) = CourtRouter(_book((None, {"max_review": 0.05})), old).routing(["440305"]).applied
+    assert applied.to_dict() == {"id": "model-default", "scope": "model", "version": 0}
+    assert applied.thresholds == model.thresholds
+
+
+def test_score_routes_by_the_book_it_is_given(triage, cases_csv, tmp_path):
+    frame = load_cases(cases_csv)
+    court = str(frame["court_id"].iloc[0])
+    book = _book((court, {"max_review": 0.01}))
+    out = tmp_path / "scored.csv"
+    score_file(cases_csv, out, triage=triage, book=book, reasons=0, progress=False)
+    scored = pd.read_csv(out, dtype={"policy_id": str})
+    own = frame["court_id"].astype(str).to_numpy() == court
+    assert set(scored.loc[own, "policy_id"]) == {f"court:{court}"}
+    assert set(scored.loc[~own, "policy_id"]) == {"national"}
+    assert set(scored.loc[~own, "policy_version"]) == {0}
