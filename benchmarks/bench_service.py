@@ -82,6 +82,7 @@ from benchmarks.server import (
     PROJECT_ROOT,
     Server,
     descendants,
+    environment,
     free_port,
     get_json,
     start,
@@ -304,19 +305,6 @@ def _cases(n: int, seed: int):
     return frame, records_from_frame(frame)
 
 
-def _environment(home: Path, scratch: Path) -> dict[str, str]:
-    """The servers' environment: the TRIAGE_HOME ``home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
-    return env | {
-        "TRIAGE_HOME": str(home),
-        "TRIAGE_API_KEYS": KEY,
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "TMPDIR": str(scratch),  # BentoML leaves socket folders behind
-    }
-
-
 def _train(size: ModelSize, env: dict[str, str], scratch: Path) -> float:
     """`triage train` on synthetic cases (with their truth) in ``env``'s registry; its seconds."""
     from features.synthetic import write_synthetic
@@ -422,7 +410,7 @@ def _batch_against_score(port: int, tag: str, inputs, env, cpu) -> dict[str, flo
 def _measure_size(home: Path, scratch: Path, cpus: list[int]) -> dict[str, Any]:
     """Start the three servers on one core, load them from the other, stop them."""
     server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
-    env = _environment(home, scratch)
+    env = environment(scratch, home)
     inputs = _inputs(scratch)
     ports = {name: free_port() for name in APPS}
     servers: dict[str, Server] = {}
@@ -540,7 +528,7 @@ def _trained_home(name: str, size: ModelSize, keep: Path | None, scratch: Path):
     if marker.exists():
         return home, None
     home.mkdir(parents=True, exist_ok=True)
-    seconds = _train(size, _environment(home, scratch), scratch)
+    seconds = _train(size, environment(scratch, home), scratch)
     marker.write_text(f"{seconds:.1f}\n")
     return home, seconds
 

@@ -34,9 +34,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def environment(scratch: Path) -> dict[str, str]:
-    """The servers' environment: a TRIAGE_HOME of their own in ``scratch``."""
-    home = scratch / "home"
+def environment(scratch: Path, home: Path | None = None) -> dict[str, str]:
+    """The servers' environment: ``home`` (by default a folder of ``scratch``) as TRIAGE_HOME."""
+    home = scratch / "home" if home is None else home
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "MLFLOW_"))}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the server makes its own
     return env | {

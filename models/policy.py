@@ -86,14 +86,6 @@ class CourtPolicy(BaseModel):
             "one case in five is what a desk of two judges can read beside their own files."
         ),
     )
-    max_review_per_day: float | None = Field(
-        None,
-        description=(
-            "Optionally the same capacity in cases per day; with the court's recent intake "
-            "(cases per day) it becomes a share (see `effective_max_review`), and the smaller "
-            "of the two holds."
-        ),
-    )
     cost_complex_to_simple: float = Field(
         10.0,
         description=(
@@ -157,13 +149,6 @@ class CourtPolicy(BaseModel):
             raise ValueError(f"must be in (0, 1) or unset, got {value}")
         return value
 
-    @field_validator("max_review_per_day")
-    @classmethod
-    def _per_day(cls, value: float | None) -> float | None:
-        if value is not None and not 0 < value < math.inf:
-            raise ValueError(f"must be a positive number of cases per day, got {value}")
-        return value
-
     @field_validator("cost_complex_to_simple", "cost_simple_to_complex", "cost_review")
     @classmethod
     def _cost(cls, value: float) -> float:
@@ -179,17 +164,6 @@ class CourtPolicy(BaseModel):
                 "or no routing is better than another"
             )
         return self
-
-    def effective_max_review(self, intake_per_day: float | None = None) -> float:
-        """The review capacity as a share of new cases.
-
-        With ``max_review_per_day`` and the court's recent intake (new cases
-        per day, e.g. from the decision log), the smaller of the two shares;
-        without an intake, ``max_review``.
-        """
-        if self.max_review_per_day is None or not intake_per_day or intake_per_day <= 0:
-            return self.max_review
-        return min(self.max_review, self.max_review_per_day / intake_per_day)
 
 
 #: The national default, in force where no province or court has a policy of its own.
@@ -368,9 +342,7 @@ class PolicyThresholds:
 _TIE: Final = 1e-12
 
 
-def thresholds_for(
-    summary: ScoreSummary, policy: CourtPolicy, *, intake_per_day: float | None = None
-) -> PolicyThresholds:
+def thresholds_for(summary: ScoreSummary, policy: CourtPolicy) -> PolicyThresholds:
     """The thresholds of least expected cost under ``policy``'s capacity and limits.
 
     Thresholds sit on bin edges: simple below edge ``i``, complex from edge
@@ -387,7 +359,7 @@ def thresholds_for(
     limits, then the cheapest); :attr:`PolicyThresholds.gave_way` says by
     how much.  Equal costs go to the narrower review band.
     """
-    capacity = policy.effective_max_review(intake_per_day)
+    capacity = policy.max_review
     counts = _Cumulative.of(summary)
     limit_cs, limit_sc = policy.max_complex_to_simple, policy.max_simple_to_complex
     found = counts.cheapest(policy, capacity, limit_cs, limit_sc)

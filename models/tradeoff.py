@@ -62,6 +62,6 @@ def tradeoff_curve(
         if not 0 <= capacity <= 1:
             raise ValueError(f"capacity: must be a share in [0, 1], got {capacity}")
         # model_copy does not validate: capacity 0 (no desk) is a point of the curve.
-        at = policy.model_copy(update={"max_review": float(capacity), "max_review_per_day": None})
+        at = policy.model_copy(update={"max_review": float(capacity)})
         points.append(TradeoffPoint(float(capacity), thresholds_for(summary, at)))
     return points

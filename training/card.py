@@ -156,6 +156,7 @@ class ModelCardData:
     slice_flag_gap: float = 0.05
     routing: Mapping[str, Any] | None = None
     policy_cost: Mapping[str, float] | None = None
+    policy_cost_curve: Sequence[Mapping[str, float]] | None = None
     tradeoff: Sequence[Mapping[str, Any]] | None = None
     intended_use: str = DEFAULT_INTENDED_USE
     synthetic_data: bool = False
@@ -516,13 +517,11 @@ def _routing(card: ModelCardData) -> list[str]:
 
 
 def _policy_value(key: str, value: object) -> str:
-    """A court policy's field with its unit: days for costs, cases a day, shares in %."""
+    """A court policy's field with its unit: days for costs, shares in %."""
     if value is None:
         return "unset"
     if key.startswith("cost_"):
         return f"{float(value):g} days"  # type: ignore[arg-type]
-    if key.endswith("_per_day"):
-        return f"{float(value):g} cases a day"  # type: ignore[arg-type]
     return _fraction_or_text(value)
 
 
@@ -552,6 +551,32 @@ def _policy_cost(card: ModelCardData) -> list[str]:
         "",
         *_table(
             ("routing", "days per case", "complex → simple", "simple → complex"),
+            rows,
+        ),
+        *_policy_cost_curve(card),
+    ]
+
+
+def _policy_cost_curve(card: ModelCardData) -> list[str]:
+    if not card.policy_cost_curve:
+        return []
+    rows = [
+        (
+            _pct(point["capacity"], 0),
+            _pct(point["share_review"]),
+            _num(point["model_cost_days"], 3),
+            _num(point["bayes_cost_days"], 3),
+            _num(point["cost_ratio"], 3),
+        )
+        for point in card.policy_cost_curve
+    ]
+    return [
+        "",
+        "The same ratio at other review capacities: the policy above with that capacity, "
+        "thresholds from the validation summary, priced on the test cases.",
+        "",
+        *_table(
+            ("review capacity", "review share", "days per case", "Bayes-optimal", "ratio"),
             rows,
         ),
     ]

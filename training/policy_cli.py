@@ -20,11 +20,6 @@ from app.cli import CommandError
 _FIELDS = (
     ("--max-review", "max_review", "largest share of new cases the review desk can take, (0, 1]"),
     (
-        "--max-review-per-day",
-        "max_review_per_day",
-        "the same capacity in cases per day (applied with the court's recent intake)",
-    ),
-    (
         "--cost-complex-to-simple",
         "cost_complex_to_simple",
         "days lost when a complex case is routed simple (default 10)",
@@ -230,8 +225,6 @@ def _shown(field: str, value: object) -> str:
         return "unset"
     if field.startswith("cost_"):
         return f"{value:g} days"
-    if field.endswith("_per_day"):
-        return f"{value:g} cases a day"
     if isinstance(value, float):
         return f"{value:.1%}"
     return str(value)

@@ -190,6 +190,7 @@ def model_card(
         slice_table=outcome.slices,
         routing=outcome.routing,
         policy_cost=outcome.policy_cost,
+        policy_cost_curve=outcome.policy_cost_curve,
         tradeoff=_tradeoff(outcome),
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},

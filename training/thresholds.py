@@ -116,7 +116,7 @@ def cost_against_bayes(
     capacity = min(max(model.share_review, 1e-6), 1.0)
     best = thresholds_for(
         ScoreSummary.from_scores(p_true, p_true),
-        parse_policy(policy.model_dump() | {"max_review": capacity, "max_review_per_day": None}),
+        parse_policy(policy.model_dump() | {"max_review": capacity}),
     )
     return {
         "share_review": model.share_review,
@@ -128,3 +128,34 @@ def cost_against_bayes(
         "bayes_complex_to_simple": best.predicted.complex_to_simple,
         "bayes_simple_to_complex": best.predicted.simple_to_complex,
     }
+
+
+#: Review capacities at which the card prices the routing against the Bayes-optimal one.
+BAYES_CURVE_CAPACITIES = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def cost_curve_against_bayes(
+    p_complex: np.ndarray,
+    p_true: np.ndarray,
+    summary: ScoreSummary,
+    policy: CourtPolicy,
+    capacities: tuple[float, ...] = BAYES_CURVE_CAPACITIES,
+) -> list[dict[str, float]]:
+    """:func:`cost_against_bayes` at each review capacity: the curve of the issue's ratio.
+
+    At each capacity the model's thresholds are the least-cost ones for the
+    policy with that capacity, from its validation summary (what a court
+    setting that capacity would get); they are priced on ``p_complex`` (the
+    test cases) with the true probabilities, against the Bayes-optimal
+    routing with as many reviews.
+    """
+    curve = []
+    for capacity in capacities:
+        at = parse_policy(policy.model_dump() | {"max_review": capacity})
+        cost = cost_against_bayes(p_complex, p_true, thresholds_for(summary, at).thresholds, at)
+        curve.append(
+            {"capacity": capacity}
+            | {k: cost[k] for k in ("share_review", "model_cost_days", "bayes_cost_days")}
+            | {"cost_ratio": cost["cost_ratio"]}
+        )
+    return curve

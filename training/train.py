@@ -55,6 +55,7 @@ from training.run_log import day, flat_params, log_model_run_data, model_card
 from training.split import TimeSplit, split_by_filing_date
 from training.thresholds import (
     cost_against_bayes,
+    cost_curve_against_bayes,
     default_court_policy,
     policy_thresholds,
     routing_outcome,
@@ -88,8 +89,10 @@ class ModelOutcome:
     #: Stream model: its validation scores binned with labels, and the policy of its thresholds.
     validation_scores: ScoreSummary | None = None
     court_policy: CourtPolicy | None = None
-    #: Stream model with the truth: its routing's cost against the Bayes-optimal routing's.
+    #: Stream model with the truth: its routing's cost against the Bayes-optimal routing's,
+    #: and the same at other review capacities.
     policy_cost: dict[str, float] | None = None
+    policy_cost_curve: list[dict[str, float]] | None = None
 
 
 @dataclass
@@ -119,6 +122,7 @@ class TrainResult:
                     "learning_rate": outcome.search["params"]["learning_rate"],
                     "routing": outcome.routing,
                     "policy_cost": outcome.policy_cost,
+                    "policy_cost_curve": outcome.policy_cost_curve,
                 }
                 for kind, outcome in self.outcomes.items()
             },
@@ -221,7 +225,7 @@ def finish_model(
     p_test = calibrator.probability(raw_test)
     uncalibrated_test = ScoreCalibrator().probability(raw_test)  # the identity calibration
 
-    thresholds = summary = court_policy = policy_cost = None
+    thresholds = summary = court_policy = policy_cost = policy_cost_curve = None
     routing: dict[str, Any] | None = None
     if kind == "stream":
         # The national default court policy chooses the model's own thresholds; the
@@ -240,6 +244,9 @@ def finish_model(
         if truth is not None:
             policy_cost = cost_against_bayes(
                 p_test, truth.to_numpy()[test], thresholds, court_policy
+            )
+            policy_cost_curve = cost_curve_against_bayes(
+                p_test, truth.to_numpy()[test], summary, court_policy
             )
     curves = holdout_scores(kind, frame, X, y, split, builder, p_test, truth)
     metrics = {
@@ -273,6 +280,7 @@ def finish_model(
         validation_scores=summary,
         court_policy=court_policy,
         policy_cost=policy_cost,
+        policy_cost_curve=policy_cost_curve,
     )
     outcome.curves = curves  # drawn later, into the run's artifact folder
     return outcome

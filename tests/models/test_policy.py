@@ -40,7 +40,7 @@ def _scores(n=20_000, separation=1.5, shift=-0.3, seed=0):
         ({"cost_complex_to_simple": -0.5}, "cost_complex_to_simple: must be a number of days"),
         ({"cost_simple_to_complex": math.inf}, "cost_simple_to_complex: must be a number of days"),
         ({"max_complex_to_simple": 1.0}, "max_complex_to_simple: must be in (0, 1) or unset"),
-        ({"max_review_per_day": -3}, "max_review_per_day: must be a positive number"),
+        ({"max_review_per_day": 30}, "max_review_per_day: not a policy field"),
         ({"max_review": "lots"}, "max_review: input should be a valid number"),
         ({"gives_way": "nobody"}, "gives_way: input should be 'error_limits' or 'capacity'"),
         ({"review_desk": 2}, "review_desk: not a policy field"),
@@ -72,16 +72,6 @@ def test_every_field_says_what_it_means_and_its_unit():
         assert field.description and len(field.description) > 40, name
     for name in ("cost_complex_to_simple", "cost_simple_to_complex", "cost_review"):
         assert "days" in (CourtPolicy.model_fields[name].description or "").lower(), name
-
-
-def test_capacity_in_cases_a_day_becomes_a_share_with_the_courts_intake():
-    policy = CourtPolicy(max_review=0.3, max_review_per_day=6)
-    assert policy.effective_max_review(intake_per_day=60) == pytest.approx(0.1)
-    assert policy.effective_max_review(intake_per_day=10) == 0.3  # the share is smaller
-    assert policy.effective_max_review(None) == 0.3  # intake unknown: the share holds
-
-
-# --- the summary --------------------------------------------------------------------------
 
 
 def test_the_summary_counts_each_label_per_bin_and_rides_in_the_model_metadata():

@@ -26,14 +26,12 @@ def test_the_curve_runs_from_no_review_desk_to_half_the_cases_in_points():
 
 def test_each_point_is_the_policys_own_thresholds_at_that_capacity():
     summary, p, y = _summary()
-    policy = CourtPolicy(max_review=0.3, max_review_per_day=5, cost_review=0.5)
+    policy = CourtPolicy(max_review=0.3, cost_review=0.5)
     curve = tradeoff_curve(summary, policy, capacities=(0.05, 0.15, 0.3))
     for point in curve:
         alone = thresholds_for(
             summary,
-            CourtPolicy(
-                **{**policy.model_dump(), "max_review": point.capacity, "max_review_per_day": None}
-            ),
+            CourtPolicy(**{**policy.model_dump(), "max_review": point.capacity}),
         )
         assert point.chosen.thresholds == alone.thresholds
         assert point.chosen.predicted == alone.predicted

@@ -245,18 +245,22 @@ def _utc(moment: str | None) -> dt.datetime:
     return dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def logged_versions(home: Path, ids: list[str]) -> dict[str, tuple[str, str]]:
+def logged(home: Path, ids: list[str], first: str, second: str) -> dict[str, tuple]:
+    """Two columns of the logged decisions ``ids``, by decision id."""
     connection = sqlite3.connect(home / "decisions.db")
     try:
         marks = ",".join("?" * len(ids))
         rows = connection.execute(
-            "SELECT decision_id, stream_model_version, assets_model_version FROM decisions "
-            f"WHERE decision_id IN ({marks})",
+            f"SELECT decision_id, {first}, {second} FROM decisions WHERE decision_id IN ({marks})",
             ids,
         ).fetchall()
     finally:
         connection.close()
     return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def logged_versions(home: Path, ids: list[str]) -> dict[str, tuple[str, str]]:
+    return logged(home, ids, "stream_model_version", "assets_model_version")
 
 
 def test_promote_and_rollback_reach_a_streaming_service_with_no_failed_request(
@@ -478,17 +482,7 @@ def policy_of(server, court: str) -> tuple[str, dict, dict]:
 
 
 def logged_policies(home: Path, ids: list[str]) -> dict[str, tuple[str, int]]:
-    connection = sqlite3.connect(home / "decisions.db")
-    try:
-        marks = ",".join("?" * len(ids))
-        rows = connection.execute(
-            "SELECT decision_id, policy_id, policy_version FROM decisions "
-            f"WHERE decision_id IN ({marks})",
-            ids,
-        ).fetchall()
-    finally:
-        connection.close()
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return logged(home, ids, "policy_id", "policy_version")
 
 
 def until_every_worker(server, court: str, wanted, in_a_row: int = 12) -> list[str]:

@@ -10,6 +10,7 @@ from models.routing import RoutingPolicy
 from training.thresholds import (
     choose_thresholds,
     cost_against_bayes,
+    cost_curve_against_bayes,
     policy_thresholds,
     routing_outcome,
 )
@@ -94,6 +95,25 @@ def test_a_noisier_model_costs_more_than_the_best_possible_at_the_same_review_sh
     assert cost["model_cost_days"] > cost["bayes_cost_days"] > 0
 
 
+def test_the_cost_curve_prices_each_capacity_against_the_bayes_optimal_routing():
+    p_true, p_model, y = _truth_and_model(noise=1.0)
+    policy = DEFAULT_POLICY.model_copy(
+        update={"max_complex_to_simple": None, "max_simple_to_complex": None}
+    )
+    summary, _ = policy_thresholds(y, p_model, policy)
+    curve = cost_curve_against_bayes(p_model, p_true, summary, policy, (0.1, 0.3))
+    assert [point["capacity"] for point in curve] == [0.1, 0.3]
+    for point in curve:  # each the same as pricing that capacity's policy by hand
+        at = policy.model_copy(update={"max_review": point["capacity"]})
+        _, chosen = policy_thresholds(y, p_model, at)
+        by_hand = cost_against_bayes(p_model, p_true, chosen.thresholds, at)
+        assert point["cost_ratio"] == pytest.approx(by_hand["cost_ratio"])
+        assert point["share_review"] == pytest.approx(point["capacity"], abs=0.01)
+        assert point["cost_ratio"] > 1.0
+    # More review, fewer costly misroutes: the expected cost falls.
+    assert curve[1]["model_cost_days"] < curve[0]["model_cost_days"]
+
+
 def test_the_model_card_shows_the_cost_against_the_bayes_optimal_routing():
     from training.card import ModelCardData, render_model_card, summary_lines
 
@@ -115,8 +135,18 @@ def test_the_model_card_shows_the_cost_against_the_bayes_optimal_routing():
             "bayes_complex_to_simple": 0.1,
             "bayes_simple_to_complex": 0.25,
         },
+        policy_cost_curve=[
+            {
+                "capacity": 0.1,
+                "share_review": 0.098,
+                "model_cost_days": 0.91,
+                "bayes_cost_days": 0.88,
+                "cost_ratio": 1.034,
+            }
+        ],
     )
     text = render_model_card(card)
+    assert "| 10 % | 9.8 % | 0.910 | 0.880 | 1.034 |" in text
     assert "## Routing cost against the best possible" in text
     assert "**Ratio: 1.027**" in text and "(20.0 %)" in text
     assert "| this model's thresholds | 0.821 | 11.0 % | 26.0 % |" in text

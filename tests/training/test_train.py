@@ -142,6 +142,11 @@ def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
     assert capacities == ["review capacity", *(f"{k} %" for k in range(0, 55, 5))], capacities
     assets_card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_assets.md")
     assert "## Review capacity" not in assets_card
+    # With the truth: the routing's cost over the Bayes-optimal routing's at each capacity.
+    curve = first["models"]["stream"]["policy_cost_curve"]
+    assert [point["capacity"] for point in curve] == [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
+    assert all(point["cost_ratio"] > 0.9 for point in curve)  # 1 is the best possible
+    assert f"| 50 % | {curve[-1]['share_review'] * 100:.1f} % |" in card
 
 
 def test_registered_model_round_trips_through_mlflow_pyfunc(first, sample):
