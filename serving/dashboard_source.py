@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     # Only named here: importing the service (in every BentoML process) need not load
     # LightGBM and pandas before a worker loads its models.
     from models.case_model import LoadedModel
+    from serving.policies import LivePolicies
 
 
 @dataclass(frozen=True)
@@ -61,25 +62,14 @@ def service_source() -> StatsSource:
     return StatsSource(
         decision_log.engine,
         {"stream": triage.stream, "assets": triage.assets},
-        policies=live_policy_book(live),
+        policies=live_policy_book(getattr(service, "policies", None)),
     )
 
 
-def live_policy_book(live: object) -> PolicyBook:
-    """The court policies a worker follows, from its live state; an empty book when none.
+def live_policy_book(policies: LivePolicies | None) -> PolicyBook:
+    """The court policies a worker routes by now; an empty book (built-in defaults) when none.
 
-    The worker has no MLflow: `triage serve`'s follower publishes the
-    registry's policy changes beside the models it points the workers at,
-    and the worker keeps them (as a :class:`PolicyBook`, or as the policy
-    tags it is read from) on its live state or the pointer it last read.
-    Without any, every court has the built-in default policy — as the
-    service routes then too.
+    The same book requests use (:class:`serving.policies.LivePolicies`), so
+    the dashboard shows the policies the decisions were made under.
     """
-    for holder in (live, getattr(live, "pointer", None)):
-        for name in ("policy_book", "policies"):
-            found = getattr(holder, name, None)
-            if isinstance(found, PolicyBook):
-                return found
-            if isinstance(found, Mapping):
-                return PolicyBook.from_tags(found)
-    return PolicyBook()
+    return PolicyBook() if policies is None else policies.current.book

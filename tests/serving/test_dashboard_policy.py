@@ -172,23 +172,21 @@ def test_a_model_without_a_validation_summary_says_why(champions, tmp_path):
     assert not mix["available"] and all(c["predicted"] is None for c in mix["courts"])
 
 
-def test_the_worker_reads_its_book_from_its_live_state():
+def test_the_dashboard_reads_the_book_the_worker_routes_by():
+    from serving.policies import LivePolicies
+    from tests.serving.test_live_models import pointer
+
     book = _book()
-
-    @dataclasses.dataclass
-    class Pointer:
-        policies: dict
-
-    @dataclasses.dataclass
-    class Live:
-        pointer: object
-
     tags = {
         f"{POLICY_TAG_PREFIX}x.{c.scope.tag_part}.{n}": c.to_json()
         for n, c in enumerate(book.changes)
     }
-    assert live_policy_book(Live(Pointer(tags))).resolve("440305").policy == COURT_POLICY
-    assert live_policy_book(Live(None)).resolve("440305").version == 0  # nothing: the default
+    policies = LivePolicies()
+    assert live_policy_book(policies).resolve("440305").version == 0  # nothing yet: default
+    policies.follow(pointer("triage-models:a", policies=tags))
+    assert live_policy_book(policies) is policies.current.book  # the same book, not a copy
+    assert live_policy_book(policies).resolve("440305").policy == COURT_POLICY
+    assert live_policy_book(None).resolve("440305").version == 0  # no worker state: default
 
 
 # --------------------------------------------------------------------------

@@ -542,6 +542,11 @@ def test_a_court_policy_reaches_the_running_service_and_a_bad_one_is_refused(
     other_id, other_policy, other_now = policy_of(server, other)
     assert other_policy == other_before and other_now == other_thresholds
     assert logged_policies(home, [other_id]) == {other_id: ("national", 0)}
+    # The dashboard's trade-off shows the policy the court's decisions are routed by.
+    tradeoff = httpx.get(
+        f"{server.url}/v1/policy/tradeoff", params={"court": court}, headers=AUTH, timeout=30
+    ).json()
+    assert (tradeoff["policy"]["policy_id"], tradeoff["policy"]["version"]) == (f"court:{court}", 1)
 
     # Policies written around the CLI's checks: refused, the court keeps version 1.
     done = subprocess.run(
