@@ -365,9 +365,10 @@ print(time.time(), flush=True)
 """
 
 
-def _python(env: dict[str, str], script: str, *args: str) -> str:
+def _run(env: dict[str, str], argv: list[str], what: str) -> str:
+    """Run a Python child of the project; its last line of output (raises with its errors)."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, *argv],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -375,21 +376,17 @@ def _python(env: dict[str, str], script: str, *args: str) -> str:
         timeout=600,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"helper script failed:\n{done.stderr[-3000:]}")
-    return done.stdout.strip().splitlines()[-1]
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _python(env: dict[str, str], script: str, *args: str) -> str:
+    return _run(env, ["-c", script, *args], "helper script")
 
 
 def _triage(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"triage {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    _run(env, ["-m", "app.cli", *args], f"triage {' '.join(args)}")
 
 
 @dataclass
