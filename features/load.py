@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 
 from app.files import file_format
+from features.contract import CASE_RECORD, Contract
 from features.record import FIELD_BY_NAME, PII_FIELDS, RECORD_FIELDS, Kind
 from features.report import (
     SHOWN_PROBLEMS,
@@ -188,25 +189,34 @@ def _read_raw_chunks_unchecked(
 
 
 def read_cases(
-    path: str | os.PathLike[str], *, require_labels: bool = False
+    path: str | os.PathLike[str],
+    *,
+    require_labels: bool = False,
+    contract: Contract = CASE_RECORD,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read and validate a whole file: ``(canonical frame, report)``.
 
     The caller decides what to do with a report that is not ``ok``;
-    :func:`load_cases` refuses it.
+    :func:`load_cases` refuses it.  ``contract``: the record the file holds
+    (new cases by default).
     """
     header = _header(path)
     (raw,) = _read_raw_chunks(path, None, header)
     frame, report = validate_frame(
-        raw, source=str(path), require_labels=require_labels, header=header
+        raw, source=str(path), require_labels=require_labels, header=header, contract=contract
     )
     _warn_ignored(report)
     return frame, report
 
 
-def load_cases(path: str | os.PathLike[str], *, require_labels: bool = False) -> pd.DataFrame:
+def load_cases(
+    path: str | os.PathLike[str],
+    *,
+    require_labels: bool = False,
+    contract: Contract = CASE_RECORD,
+) -> pd.DataFrame:
     """Read a file and return its canonical frame, or raise :class:`CaseDataError`."""
-    frame, report = read_cases(path, require_labels=require_labels)
+    frame, report = read_cases(path, require_labels=require_labels, contract=contract)
     if not report.ok:
         raise CaseDataError(report)
     return frame
@@ -218,6 +228,7 @@ def iter_cases(
     chunk_rows: int = 100_000,
     require_labels: bool = False,
     warn_ignored: bool = True,
+    contract: Contract = CASE_RECORD,
 ) -> Iterator[tuple[pd.DataFrame, ValidationReport]]:
     """Validated chunks of a file, for streaming (memory stays flat).
 
@@ -237,6 +248,7 @@ def iter_cases(
             first_row=first_row,
             seen_case_ids=seen,
             header=header,
+            contract=contract,
         )
         if not warned:
             _warn_ignored(report)
@@ -246,13 +258,19 @@ def iter_cases(
 
 
 def validate_file(
-    path: str | os.PathLike[str], *, require_labels: bool = False
+    path: str | os.PathLike[str],
+    *,
+    require_labels: bool = False,
+    contract: Contract = CASE_RECORD,
 ) -> ValidationReport:
     """Every problem of a file, read in chunks so any size fits in memory."""
     total = ValidationReport(source=str(path))
     try:
         # The report lists the unknown columns: no warning besides.
-        for _, report in iter_cases(path, require_labels=require_labels, warn_ignored=False):
+        chunks = iter_cases(
+            path, require_labels=require_labels, warn_ignored=False, contract=contract
+        )
+        for _, report in chunks:
             total.merge(report)
     except CaseDataError as error:
         total.merge(error.report)

@@ -106,6 +106,10 @@ class Group(StrEnum):
     FILING = "filing"
     INQUIRY = "inquiry"
     OUTCOME = "outcome"
+    # The terminated-case record (features.terminated): the 终本 ruling, and what is
+    # known of the debtor since.
+    TERMINATION = "termination"
+    SINCE = "since_termination"
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,7 @@ class FieldSpec:
 
     @property
     def is_feature(self) -> bool:
-        return self.group in (Group.FILING, Group.INQUIRY)
+        return self.group in (Group.FILING, Group.INQUIRY, Group.TERMINATION, Group.SINCE)
 
 
 def _codes(*triples: tuple[str, str, str]) -> tuple[Code, ...]:

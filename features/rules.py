@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from features.record import FIELD_BY_NAME, FIELDS, INQUIRY_FIELDS
+from features.record import FIELD_BY_NAME, FIELDS, INQUIRY_FIELDS, FieldSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,9 +51,15 @@ class Rule(ABC):
     reads: tuple[str, ...]
 
     def __init__(
-        self, *, code: str, message: str, fields: tuple[str, ...], reads: tuple[str, ...]
+        self,
+        *,
+        code: str,
+        message: str,
+        fields: tuple[str, ...],
+        reads: tuple[str, ...],
+        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
     ) -> None:
-        unknown = [name for name in reads if name not in FIELD_BY_NAME]
+        unknown = [name for name in reads if name not in record]
         if unknown or not set(fields) <= set(reads):
             raise ValueError(f"rule {code}: reads {reads}, reports {fields}; unknown: {unknown}")
         self.code = code
@@ -81,13 +87,23 @@ class AtMost(Rule):
 
     __slots__ = ("bound", "field")
 
-    def __init__(self, *, code: str, message: str, field: str, bound: str) -> None:
-        super().__init__(code=code, message=message, fields=(field,), reads=(field, bound))
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        field: str,
+        bound: str,
+        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
+    ) -> None:
+        super().__init__(
+            code=code, message=message, fields=(field,), reads=(field, bound), record=record
+        )
         self.field = field
         self.bound = bound
 
     def rows_breaking(self, frame: pd.DataFrame) -> dict[str, RowMask]:
-        """The rows where ``field`` is greater than ``bound`` (NaN compares false)."""
+        """The rows where ``field`` is greater than ``bound`` (NaN and NaT compare false)."""
         if self.field not in frame or self.bound not in frame:
             return {}
         return {self.field: np.asarray(frame[self.field] > frame[self.bound], dtype=np.bool_)}
@@ -106,9 +122,18 @@ class PrefixIs(Rule):
     __slots__ = ("field", "length", "prefix_field")
 
     def __init__(
-        self, *, code: str, message: str, field: str, prefix_field: str, length: int
+        self,
+        *,
+        code: str,
+        message: str,
+        field: str,
+        prefix_field: str,
+        length: int,
+        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
     ) -> None:
-        super().__init__(code=code, message=message, fields=(field,), reads=(field, prefix_field))
+        super().__init__(
+            code=code, message=message, fields=(field,), reads=(field, prefix_field), record=record
+        )
         self.field = field
         self.prefix_field = prefix_field
         self.length = length
@@ -130,13 +155,57 @@ class PrefixIs(Rule):
         return ()
 
 
+class After(Rule):
+    """``field`` is strictly later than ``bound``, another field (a date) of the same case."""
+
+    __slots__ = ("bound", "field")
+
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        field: str,
+        bound: str,
+        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
+    ) -> None:
+        super().__init__(
+            code=code, message=message, fields=(field,), reads=(field, bound), record=record
+        )
+        self.field = field
+        self.bound = bound
+
+    def rows_breaking(self, frame: pd.DataFrame) -> dict[str, RowMask]:
+        """The rows where ``field`` is on or before ``bound`` (NaT compares false)."""
+        if self.field not in frame or self.bound not in frame:
+            return {}
+        return {self.field: np.asarray(frame[self.field] <= frame[self.bound], dtype=np.bool_)}
+
+    def fields_breaking(self, case: CaseValues) -> tuple[str, ...]:
+        """``(field,)`` when both are known and ``field`` is not later."""
+        value, bound = case[self.field], case[self.bound]
+        if value is not None and bound is not None and value <= bound:
+            return self.fields
+        return ()
+
+
 class EmptyUnless(Rule):
-    """Each of ``fields`` is empty when the boolean ``flag`` is false."""
+    """Each of ``fields`` is empty when ``flag`` is false (or, for a count, zero)."""
 
     __slots__ = ("flag",)
 
-    def __init__(self, *, code: str, message: str, fields: tuple[str, ...], flag: str) -> None:
-        super().__init__(code=code, message=message, fields=fields, reads=(flag, *fields))
+    def __init__(
+        self,
+        *,
+        code: str,
+        message: str,
+        fields: tuple[str, ...],
+        flag: str,
+        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
+    ) -> None:
+        super().__init__(
+            code=code, message=message, fields=fields, reads=(flag, *fields), record=record
+        )
         self.flag = flag
 
     def rows_breaking(self, frame: pd.DataFrame) -> dict[str, RowMask]:
@@ -152,8 +221,9 @@ class EmptyUnless(Rule):
         }
 
     def fields_breaking(self, case: CaseValues) -> tuple[str, ...]:
-        """The filled fields when ``flag`` is ``False`` (``None``, unknown, is not false)."""
-        if case[self.flag] is not False:
+        """The filled fields when ``flag`` is ``False`` or 0 (``None``, unknown, is neither)."""
+        flag = case[self.flag]
+        if flag is None or flag != 0:  # False == 0
             return ()
         return tuple(name for name in self.fields if case[name] is not None)
 

@@ -16,9 +16,9 @@ import pandas as pd
 import pyarrow as pa
 
 from features.columns import Mask, as_text, missing_column, parse_column, to_arrow
-from features.record import FIELDS, LABELS, PII_FIELDS, Group
+from features.contract import CASE_RECORD, Contract
+from features.record import PII_FIELDS, Group
 from features.report import SHOWN_PROBLEMS, Problem, ValidationReport
-from features.rules import RULES
 
 
 def _problems_from_mask(
@@ -48,8 +48,9 @@ def validate_frame(
     first_row: int = 1,
     seen_case_ids: set[str] | None = None,
     header: Sequence[str] | None = None,
+    contract: Contract = CASE_RECORD,
 ) -> tuple[pd.DataFrame, ValidationReport]:
-    """Check raw cases against the contract and return the canonical frame.
+    """Check raw cases against a record's contract and return the canonical frame.
 
     ``raw`` holds what a file says (text, or typed Parquet columns, or Python
     values from records).  Personal-data columns are dropped first.
@@ -58,8 +59,10 @@ def validate_frame(
     is the file's header as written, when the reader has already left out
     personal columns.  The canonical frame has one column per contract field
     (absent optional fields become all-missing columns; outcome columns only
-    when present).
+    when present).  ``contract`` is the record checked against: new cases by
+    default, or :data:`features.terminated.TERMINATED_RECORD`.
     """
+    fields = contract.fields
     names = [
         str(c).strip() for c in (raw.column_names if isinstance(raw, pa.Table) else raw.columns)
     ]
@@ -68,7 +71,7 @@ def validate_frame(
         source=source, n_rows=raw.num_rows if isinstance(raw, pa.Table) else len(raw)
     )
     report.dropped_personal_columns = [c for c in dict.fromkeys(written) if c in PII_FIELDS]
-    known = {f.name for f in FIELDS}
+    known = {f.name for f in fields}
     report.ignored_columns = [
         c for c in dict.fromkeys(written) if c not in known and c not in PII_FIELDS
     ]
@@ -85,11 +88,11 @@ def validate_frame(
         if "case_id" in columns
         else pa.nulls(report.n_rows, pa.string())
     )
-    required = {f.name for f in FIELDS if f.required}
+    required = {f.name for f in fields if f.required}
     if require_labels:
-        required |= set(LABELS)
+        required |= set(contract.labels)
     parsed: dict[str, pd.Series] = {}
-    for spec in FIELDS:
+    for spec in fields:
         if spec.name not in columns:
             if spec.name in required:
                 report.add([Problem(field=spec.name, message="required column is missing")])
@@ -103,11 +106,11 @@ def validate_frame(
             report.add(problems, total)
 
     frame = pd.DataFrame(parsed, index=pd.RangeIndex(report.n_rows))
-    _check_across_fields(frame, report, case_ids, first_row, seen_case_ids)
-    for spec in FIELDS:
+    _check_across_fields(frame, report, case_ids, first_row, seen_case_ids, contract)
+    for spec in fields:
         if spec.name not in frame.columns and spec.group is not Group.OUTCOME:
             frame[spec.name] = missing_column(spec, len(frame))
-    ordered = [f.name for f in FIELDS if f.name in frame.columns]
+    ordered = [f.name for f in fields if f.name in frame.columns]
     return frame[ordered], report
 
 
@@ -117,6 +120,7 @@ def _check_across_fields(
     case_ids: pa.Array,
     first_row: int,
     seen_case_ids: set[str] | None,
+    contract: Contract,
 ) -> None:
     """The record's rules across fields, then ``case_id`` unique across rows and chunks."""
 
@@ -124,7 +128,7 @@ def _check_across_fields(
         problems, total = _problems_from_mask(mask, field_name, message, case_ids, first_row)
         report.add(problems, total)
 
-    for rule in RULES:
+    for rule in contract.rules:
         for field_name, breaking in rule.rows_breaking(frame).items():
             add(breaking, field_name, rule.message)
 

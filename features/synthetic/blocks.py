@@ -49,10 +49,15 @@ _TRUTH_SCHEMA = pa.schema(
 )
 
 
-def _arrow_column(kind: Kind, name: str, values: np.ndarray) -> pa.Array:
-    """A drawn column (internal codes, NaN for missing) as the Arrow column written."""
+def _arrow_column(
+    kind: Kind, name: str, values: np.ndarray, code_values: tuple[str, ...] | None = None
+) -> pa.Array:
+    """A drawn column (internal codes, NaN for missing) as the Arrow column written.
+
+    ``code_values``: the codes of a coded field of another record than the new-case one.
+    """
     if kind is Kind.CODE:
-        codes = _text(_codes_of(name))
+        codes = _text(code_values if code_values is not None else _codes_of(name))
         index = values.astype(np.int64)
         return codes.take(pa.array(index, mask=index < 0))
     if kind is Kind.DATE:

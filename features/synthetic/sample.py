@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.record import FIELD_BY_NAME, FIELDS, Kind
+from features.record import FIELD_BY_NAME, FIELDS, FieldSpec, Kind
 from features.synthetic.blocks import _blocks
 from features.synthetic.calibration import _calibration
 from features.synthetic.truth import _probabilities
@@ -35,12 +36,12 @@ class SyntheticSample:
     events: pd.DataFrame
 
 
-def _canonical(table: pa.Table) -> pd.DataFrame:
+def _canonical(table: pa.Table, fields: Mapping[str, FieldSpec] = FIELD_BY_NAME) -> pd.DataFrame:
     """An Arrow table of cases as the canonical frame of :mod:`features.load`."""
     columns: dict[str, pd.Series] = {}
     for name in table.column_names:
         column = table.column(name)
-        spec = FIELD_BY_NAME.get(name)
+        spec = fields.get(name)
         if spec is None or spec.kind in (Kind.STRING, Kind.CODE):
             columns[name] = column.to_pandas().astype("str")
         elif spec.kind is Kind.DATE:

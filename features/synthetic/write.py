@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.files import file_format
-from features.record import FIELD_BY_NAME, Kind
+from features.record import FIELD_BY_NAME, FieldSpec, Kind
 from features.synthetic.blocks import _blocks
 from features.synthetic.text import _join
 from features.synthetic.world import GeneratorConfig
@@ -33,10 +34,10 @@ def _decimal_text(column: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
 
 
-def _csv_ready(table: pa.Table) -> pa.Table:
+def _csv_ready(table: pa.Table, fields: Mapping[str, FieldSpec] = FIELD_BY_NAME) -> pa.Table:
     """The table as the CSV should read: amounts as decimal text, the rest as typed."""
     for i, name in enumerate(table.column_names):
-        spec = FIELD_BY_NAME.get(name)
+        spec = fields.get(name)
         if spec is not None and spec.kind is Kind.AMOUNT:
             text = _decimal_text(table.column(i).combine_chunks())
             table = table.set_column(i, pa.field(name, pa.string()), text)
@@ -54,9 +55,12 @@ class _TableWriter(Protocol):
 class _Sink:
     """A streaming CSV or Parquet writer into a temporary file next to its target."""
 
-    def __init__(self, target: Path, fmt: str) -> None:
+    def __init__(
+        self, target: Path, fmt: str, fields: Mapping[str, FieldSpec] = FIELD_BY_NAME
+    ) -> None:
         self.target = target
         self.format = fmt
+        self.fields = fields  # the record written: which columns are amounts
         # A fresh name the writer creates itself, so the file gets the usual permissions
         # (mkstemp would make it private to the user).
         self.temporary = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
@@ -65,7 +69,7 @@ class _Sink:
     def write(self, table: pa.Table) -> None:
         """Append a block of rows; the first one opens the file."""
         if self.format == "csv":
-            table = _csv_ready(table)
+            table = _csv_ready(table, self.fields)
         if self.writer is None:
             self.writer = self._open(table.schema)
         self.writer.write_table(table)
