@@ -30,6 +30,14 @@ class TriageSettings(BaseSettings):
         default=None,
         description="MLflow tracking URI; MLFLOW_TRACKING_URI wins, else SQLite under home.",
     )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Where model files go when the MLflow store is a database (SQLite, "
+        "PostgreSQL, MySQL) rather than a tracking server: a folder every machine "
+        "sees, or an artifact URI such as s3://bucket/prefix; default mlartifacts "
+        "under home. A tracking server (http, https) keeps its own artifact root "
+        "unless this is set.",
+    )
     decision_log_url: str | None = Field(
         default=None,
         description="Decision log: sqlite:///path or postgresql://…; default SQLite under home.",

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from app.settings import TriageSettings, get_settings
 from models.case_model import CaseModel, LoadedModel
@@ -51,6 +52,31 @@ def kind_of(name: str, settings: TriageSettings | None = None) -> str:
     return kinds[name]
 
 
+#: Tracking URIs served by an MLflow tracking server, which has an artifact root of its own.
+_SERVER_SCHEMES: Final = ("http", "https", "databricks")
+
+
+def artifact_location(tracking_uri: str, settings: TriageSettings) -> str | None:
+    """Where a new experiment keeps its model files, or None to let the server decide.
+
+    Without one, MLflow puts a database store's artifacts in ``mlruns/`` under
+    the current folder of whichever command first creates the experiment, so
+    ``triage serve`` on another machine, or in another folder, cannot find
+    them.  Every store but a tracking server therefore gets
+    ``TRIAGE_ARTIFACT_ROOT`` (a shared folder or object-store URI), else
+    ``mlartifacts/`` under ``TRIAGE_HOME``.
+    """
+    root = settings.artifact_root
+    if root:
+        if "://" not in root:  # a plain folder: absolute, as a file URI
+            return (Path(root).expanduser().resolve() / EXPERIMENT).as_uri()
+        return f"{root.rstrip('/')}/{EXPERIMENT}"
+    scheme = tracking_uri.split("://", 1)[0].lower() if "://" in tracking_uri else ""
+    if scheme in _SERVER_SCHEMES:
+        return None
+    return (settings.mlflow_artifacts / EXPERIMENT).as_uri()
+
+
 def configure_mlflow(settings: TriageSettings | None = None) -> str:
     """Point MLflow at the store in force and make sure the experiment exists.
 
@@ -73,9 +99,7 @@ def configure_mlflow(settings: TriageSettings | None = None) -> str:
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
-        location = None
-        if uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri:
-            location = (settings.mlflow_artifacts / EXPERIMENT).as_uri()
+        location = artifact_location(uri, settings)
         experiment_id = client.create_experiment(EXPERIMENT, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id

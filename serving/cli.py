@@ -292,13 +292,24 @@ def _window(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def _decisions_export(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
     from app.settings import get_settings
-    from serving.decision_log import DecisionLog, export
+    from serving.decision_log import DecisionLog, export, sqlite_path
 
     since, until = _window(args)
-    decision_log = DecisionLog(get_settings().resolved_decision_log_url())
+    url = get_settings().resolved_decision_log_url()
+    path = sqlite_path(sa.make_url(url))
+    # Exporting from a log no service wrote is the wrong TRIAGE_HOME or URL, not
+    # "0 decisions": say where we looked instead of creating an empty log there.
+    if path is not None and not path.exists():
+        raise CommandError(
+            f"no decision log at {path}: the service writes it under its TRIAGE_HOME; "
+            "set TRIAGE_HOME or TRIAGE_DECISION_LOG_URL to the service's"
+        )
+    decision_log = DecisionLog(url)
     try:
-        decision_log.create()  # no decisions yet is an empty export, not an error
+        decision_log.create()  # brings a log written by an older release up to date
         written = export(decision_log, args.out, since=since, until=until)
     except ValueError as error:
         raise CommandError(str(error)) from error

@@ -18,16 +18,19 @@ This side needs MLflow (the CLI runs it); the workers' side must not import it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
 import multiprocessing
 import multiprocessing.context
+import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -241,22 +244,43 @@ def check_models(tag: str, timeout: float = 300.0) -> None:
     raise ModelsRefused(f"{tag}: {how}" + (f": {said}" if said else ""))
 
 
+@contextlib.contextmanager
+def _store_lock() -> Iterator[None]:
+    """Hold the BentoML store against other processes importing into it.
+
+    Two services started on one ``TRIAGE_HOME`` (or their followers moving
+    to a new champion together) would otherwise both find a set missing and
+    both create it: the second fails with "already exists".  ``flock`` is
+    released by the kernel when a holder dies, so a killed import blocks no one.
+    """
+    home = Path(os.environ.get("BENTOML_HOME") or get_settings().bentoml_home)
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".triage-import.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def import_checked(
     model_set: ModelSet, fetch: Callable[[ServedVersion, Path], Path] | None = None
 ) -> str:
     """Import a model set and check it (:func:`check_models`); the tag, or :class:`ModelsRefused`.
 
     A refused set is deleted from the BentoML store again, so that nothing
-    (not ``bentoml build`` either) picks it up.
+    (not ``bentoml build`` either) picks it up.  One process at a time per
+    store: a second service waits, then finds the set imported.
     """
-    tag = import_models(model_set, fetch)
-    try:
-        check_models(tag)
-    except ModelsRefused:
-        import bentoml
+    with _store_lock():
+        tag = import_models(model_set, fetch)
+        try:
+            check_models(tag)
+        except ModelsRefused:
+            import bentoml
 
-        bentoml.models.delete(tag)
-        raise
+            bentoml.models.delete(tag)
+            raise
     return tag
 
 

@@ -90,3 +90,20 @@ def valid_rows(n: int = 6) -> list[dict[str, object]]:
         row["has_recoverable_assets"] = (i + 1) % 2
         rows.append(row)
     return rows
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server's maintenance database, one per test process."""
+    from tests.postgres import local_server
+
+    with local_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_server: str, request: pytest.FixtureRequest) -> str:
+    """A database of this test module's own on the test PostgreSQL server."""
+    from tests.postgres import fresh_database
+
+    return fresh_database(postgres_server, f"t_{request.module.__name__.rsplit('.', 1)[-1]}")

@@ -85,6 +85,15 @@ def test_decisions_export(home, tmp_path, capsys):
     assert cli.main(["decisions", "export", "--since", "yesterday", "--out", str(out)]) == 2
 
 
+def test_exporting_from_a_log_no_service_wrote_is_refused_not_empty(home, tmp_path, capsys):
+    out = tmp_path / "export.csv"
+    assert cli.main(["decisions", "export", "--since", "2024-01-01", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"no decision log at {home / 'decisions.db'}" in err and "TRIAGE_HOME" in err
+    assert not out.exists()
+    assert not (home / "decisions.db").exists()  # looking did not create one
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -29,7 +23,6 @@ from serving.decision_log import (
     export,
     parse_moment,
 )
-from tests.conftest import missing_system_package
 
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -110,50 +103,6 @@ def test_the_schema_compiles_for_postgresql():
         "postgresql+psycopg"
     )
     assert "secret" not in DecisionLog("postgresql://u:secret@db.example/triage").describe()
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """TRIAGE_TEST_POSTGRES_URL, or a throwaway local cluster (Unix socket only, no TCP)."""
-    if os.environ.get("TRIAGE_TEST_POSTGRES_URL"):
-        yield os.environ["TRIAGE_TEST_POSTGRES_URL"]
-        return
-    # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
-    search = os.pathsep.join(
-        [os.environ.get("PATH", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    )
-    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
-    if not (initdb and pg_ctl):
-        missing_system_package("a PostgreSQL server (initdb, pg_ctl; or TRIAGE_TEST_POSTGRES_URL)")
-    as_user: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="triage-pg-"))
-    if os.geteuid() == 0:  # the server refuses to run as root
-        if not shutil.which("runuser"):
-            missing_system_package("runuser (to start PostgreSQL as its own user)")
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
-    try:
-        subprocess.run(
-            [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "triage"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "start"]
-            + ["-o", f"-k {folder} -c listen_addresses=''"],
-            check=True,
-            capture_output=True,
-        )
-    except (subprocess.CalledProcessError, OSError) as error:
-        shutil.rmtree(folder, ignore_errors=True)
-        stderr = getattr(error, "stderr", b"") or b""
-        pytest.fail(f"could not start a PostgreSQL cluster: {error}\n{stderr.decode()[-2000:]}")
-    try:
-        yield f"postgresql://triage@/postgres?host={folder}"
-    finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_postgresql_is_the_same_code_path(postgres_url, tmp_path):

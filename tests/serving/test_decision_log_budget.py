@@ -25,7 +25,7 @@ from serving.decision_log import (
     GroupCommitWriter,
     is_unavailable,
 )
-from tests.serving.test_decision_log import postgres_url, rows  # noqa: F401 - a fixture
+from tests.serving.test_decision_log import rows
 
 #: Failures a write under a held lock may end with: refused while queued, or refused by
 #: the database's own lock timeout while being committed.
@@ -193,7 +193,7 @@ def test_a_budget_must_be_positive(log):
         GroupCommitWriter(log, budget=0)
 
 
-def test_postgresql_lock_timeout_bounds_a_write(postgres_url):  # noqa: F811 - the fixture
+def test_postgresql_lock_timeout_bounds_a_write(postgres_url):
     """PostgreSQL: a table lock held elsewhere refuses the write (lock_timeout), the probe
     sees the lock and its release, and nothing refused is written."""
     log = DecisionLog(postgres_url).create()

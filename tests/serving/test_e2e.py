@@ -405,3 +405,81 @@ def test_a_locked_log_refuses_within_the_budget_and_readyz_follows(env, registry
     assert refused_logged == 0
     log_text = server.log.read_text(errors="replace")
     assert "decision log writable again" in log_text
+
+
+def test_two_services_share_a_postgresql_log_and_one_killed_loses_nothing(
+    env, registry, postgres_url, tmp_path
+):
+    """Two `triage serve` on one PostgreSQL decision log; SIGKILL to one mid-stream.
+
+    Every acknowledged decision is logged once, under the case it answered (no
+    id handed out twice, no row holding another request's case), and the
+    survivor keeps serving and logging.
+    """
+    shared = env | {"TRIAGE_DECISION_LOG_URL": postgres_url}
+    servers = [Server(shared, tmp_path / f"pg-{name}.log") for name in ("a", "b")]
+    for server in servers:
+        server.wait_ready()
+    acknowledged: dict[str, list[tuple[str, str]]] = {s.url: [] for s in servers}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def stream(url: str, n: int) -> None:
+        with httpx.Client(base_url=url, headers=AUTH, timeout=10) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                cases = [dict(example_case(), case_id=f"pg{n}-{i}-{j}") for j in range(10)]
+                try:
+                    if i % 4 == 0:
+                        answer = client.post("/triage_batch", json={"cases": cases})
+                        decided = answer.json()["decisions"]
+                    else:
+                        answer = client.post("/triage", json={"case": cases[0]})
+                        decided = [answer.json()]
+                    pairs = [(d["decision_id"], d["case_id"]) for d in decided]
+                except (httpx.HTTPError, ValueError, KeyError):
+                    continue  # the service is gone: not acknowledged
+                if answer.status_code == 200:
+                    with lock:
+                        acknowledged[url].extend(pairs)
+
+    threads = [
+        threading.Thread(target=stream, args=(server.url, n))
+        for n, server in enumerate(servers * 3)
+    ]
+    for thread in threads:
+        thread.start()
+
+    def count(url: str) -> int:
+        with lock:
+            return len(acknowledged[url])
+
+    # The deadlines only stop a broken service from hanging the suite.
+    deadline = time.monotonic() + 300
+    while min(count(s.url) for s in servers) < 100 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed, survivor = servers
+    killed.kill(signal.SIGKILL)
+    after_kill = count(survivor.url)
+    while count(survivor.url) < after_kill + 100 and time.monotonic() < deadline + 120:
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    survivor.kill(signal.SIGTERM)
+
+    assert count(killed.url) >= 100 and count(survivor.url) >= after_kill + 100
+    answered = [pair for pairs in acknowledged.values() for pair in pairs]
+    assert len({decision_id for decision_id, _ in answered}) == len(answered)  # no id twice
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sa.make_url(postgres_url).set(drivername="postgresql+psycopg"))
+    with engine.connect() as connection:
+        logged = dict(
+            connection.execute(sa.text("SELECT decision_id, case_id FROM decisions")).all()
+        )
+    engine.dispose()
+    missing = [decision_id for decision_id, _ in answered if decision_id not in logged]
+    assert not missing, f"{len(missing)} of {len(answered)} acknowledged decisions lost"
+    assert {decision_id: logged[decision_id] for decision_id, _ in answered} == dict(answered)
