@@ -282,3 +282,17 @@ def test_score_routes_by_the_book_it_is_given(triage, cases_csv, tmp_path):
     assert set(scored.loc[own, "policy_id"]) == {f"court:{court}"}
     assert set(scored.loc[~own, "policy_id"]) == {"national"}
     assert set(scored.loc[~own, "policy_version"]) == {0}
+
+
+def test_score_says_a_per_day_capacity_falls_back_to_max_review(
+    triage, cases_csv, tmp_path, capsys
+):
+    book = _book((None, {"review_per_day": 25}))
+    score_file(
+        cases_csv, tmp_path / "scored.csv", triage=triage, book=book, reasons=0, progress=False
+    )
+    assert "routed by their policy's max_review" in capsys.readouterr().err
+    score_file(
+        cases_csv, tmp_path / "again.csv", triage=triage, book=_book(), reasons=0, progress=False
+    )
+    assert "max_review" not in capsys.readouterr().err
