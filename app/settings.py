@@ -93,6 +93,14 @@ class TriageSettings(BaseSettings):
         gt=0,
         description="How often each worker looks (one stat) whether new models were published.",
     )
+    intake_refresh_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often `triage serve` measures each court's intake (new cases per day "
+        "over the last 28 whole days of the decision log) while some court policy states its "
+        "review capacity in cases per day. The window ends yesterday, so the intake changes "
+        "once a day; this bounds how late after midnight (UTC) the new day counts.",
+    )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
 

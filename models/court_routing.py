@@ -28,6 +28,7 @@ import numpy.typing as npt
 from models.case_model import LoadedModel
 from models.policy import thresholds_for
 from models.policy_book import PolicyBook
+from models.review_capacity import ReviewCapacity, review_capacity
 from models.routing import CaseThresholds, RoutingThresholds
 
 __all__ = ["MODEL_DEFAULT", "AppliedPolicy", "CaseRouting", "CourtRouter", "ThresholdCache"]
@@ -44,6 +45,9 @@ class AppliedPolicy:
     scope: str
     version: int
     thresholds: RoutingThresholds
+    #: The review share held and where it came from, for a policy stating its capacity in
+    #: cases per day (None otherwise: the share is the policy's ``max_review``).
+    capacity: ReviewCapacity | None = None
     #: ``"policy":{…},"thresholds":{…}``: what a response carries of it, encoded once.
     json_fields: str = field(init=False, repr=False, compare=False)
 
@@ -56,8 +60,19 @@ class AppliedPolicy:
         object.__setattr__(self, "json_fields", encoded[1:-1])
 
     def to_dict(self) -> dict[str, object]:
-        """``{"id": "court:440305", "scope": "court", "version": 3}`` (responses, logs)."""
-        return {"id": self.policy_id, "scope": self.scope, "version": self.version}
+        """``{"id": "court:440305", "scope": "court", "version": 3}`` (responses, logs).
+
+        A per-day capacity adds ``capacity``: the share held, the intake it
+        came from, or why the policy's ``max_review`` stands in for it.
+        """
+        ref: dict[str, object] = {
+            "id": self.policy_id,
+            "scope": self.scope,
+            "version": self.version,
+        }
+        if self.capacity is not None:
+            ref["capacity"] = self.capacity.to_dict()
+        return ref
 
 
 @dataclass(frozen=True)
@@ -78,15 +93,17 @@ class CaseRouting:
         return self.thresholds.route(p_complex)
 
 
-ThresholdKey = tuple[str, str, str, int]
+ThresholdKey = tuple[str, str, str, int, float]
 
 
 class ThresholdCache:
-    """Thresholds by (model name, model version, policy id, policy version); bounded.
+    """Thresholds by (model name, model version, policy id, policy version, review share); bounded.
 
     A policy's version changes with every change of it, and a model
-    version's summary never changes, so an entry never goes stale; the bound
-    only keeps a long-lived worker's memory flat.
+    version's summary never changes, so an entry never goes stale; the
+    review share is in the key because a per-day capacity gives each court
+    its own share (and a new one when its intake is measured anew, once a
+    day).  The bound only keeps a long-lived worker's memory flat.
     """
 
     def __init__(self, max_entries: int = 4096) -> None:
@@ -142,11 +159,25 @@ class CourtRouter:
         resolved = self.book.resolve(court_id)
         if resolved.version == 0:  # nothing set anywhere: what the model was trained for
             return AppliedPolicy(resolved.policy_id, resolved.scope.kind, 0, self._own)
-        key = (self.model.name, self.model.version, resolved.policy_id, resolved.version)
-        thresholds = self.cache.get(
-            key, lambda: thresholds_for(summary, resolved.policy).thresholds
+        capacity = review_capacity(resolved.policy, court_id, self.book.intake)
+        key = (
+            self.model.name,
+            self.model.version,
+            resolved.policy_id,
+            resolved.version,
+            capacity.share,
         )
-        return AppliedPolicy(resolved.policy_id, resolved.scope.kind, resolved.version, thresholds)
+        thresholds = self.cache.get(
+            key,
+            lambda: thresholds_for(summary, resolved.policy, capacity=capacity.share).thresholds,
+        )
+        return AppliedPolicy(
+            resolved.policy_id,
+            resolved.scope.kind,
+            resolved.version,
+            thresholds,
+            None if resolved.policy.review_per_day is None else capacity,
+        )
 
     @property
     def courts_known(self) -> int:

@@ -83,7 +83,22 @@ class CourtPolicy(BaseModel):
         description=(
             "Largest share of new cases the review desk can take, in (0, 1]. Default 0.20: "
             "about what today's two error limits needed on `make demo`'s data (21.6 %), and "
-            "one case in five is what a desk of two judges can read beside their own files."
+            "one case in five is what a desk of two judges can read beside their own files. "
+            "With `review_per_day` set, this is the capacity only until the court's intake is "
+            "known."
+        ),
+    )
+    review_per_day: float | None = Field(
+        None,
+        description=(
+            "Optionally the review capacity in cases per day (a positive number; unset by "
+            "default). When set it is the capacity: the service divides it by the court's "
+            "recent intake (distinct new cases per day of that court over the last 28 whole "
+            "days of the decision log) and reviews at most that share of new cases, "
+            "`min(1, review_per_day / intake)`. Set for a province or the nation it is what "
+            "each court's desk can take, applied with each court's own intake. Until a court "
+            "has 7 days of decisions in the window, `max_review` applies and responses say so "
+            "(see models.review_capacity)."
         ),
     )
     cost_complex_to_simple: float = Field(
@@ -140,6 +155,13 @@ class CourtPolicy(BaseModel):
     def _share(cls, value: float) -> float:
         if not 0 < value <= 1:  # NaN fails too
             raise ValueError(f"must be in (0, 1], got {value}")
+        return value
+
+    @field_validator("review_per_day")
+    @classmethod
+    def _per_day(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < math.inf:  # NaN fails too
+            raise ValueError(f"must be a positive number of cases per day or unset, got {value}")
         return value
 
     @field_validator("max_complex_to_simple", "max_simple_to_complex")
@@ -342,8 +364,14 @@ class PolicyThresholds:
 _TIE: Final = 1e-12
 
 
-def thresholds_for(summary: ScoreSummary, policy: CourtPolicy) -> PolicyThresholds:
+def thresholds_for(
+    summary: ScoreSummary, policy: CourtPolicy, *, capacity: float | None = None
+) -> PolicyThresholds:
     """The thresholds of least expected cost under ``policy``'s capacity and limits.
+
+    ``capacity`` is the review share to hold (default ``policy.max_review``):
+    a per-day capacity turned into a share with the court's intake
+    (:func:`models.review_capacity.review_capacity`).
 
     Thresholds sit on bin edges: simple below edge ``i``, complex from edge
     ``j`` (``i ≤ j``), review in between.  The cost per case splits into a
@@ -359,7 +387,10 @@ def thresholds_for(summary: ScoreSummary, policy: CourtPolicy) -> PolicyThreshol
     limits, then the cheapest); :attr:`PolicyThresholds.gave_way` says by
     how much.  Equal costs go to the narrower review band.
     """
-    capacity = policy.max_review
+    if capacity is None:
+        capacity = policy.max_review
+    if not 0 <= capacity <= 1:  # 0: no review at all (the trade-off curve starts there)
+        raise ValueError(f"capacity: must be in [0, 1], got {capacity}")
     counts = _Cumulative.of(summary)
     limit_cs, limit_sc = policy.max_complex_to_simple, policy.max_simple_to_complex
     found = counts.cheapest(policy, capacity, limit_cs, limit_sc)

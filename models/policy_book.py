@@ -21,11 +21,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Final, Literal
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final, Literal
 
 from features.record import PROVINCES
 from models.policy import DEFAULT_POLICY, CourtPolicy, PolicyError, parse_policy
+
+if TYPE_CHECKING:
+    from models.review_capacity import CourtIntake
 
 __all__ = [
     "POLICY_TAG_PREFIX",
@@ -213,10 +216,29 @@ class PolicyBook:
     ``refused`` lists the tags that did not read as a valid change: they are
     not in the book (the policy they would have replaced stays in force), and
     whoever reads the book says so — `triage serve` in its log and ``/model_info``.
+
+    ``intake`` is each court's recent intake measured from the decision log
+    (None: not measured), with which a ``review_per_day`` capacity becomes a
+    share (:mod:`models.review_capacity`); it travels with the book because
+    it is what, besides the policies, decides a court's thresholds.
     """
 
     changes: tuple[PolicyChange, ...] = ()
     refused: tuple[RefusedChange, ...] = ()
+    intake: CourtIntake | None = field(default=None, compare=False)
+
+    def with_intake(self, intake: CourtIntake | None) -> PolicyBook:
+        """The same book with ``intake`` to size per-day capacities by."""
+        return replace(self, intake=intake)
+
+    def uses_review_per_day(self) -> bool:
+        """Whether any policy in force states its capacity in cases per day (intake needed)."""
+        return any(
+            (own := self.own(scope)) is not None
+            and own.policy is not None
+            and own.policy.review_per_day is not None
+            for scope in self.scopes()
+        )
 
     @classmethod
     def from_tags(cls, tags: Mapping[str, str]) -> PolicyBook:

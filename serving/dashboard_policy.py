@@ -24,7 +24,8 @@ from fastapi.routing import APIRoute
 
 from features.record import COURT_ID_TEXT
 from models.policy import PolicyThresholds, ScoreSummary, thresholds_for
-from models.policy_book import ResolvedPolicy
+from models.policy_book import PolicyBook, ResolvedPolicy
+from models.review_capacity import ReviewCapacity, review_capacity
 from models.routing import STREAMS
 from models.tradeoff import CURVE_CAPACITIES, tradeoff_curve
 from serving import stats
@@ -82,13 +83,23 @@ def _routing(chosen: PolicyThresholds) -> dict[str, t.Any]:
     }
 
 
+def _capacity(book: PolicyBook, resolved: ResolvedPolicy, court: str | None) -> ReviewCapacity:
+    """The review share the court's policy holds: its max_review, or its per-day capacity over
+    the court's intake, as the service routes by (:class:`models.court_routing.CourtRouter`)."""
+    return review_capacity(resolved.policy, court, book.intake)
+
+
 def _chosen(
-    reader: StatsReader, stream: LoadedModel, summary: ScoreSummary, resolved: ResolvedPolicy
+    reader: StatsReader,
+    stream: LoadedModel,
+    summary: ScoreSummary,
+    resolved: ResolvedPolicy,
+    capacity: ReviewCapacity,
 ) -> PolicyThresholds:
-    """The policy's thresholds with the model, cached per model version and policy (~1 ms)."""
-    key = ("policy-thresholds", stream.name, stream.version, resolved.policy)
+    """The policy's thresholds with the model, cached per model version, policy and share (~1 ms)."""
+    key = ("policy-thresholds", stream.name, stream.version, resolved.policy, capacity.share)
     chosen: PolicyThresholds = reader.answers.get(
-        key, lambda: thresholds_for(summary, resolved.policy)
+        key, lambda: thresholds_for(summary, resolved.policy, capacity=capacity.share)
     )
     return chosen
 
@@ -131,7 +142,9 @@ def tradeoff(
     ] = None,
 ) -> dict[str, t.Any]:
     """The court's policy, its current routing, and the trade-off curve."""
-    resolved = reader.source.policies.resolve(court)
+    book = reader.source.policies
+    resolved = book.resolve(court)
+    capacity = _capacity(book, resolved, court)
     stream, summary = _served_stream(reader)
     answer: dict[str, t.Any] = {
         "court": court,
@@ -139,12 +152,13 @@ def tradeoff(
         "reason": _unavailable(stream, summary),
         "model": _model_ref(stream),
         "policy": _policy_in_force(resolved),
+        "capacity": capacity.to_dict(),
         "current": None,
         "curve": [],
     }
     if stream is None or summary is None:
         return answer
-    chosen = _chosen(reader, stream, summary, resolved)
+    chosen = _chosen(reader, stream, summary, resolved, capacity)
     curve = reader.answers.get(
         ("policy-curve", stream.name, stream.version, resolved.policy),
         lambda: [point.to_dict() for point in tradeoff_curve(summary, resolved.policy)],
@@ -187,12 +201,14 @@ def streams_policy(
     stream, summary = _served_stream(reader)
     courts = []
     listed: list[dict[str, t.Any]] = found["courts"]  # type: ignore[assignment]  # court_streams' shape
+    book = reader.source.policies
     for court in listed:
-        resolved = reader.source.policies.resolve(court["court_id"])
+        resolved = book.resolve(court["court_id"])
         total = court["total"]
         chosen = None
         if stream is not None and summary is not None:
-            chosen = _chosen(reader, stream, summary, resolved)
+            capacity = _capacity(book, resolved, court["court_id"])
+            chosen = _chosen(reader, stream, summary, resolved, capacity)
         courts.append(
             {
                 "court_id": court["court_id"],

@@ -281,6 +281,23 @@ class PolicyRouting(BaseModel):
     gave_way: list[str] = Field(description="Each constraint that could not hold, and by how much.")
 
 
+class ReviewCapacityInfo(BaseModel):
+    """The review share a court's policy holds, and where it comes from."""
+
+    review_share: float = Field(description="Largest share of new cases routed to review.")
+    source: str = Field(
+        description="`max_review` (the policy's share), `review_per_day` (its cases per day "
+        "over the court's intake) or `max_review_fallback` (a per-day capacity with no intake "
+        "for the court yet: `note` says why)."
+    )
+    review_per_day: float | None = Field(description="The policy's capacity in cases per day.")
+    intake_per_day: float | None = Field(
+        description="The court's new cases per day over `intake_window` (decision log)."
+    )
+    intake_window: str | None = Field(description="`YYYY-MM-DD..YYYY-MM-DD`, whole UTC days.")
+    note: str | None = Field(description="Why the policy's max_review stands in, if it does.")
+
+
 class TradeoffPoint(BaseModel):
     """The policy's least-cost routing at one review capacity."""
 
@@ -304,6 +321,7 @@ class Tradeoff(BaseModel):
     reason: str | None = Field(description="Why the curve is not available.")
     model: StreamModelRef | None
     policy: PolicyInForce
+    capacity: ReviewCapacityInfo
     current: PolicyRouting | None
     curve: list[TradeoffPoint] = Field(description="One point per review capacity, ascending.")
 

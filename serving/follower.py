@@ -23,6 +23,13 @@ refused: left out of the published book, so the policy it would have
 replaced stays in force, and named with its reason in the log and the
 pointer (``/model_info`` shows it).
 
+When some policy in force states its review capacity in cases per day, this
+process also measures each court's intake from the decision log (new cases
+per day over the last 28 whole days, :mod:`serving.intake`) every
+``intake_refresh_seconds`` and publishes it in the same pointer when it
+changed (once a day): the workers size those courts' review shares by it
+without ever querying the log on a request.
+
 This process has MLflow; the workers do not.  It ends with its parent (the
 BentoML arbiter that `triage serve` became).
 """
@@ -40,10 +47,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from app.settings import TriageSettings, get_settings
 from models import registry
 from models.policy_book import PolicyBook
+from models.review_capacity import CourtIntake
 from serving.model_import import ModelSet, import_checked, resolve_aliases
 from serving.served_models import BENTO_MODEL, KINDS
 from serving.served_pointer import ServedPointer, publish, read
@@ -124,6 +133,8 @@ class Follower:
         resolve: Callable[[TriageSettings], ModelSet] = resolve_aliases,
         import_set: Callable[[ModelSet], str] = import_checked,
         retry_seconds: float = RETRY_SECONDS,
+        measure: Callable[[], CourtIntake] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.pointer_path = pointer_path
@@ -132,6 +143,48 @@ class Follower:
         self._resolve = resolve
         self._import = import_set
         self.retry_seconds = retry_seconds
+        self._measure = measure if measure is not None else self._measure_from_log
+        self._clock = clock
+        self._intake: CourtIntake | None = None
+        self._intake_at: float | None = None
+        self._log: Any = None  # the decision log, opened on the first measurement
+
+    def _measure_from_log(self) -> CourtIntake:
+        from serving.decision_log import DecisionLog
+        from serving.intake import measure_intake
+
+        if self._log is None:
+            self._log = DecisionLog(self.settings.resolved_decision_log_url()).create()
+        return measure_intake(self._log, dt.datetime.now(dt.UTC).date())
+
+    def intake(self, policies: dict[str, str]) -> dict[str, Any] | None:
+        """The intake to publish: measured anew every ``intake_refresh_seconds`` (None when no
+        policy in force needs it).  A failed measurement keeps the last one."""
+        if not PolicyBook.from_tags(policies).uses_review_per_day():
+            self._intake, self._intake_at = None, None
+            return None
+        now = self._clock()
+        due = self._intake_at is None or now - self._intake_at >= (
+            self.settings.intake_refresh_seconds
+        )
+        if due:
+            try:
+                measured = self._measure()
+            except Exception as error:  # the log locked or gone for a moment: the last one holds
+                log.warning(
+                    "could not measure the courts' intake: %s: %s", type(error).__name__, error
+                )
+            else:
+                if measured != self._intake:
+                    log.info(
+                        "measured the intake of %d courts over %s..%s",
+                        len(measured.cases),
+                        measured.window_from,
+                        measured.window_through,
+                    )
+                    self._intake = measured
+            self._intake_at = now
+        return None if self._intake is None else self._intake.to_dict()
 
     def follow_once(self) -> str:
         """Compare the registry with the pointer and act; what happened, in a word.
@@ -144,23 +197,27 @@ class Follower:
         look = self._look(self.settings)
         view = look.aliases
         policies, policies_refused = published_policies(look.stream_tags)
+        intake = self.intake(policies)
         current = read(self.pointer_path)
         if current is not None:
             self._log_refused_policies(current, policies_refused)
-        same_policies = current is not None and (current.policies, current.policies_refused) == (
-            policies,
-            policies_refused,
-        )
+        same_policies = current is not None and (
+            current.policies,
+            current.policies_refused,
+            current.intake,
+        ) == (policies, policies_refused, intake)
         if current is not None and current.registry == view and not self._retry_due(current):
             if same_policies:
                 return "unchanged"
             publish(
                 self.pointer_path,
-                replace(current, policies=policies, policies_refused=policies_refused),
+                replace(
+                    current, policies=policies, policies_refused=policies_refused, intake=intake
+                ),
             )
             log.info("published the court policies for the workers (%d changes)", len(policies))
             return "policies"
-        book = (policies, policies_refused)
+        book = (policies, policies_refused, intake)
         try:
             model_set = self._resolve(self.settings)
         except Exception as error:  # no champion any more, registry gone: keep serving
@@ -175,6 +232,7 @@ class Follower:
                     last_failure=None,
                     policies=policies,
                     policies_refused=policies_refused,
+                    intake=intake,
                 ),
             )
             return "aliases"
@@ -191,6 +249,7 @@ class Follower:
                 published_at=_now(),
                 policies=policies,
                 policies_refused=policies_refused,
+                intake=intake,
             ),
         )
         log.info("published %s for the workers: %s", tag, _describe(model_set))
@@ -218,7 +277,7 @@ class Follower:
         view: dict[str, dict[str, str]],
         model_set: ModelSet | None,
         error: Exception,
-        book: tuple[dict[str, str], list[dict[str, str]]],
+        book: tuple[dict[str, str], list[dict[str, str]], dict[str, Any] | None],
     ) -> str:
         message = f"{type(error).__name__}: {error}"
         failure = {
@@ -239,6 +298,7 @@ class Follower:
                     last_failure=failure,
                     policies=book[0],
                     policies_refused=book[1],
+                    intake=book[2],
                 ),
             )
         return "refused"

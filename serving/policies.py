@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from models.policy_book import PolicyBook
+from models.review_capacity import CourtIntake
 from serving.served_pointer import ServedPointer
 
 __all__ = ["LivePolicies", "ServedPolicies"]
@@ -31,6 +32,8 @@ class ServedPolicies:
     since: str | None = None
     #: The refusals as the follower published them (what a new pointer is compared with).
     published_refused: list[dict[str, str]] = field(default_factory=list)
+    #: The intake as the follower published it (None: not measured).
+    intake: dict[str, object] | None = None
 
     @classmethod
     def of(cls, pointer: ServedPointer) -> ServedPolicies:
@@ -38,7 +41,20 @@ class ServedPolicies:
         here is refused here too, and named alike)."""
         book = PolicyBook.from_tags(pointer.policies)
         refused = list(pointer.policies_refused) + [r.to_dict() for r in book.refused]
-        return cls(book, dict(pointer.policies), refused, _now(), list(pointer.policies_refused))
+        intake = None
+        if pointer.intake is not None:
+            try:
+                intake = CourtIntake.from_dict(pointer.intake)
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                refused.append({"key": "intake", "error": f"unreadable intake: {error}"})
+        return cls(
+            book.with_intake(intake),
+            dict(pointer.policies),
+            refused,
+            _now(),
+            list(pointer.policies_refused),
+            pointer.intake,
+        )
 
     def info(self) -> dict[str, object]:
         """``/model_info``'s ``policies``: each scope's policy in force, and the refused tags."""
@@ -51,7 +67,21 @@ class ServedPolicies:
                 "set_at": change.time,
                 "policy": change.policy.model_dump(),
             }
-        return {"in_force": in_force, "refused": self.refused, "since": self.since}
+        intake = self.book.intake
+        return {
+            "in_force": in_force,
+            "refused": self.refused,
+            "since": self.since,
+            # The window and how many courts were measured; the counts are in served-models.json.
+            "intake": None
+            if intake is None
+            else {
+                "window_from": intake.window_from,
+                "window_through": intake.window_through,
+                "measured_at": intake.measured_at,
+                "courts": len(intake.cases),
+            },
+        }
 
 
 class LivePolicies:
@@ -64,10 +94,11 @@ class LivePolicies:
     def follow(self, pointer: ServedPointer) -> bool:
         """Swap to the pointer's book if it differs from the current one; True if swapped."""
         current = self.current
-        if current.since is not None and (pointer.policies, pointer.policies_refused) == (
-            current.tags,
-            current.published_refused,
-        ):
+        if current.since is not None and (
+            pointer.policies,
+            pointer.policies_refused,
+            pointer.intake,
+        ) == (current.tags, current.published_refused, current.intake):
             return False  # republished for the models or the aliases: the same book
         new = ServedPolicies.of(pointer)
         self.current = new  # the swap: requests that start from now on route by `new`

@@ -370,6 +370,22 @@ class Thresholds(_OpenAPI30Model):
     complex_from: float = Field(description="`complex` when p_complex is at or above this.")
 
 
+class PolicyCapacity(_OpenAPI30Model):
+    """A per-day review capacity as the share of the court's new cases it held."""
+
+    review_share: float = Field(description="The review share held, (0, 1].")
+    source: Literal["review_per_day", "max_review_fallback"] = Field(
+        description="`review_per_day`: cases per day over the court's intake; "
+        "`max_review_fallback`: no intake for the court yet, the policy's `max_review` applied."
+    )
+    review_per_day: float = Field(description="The policy's capacity, cases per day.")
+    intake_per_day: float | None = Field(
+        description="The court's distinct new cases per day over `intake_window` (decision log)."
+    )
+    intake_window: str | None = Field(description="`YYYY-MM-DD..YYYY-MM-DD`, whole UTC days.")
+    note: str | None = Field(description="Why `max_review` stood in, when it did.")
+
+
 class PolicyRef(_OpenAPI30Model):
     """The court policy this decision was routed by; the decision log keeps its id and version."""
 
@@ -385,6 +401,12 @@ class PolicyRef(_OpenAPI30Model):
         ge=0,
         description="The policy's version within its scope (`triage policy history`); 0 for "
         "the built-in national default and for `model-default`.",
+    )
+    capacity: PolicyCapacity | None = Field(
+        default=None,
+        description="Only for a policy stating its review capacity in cases per day: the "
+        "share of new cases it held for this court and the intake it came from, or why the "
+        "policy's `max_review` stood in.",
     )
 
 

@@ -15,6 +15,9 @@ Court policies travel the same way: the pointer carries the policy book (the
 stream model's valid ``policy_change.*`` tags, see :mod:`models.policy_book`)
 and the tags the follower refused, with the reason.  A policy change is a new
 pointer with the same ``tag``: the workers swap their book and keep their models.
+So does each court's intake (new cases per day, from the decision log), which
+turns a policy's review capacity in cases per day into a share
+(:mod:`serving.intake`): an operator reads both here, in served-models.json.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ class ServedPointer:
     policies: dict[str, str] = field(default_factory=dict)
     #: The policy tags refused (``key``, ``error``): not in ``policies``, the old policy applies.
     policies_refused: list[dict[str, str]] = field(default_factory=list)
+    #: Each court's intake (new cases per day) from the decision log, measured while a policy
+    #: states its review capacity in cases per day (:class:`models.review_capacity.CourtIntake`).
+    intake: dict[str, Any] | None = field(default=None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True)
@@ -71,6 +77,7 @@ class ServedPointer:
             last_failure=data.get("last_failure"),
             policies={str(k): str(v) for k, v in (data.get("policies") or {}).items()},
             policies_refused=list(data.get("policies_refused") or []),
+            intake=data.get("intake"),
         )
 
     def aliases_of(self, name: str, version: str) -> list[str]:

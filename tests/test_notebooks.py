@@ -108,3 +108,7 @@ def test_the_evaluate_notebook_runs_on_the_latest_training_run(notebook_environm
     (cell,) = [c for c in notebook.cells if "plots.plot_reliability(" in c.source]
     pictures = [o for o in cell.outputs if "image/png" in o.get("data", {})]
     assert len(pictures) == 2, [o.get("data", {}).keys() for o in cell.outputs]
+    # The cost over the Bayes-optimal routing, one row per review capacity.
+    (cell,) = [c for c in notebook.cells if "nb.cost_over_bayes(" in c.source]
+    (table,) = [o["data"]["text/plain"] for o in cell.outputs if "data" in o]
+    assert "cost_ratio" in table and "0.50" in table

@@ -37,6 +37,7 @@ __all__ = [
     "NotebookInputs",
     "add_binned_curve",
     "bayes_gaps",
+    "cost_over_bayes",
     "example_reasons",
     "fresh_evaluation",
     "latest_run",
@@ -243,6 +244,41 @@ def routing_shares(triage: Triage, data: CaseData) -> pd.DataFrame:
             table[name] = chosen.value_counts(normalize=True)
     order = [s for s in ("simple", "review", "complex") if s in table.index]
     return table.reindex(order).fillna(0.0)
+
+
+def cost_over_bayes(stream: LoadedModel, data: CaseData) -> pd.DataFrame:
+    """The stream model's policy against the best possible routing at each review capacity.
+
+    On the notebook's cases, with the national default policy at capacities
+    5 %…50 %: the review share and error rates predicted from the model's
+    validation summary beside those realised, and the expected cost per case
+    over the Bayes-optimal routing's with as many reviews
+    (:func:`training.thresholds.policy_curve_on_cases`, as `make bench` prints
+    it).  Needs the cases' true probabilities (synthetic cases) and a model
+    trained with court policies; otherwise a one-row table saying why.
+    """
+    from models.policy import DEFAULT_POLICY
+    from training.thresholds import policy_curve_on_cases
+
+    summary = stream.model.metadata.validation_scores
+    if data.truth is None or summary is None or "is_complex" not in data.cases.columns:
+        why = (
+            "no true probabilities for these cases (synthetic cases carry them)"
+            if data.truth is None
+            else "the model keeps no validation summary (trained before court policies)"
+            if summary is None
+            else "the cases carry no is_complex label"
+        )
+        return pd.DataFrame({"unavailable": [why]})
+    policy = stream.model.metadata.routing_policy or DEFAULT_POLICY
+    curve = policy_curve_on_cases(
+        summary,
+        policy,
+        stream.model.predict_proba(data.cases),
+        float_values(data.cases["is_complex"]),
+        data.truth[TRUTH_COLUMNS["stream"]].to_numpy(dtype=float),
+    )
+    return pd.DataFrame(curve).set_index("capacity")
 
 
 def example_reasons(triage: Triage, cases: pd.DataFrame, per_stream: int = 2) -> pd.DataFrame:

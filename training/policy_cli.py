@@ -20,6 +20,13 @@ from app.cli import CommandError
 _FIELDS = (
     ("--max-review", "max_review", "largest share of new cases the review desk can take, (0, 1]"),
     (
+        "--review-per-day",
+        "review_per_day",
+        "the review capacity in cases a day instead (a positive number, or 'none'): the service "
+        "divides it by the court's intake over the last 28 days of the decision log; "
+        "--max-review applies until that intake is known",
+    ),
+    (
         "--cost-complex-to-simple",
         "cost_complex_to_simple",
         "days lost when a complex case is routed simple (default 10)",
@@ -111,7 +118,7 @@ def _set(args: argparse.Namespace) -> int:
     for _, field, _ in _FIELDS:
         value = getattr(args, field)
         if value is not None:
-            unset = field.startswith(("max_complex", "max_simple", "max_review_per"))
+            unset = field.startswith(("max_complex", "max_simple", "review_per_day"))
             changes[field] = None if unset and value.lower() in ("none", "off") else value
     if not changes:
         raise CommandError("give at least one field to change (`triage policy set --help`)")
@@ -207,6 +214,12 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         where = f"{model['name']} v{model['version']}: " if "name" in model else ""
         return [*lines, f"{where}{model['problem']}"]
     t, p = model["thresholds"], model["predicted"]
+    if report["policy"].get("review_per_day") is not None:
+        lines.append(
+            f"  the service reviews {report['policy']['review_per_day']:g} cases a day of each "
+            "court's intake (last 28 days of its decision log); predicted here at max_review "
+            f"{report['policy']['max_review']:.1%}, which applies until a court's intake is known"
+        )
     lines += [
         f"with {model['name']} v{model['version']} (champion): simple below "
         f"{t['simple_below']:.4f}, complex from {min(t['complex_from'], 1.0):.4f}",
@@ -225,6 +238,8 @@ def _shown(field: str, value: object) -> str:
         return "unset"
     if field.startswith("cost_"):
         return f"{value:g} days"
+    if field == "review_per_day" and isinstance(value, int | float):
+        return f"{value:g} cases a day"
     if isinstance(value, float):
         return f"{value:.1%}"
     return str(value)

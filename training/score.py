@@ -62,6 +62,13 @@ def score_file(
         for refused in book.refused:  # as `triage serve` refuses it: the old policy applies
             print(f"policy tag {refused.key} refused: {refused.error}", file=sys.stderr)
     book = PolicyBook() if book is None else book
+    if book.uses_review_per_day() and book.intake is None:
+        # Only `triage serve` measures courts' intake: said here, not applied silently.
+        print(
+            "a court policy states its review capacity in cases per day: `triage score` "
+            "measures no intake, so those courts are routed by their policy's max_review",
+            file=sys.stderr,
+        )
     router = CourtRouter(book, triage.stream)
     report = ValidationReport(source=str(data))
     started = time.monotonic()

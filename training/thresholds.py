@@ -159,3 +159,44 @@ def cost_curve_against_bayes(
             | {"cost_ratio": cost["cost_ratio"]}
         )
     return curve
+
+
+def policy_curve_on_cases(
+    summary: ScoreSummary,
+    policy: CourtPolicy,
+    p_complex: np.ndarray,
+    is_complex: np.ndarray,
+    p_true: np.ndarray,
+    capacities: tuple[float, ...] = BAYES_CURVE_CAPACITIES,
+) -> list[dict[str, float]]:
+    """At each review capacity: what the policy predicted, what happened, and the cost ratio.
+
+    The thresholds are the policy's at that capacity from the model's
+    validation summary (what a court setting it would get); on ``p_complex``
+    — cases the model never saw, ideally newer — the realised review share
+    and error rates (with the drawn labels) stand beside the predicted ones,
+    and the expected cost (with the true probabilities) over the
+    Bayes-optimal routing's with as many reviews (:func:`cost_against_bayes`).
+    `make bench` (benchmarks/bench_policy.py) and the evaluation notebook print it.
+    """
+    rows = []
+    for capacity in capacities:
+        at = parse_policy(policy.model_dump() | {"max_review": capacity})
+        chosen = thresholds_for(summary, at)
+        realised = routing_outcome(is_complex, p_complex, chosen.thresholds)
+        cost = cost_against_bayes(p_complex, p_true, chosen.thresholds, at)
+        rows.append(
+            {
+                "capacity": capacity,
+                "predicted_share_review": chosen.predicted.share_review,
+                "share_review": realised["share_review"],
+                "predicted_complex_to_simple": chosen.predicted.complex_to_simple,
+                "complex_to_simple": realised["complex_to_simple"],
+                "predicted_simple_to_complex": chosen.predicted.simple_to_complex,
+                "simple_to_complex": realised["simple_to_complex"],
+                "model_cost_days": cost["model_cost_days"],
+                "bayes_cost_days": cost["bayes_cost_days"],
+                "cost_ratio": cost["cost_ratio"],
+            }
+        )
+    return rows

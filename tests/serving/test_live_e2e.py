@@ -54,6 +54,7 @@ def env(home, tmp_path_factory) -> dict[str, str]:
     # Model changes are under test, not the log's time budget: on a loaded test machine a
     # commit can take longer than the default 2 s (a 503 by design, not a model change's).
     env["TRIAGE_DECISION_LOG_BUDGET_SECONDS"] = "30"
+    env["TRIAGE_INTAKE_REFRESH_SECONDS"] = "1"
     return env
 
 
@@ -583,6 +584,91 @@ def test_a_court_policy_reaches_the_running_service_and_a_bad_one_is_refused(
             f"to the registry, {first - set_done:.1f} s after `triage policy set` returned "
             f"({first - set_at:.1f} s after it started; poll 1 s)"
         )
+
+
+def test_a_per_day_capacity_reviews_a_share_of_the_courts_intake_in_the_decision_log(
+    server, env, home
+):
+    """40 new cases a day in the log and a desk of 4 a day: a tenth of the court's cases.
+
+    A court of the same province with no history gets the policy's max_review
+    instead, and its responses say why.
+    """
+    from features.load import records_from_frame
+    from features.synthetic import generate_cases
+    from serving.decision_log import DecisionLog
+    from tests.serving.test_intake import prefill
+
+    court, new_court = "320102", "320104"
+    log = DecisionLog(f"sqlite:///{home / 'decisions.db'}").create()
+    try:
+        prefill(log, court, 40, 14, dt.datetime.now(dt.UTC).date())  # two weeks of 40 a day
+    finally:
+        log.close()
+    for each in (court, new_court):
+        triage(
+            env,
+            "policy",
+            "set",
+            "--court",
+            each,
+            "--review-per-day",
+            "4",
+            "--max-review",
+            "0.3",
+            "--reason",
+            "a desk of four a day",
+        )
+    assert "4 cases a day" in triage(env, "policy", "show", "--court", court)
+
+    def per_day(policy, thresholds):
+        """routed by its per-day capacity"""
+        return policy.get("capacity", {}).get("source") == "review_per_day"
+
+    until_every_worker(server, court, per_day)
+    _, policy, thresholds = policy_of(server, court)
+    assert (policy["id"], policy["version"]) == (f"court:{court}", 1)
+    capacity = policy["capacity"]
+    assert capacity["intake_per_day"] == 40 and capacity["review_share"] == pytest.approx(0.1)
+    pointer = json.loads((home / "served-models.json").read_text())
+    assert pointer["intake"]["courts"][court] == {"cases": 560, "days": 14, "per_day": 40.0}
+    # The trade-off shows the share held and routes as the service does.
+    tradeoff = httpx.get(
+        f"{server.url}/v1/policy/tradeoff", params={"court": court}, headers=AUTH, timeout=30
+    ).json()
+    assert tradeoff["capacity"] == capacity
+    current = tradeoff["current"]
+    assert current["max_review"] == pytest.approx(0.1)
+    assert (current["simple_below"], current["complex_from"]) == (
+        thresholds["simple_below"],
+        thresholds["complex_from"],
+    )
+    _, fallback, _ = policy_of(server, new_court)
+    assert fallback["capacity"]["source"] == "max_review_fallback"
+    assert fallback["capacity"]["review_share"] == 0.3
+    assert "0 day(s) of decisions" in fallback["capacity"]["note"]
+
+    # The same 600 new cases, as each court routes them.
+    frame = generate_cases(600, seed=31).cases
+    shares = {}
+    for each in (court, new_court):
+        records = [dict(r, court_id=each, province=each[:2]) for r in records_from_frame(frame)]
+        answer = httpx.post(
+            f"{server.url}/triage_batch", json={"cases": records}, headers=AUTH, timeout=120
+        )
+        assert answer.status_code == 200, answer.text[:2000]
+        decisions = answer.json()["decisions"]
+        assert {d["policy"]["id"] for d in decisions} == {f"court:{each}"}
+        shares[each] = sum(d["stream"] == "review" for d in decisions) / len(decisions)
+    predicted = current["predicted"]["share_review"]
+    assert predicted <= 0.1 + 1e-9
+    # 600 cases: a share's sampling error is ~±1.2 points; the small test model's, more.
+    assert abs(shares[court] - predicted) < 0.06, (shares, predicted)
+    assert shares[new_court] > shares[court] + 0.05, shares
+    print(
+        f"per-day capacity: review share {shares[court]:.3f} (predicted {predicted:.3f}, "
+        f"target 0.100); without intake history {shares[new_court]:.3f}"
+    )
 
 
 def test_workers_end_with_their_supervisor_when_the_process_group_is_killed(server):

@@ -496,7 +496,7 @@ def test_the_decider_routes_each_case_by_its_courts_policy_and_the_shadow_by_the
     narrow = thresholds_for(
         trained["champion"]["stream"].metadata.validation_scores, book.resolve("440305").policy
     ).thresholds
-    assert [a.policy.model_dump() for a in answers[:2]] == [
+    assert [a.policy.model_dump(exclude_none=True) for a in answers[:2]] == [
         {"id": "court:440305", "scope": "court", "version": 1},
         {"id": "national", "scope": "national", "version": 0},
     ]

@@ -55,3 +55,26 @@ def test_a_logged_binned_curve_joins_the_top_panel_and_its_legend():
     legend = [text.get_text() for text in top.get_legend().get_texts()]
     assert legend[-1] == "test split (logged)" and len(legend) == 4  # perfect, model, Bayes, logged
     assert len(figure.axes[1].patches) == histograms  # bins have no predictions to histogram
+
+
+def test_cost_over_bayes_prices_each_capacity_against_the_best_routing_with_as_many_reviews():
+    from models.policy import ScoreSummary
+    from training.notebook_evaluate import cost_over_bayes
+    from training.thresholds import BAYES_CURVE_CAPACITIES
+
+    models, data, (y, score, _) = _models_and_data(4000)
+    stream = models["stream"]
+    # Validation: the first half of the same kind of scores; the model kept their summary.
+    stream.model.metadata = SimpleNamespace(
+        validation_scores=ScoreSummary.from_scores(score[:2000], y[:2000]), routing_policy=None
+    )
+    table = cost_over_bayes(stream, data)
+    assert list(table.index) == list(BAYES_CURVE_CAPACITIES)
+    # Noisy scores cost more than the truth would with as many reviews, never much less.
+    assert (table["cost_ratio"] > 0.99).all() and table["cost_ratio"].iloc[0] > 1.0
+    assert (table["share_review"] <= table.index + 0.05).all()
+    np.testing.assert_allclose(
+        table["model_cost_days"] / table["bayes_cost_days"], table["cost_ratio"]
+    )
+    unknown = CaseData(cases=data.cases, truth=None, sample=None, source="test")
+    assert "no true probabilities" in cost_over_bayes(stream, unknown)["unavailable"].iloc[0]

@@ -123,6 +123,8 @@ def test_a_province_policy_applies_to_its_courts_without_their_own(trained, caps
         (["--max-review", "1.5"], "max_review: must be in (0, 1], got 1.5"),
         (["--cost-review", "-1"], "cost_review: must be a number of days, 0 or more, got -1"),
         (["--max-review", "abc"], "max_review: input should be a valid number"),
+        (["--review-per-day", "0"], "review_per_day: must be a positive number of cases per day"),
+        (["--review-per-day", "-5"], "review_per_day: must be a positive number of cases per day"),
         ([], "give at least one field"),
     ],
 )
@@ -166,3 +168,17 @@ def test_a_withdrawn_court_policy_falls_back_to_its_province(trained, capsys):
     assert "no policy of its own" in capsys.readouterr().err
     last = read_book().history(scope_of(court="440305"))[-1]
     assert last.previous.max_review == 0.12 and last.previous_source == "court:440305 v2"
+
+
+def test_a_capacity_in_cases_per_day_is_set_shown_and_unset(trained, capsys):
+    assert main(["policy", "set", "--court", "110101", "--review-per-day", "30"]) == 0
+    capsys.readouterr()
+    assert read_book().resolve("110101").policy.review_per_day == 30
+    assert main(["policy", "show", "--court", "110101"]) == 0
+    out = capsys.readouterr().out
+    assert "review_per_day           30 cases a day" in out
+    assert "the service reviews 30 cases a day of each court's intake" in out
+    assert main(["policy", "history", "--court", "110101"]) == 0
+    assert "review_per_day unset → 30 cases a day" in capsys.readouterr().out
+    assert main(["policy", "set", "--court", "110101", "--review-per-day", "none"]) == 0
+    assert read_book().resolve("110101").policy.review_per_day is None

@@ -220,6 +220,42 @@ def test_each_case_is_routed_by_its_courts_policy(triage):
     assert untouched.applied[0].to_dict() == {"id": "national", "scope": "national", "version": 0}
 
 
+def test_a_per_day_capacity_routes_each_court_by_its_own_intake(triage):
+    """A desk of 20 cases a day: the court's share is 20 over its intake, or says why not."""
+    import datetime as dt
+
+    from models.court_routing import CourtRouter, ThresholdCache
+    from models.policy import thresholds_for
+    from models.review_capacity import intake_from_counts, intake_window
+
+    book = _book(("440305", {"review_per_day": 20, "max_review": 0.3}))
+    intake = intake_from_counts(
+        [("440305", 28 * 200, "2026-11-01"), ("440306", 28 * 40, "2026-11-01")],
+        intake_window(dt.date(2026, 12, 5)),
+        "2026-12-05T00:00:00Z",
+    )
+    summary = triage.stream.model.metadata.validation_scores
+    assert summary is not None
+    cache = ThresholdCache()
+    busy = CourtRouter(book.with_intake(intake), triage.stream, cache).applied("440305")
+    policy = book.resolve("440305").policy
+    # 20 of 200 a day: the thresholds of a 10 % capacity, and the response says where from.
+    assert busy.thresholds == thresholds_for(summary, policy, capacity=0.1).thresholds
+    capacity = busy.to_dict()["capacity"]
+    assert capacity["review_share"] == pytest.approx(0.1) and capacity["intake_per_day"] == 200
+    assert capacity["source"] == "review_per_day"
+    assert '"capacity":{"review_share":0.1' in busy.json_fields
+    # No intake measured (`triage score`, a built Bento): its max_review, said in the response.
+    unmeasured = CourtRouter(book, triage.stream, cache).applied("440305")
+    assert unmeasured.thresholds == thresholds_for(summary, policy).thresholds
+    assert unmeasured.to_dict()["capacity"]["source"] == "max_review_fallback"
+    assert "no intake measured" in unmeasured.to_dict()["capacity"]["note"]
+    assert len(cache) == 2  # one entry per share, not per case or court
+    # A policy without a per-day capacity carries no capacity block (responses unchanged).
+    other = CourtRouter(_book((None, {"max_review": 0.2})), triage.stream, cache).applied("440306")
+    assert "capacity" not in other.to_dict()
+
+
 def test_a_model_without_a_validation_summary_keeps_its_own_thresholds(triage):
     import dataclasses
 
@@ -246,3 +282,17 @@ def test_score_routes_by_the_book_it_is_given(triage, cases_csv, tmp_path):
     assert set(scored.loc[own, "policy_id"]) == {f"court:{court}"}
     assert set(scored.loc[~own, "policy_id"]) == {"national"}
     assert set(scored.loc[~own, "policy_version"]) == {0}
+
+
+def test_score_says_a_per_day_capacity_falls_back_to_max_review(
+    triage, cases_csv, tmp_path, capsys
+):
+    book = _book((None, {"review_per_day": 25}))
+    score_file(
+        cases_csv, tmp_path / "scored.csv", triage=triage, book=book, reasons=0, progress=False
+    )
+    assert "routed by their policy's max_review" in capsys.readouterr().err
+    score_file(
+        cases_csv, tmp_path / "again.csv", triage=triage, book=_book(), reasons=0, progress=False
+    )
+    assert "max_review" not in capsys.readouterr().err
