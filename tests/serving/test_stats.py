@@ -23,7 +23,6 @@ from serving.dashboard import DRIFT_SAMPLE, STATS_PATHS, StatsSource, create_app
 from serving.decision_log import DecisionIds, DecisionLog, GroupCommitWriter, Shadow, build_rows
 from serving.stats import BINS, STREAMS
 from tests.serving.conftest import AUTH
-from tests.serving.test_decision_log import postgres_url  # noqa: F401 - a fixture
 
 COURTS = ("440305", "440106", "110105", "320102")
 DAYS = ("2024-06-01", "2024-06-02", "2024-06-05")
