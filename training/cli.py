@@ -183,13 +183,17 @@ def _score_on_cluster(args: argparse.Namespace) -> dict[str, object]:
 
     try:
         with connect(args.cluster) as client:
-            return score_on_cluster(
+            summary = score_on_cluster(
                 args.data, args.out, client=client, chunk_rows=args.chunk_rows, reasons=args.reasons
             )
     except ClusterCaseDataError as error:
         raise CommandError(f"refused, nothing written under {args.out}:\n{error}") from error
     except (LookupError, FileNotFoundError, ValueError, OSError) as error:
         raise CommandError(f"refused, nothing written: {error}") from error
+    ignored = summary["ignored_columns"]
+    if isinstance(ignored, list) and ignored:  # as the single process warns of them
+        print(f"unknown columns ignored: {', '.join(ignored)}", file=sys.stderr)
+    return summary
 
 
 def _promote(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ Run with ``--dist loadfile``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +189,13 @@ def test_an_out_that_holds_other_files_is_refused_before_any_work(
     assert main(["score", "--data", str(parts), "--out", str(out), "--cluster", cluster]) == 2
     assert "holds other files" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["thesis.docx"]
+
+
+def test_a_local_cluster_has_one_single_threaded_worker_process_per_core(monkeypatch):
+    from training.cluster_score import connect
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})  # a one-core machine
+    with connect("local") as client:
+        workers = client.scheduler_info()["workers"]
+        assert [w["nthreads"] for w in workers.values()] == [1]
+        assert client.run(os.getpid).popitem()[1] != os.getpid()  # a process of its own
