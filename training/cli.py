@@ -37,8 +37,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=_train)
 
     score = subparsers.add_parser("score", help="score a file of cases with the champions")
-    score.add_argument("--data", required=True, help="cases to score (.csv or .parquet)")
-    score.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    score.add_argument(
+        "--data",
+        required=True,
+        help="cases to score (.csv or .parquet); with --cluster also a folder, a glob or "
+        "an fsspec URL (s3://… once its filesystem package is installed)",
+    )
+    score.add_argument(
+        "--out",
+        required=True,
+        help="output file (.csv or .parquet); with --cluster a folder of Parquet parts "
+        "and their manifest",
+    )
+    score.add_argument(
+        "--cluster",
+        help="score on a Dask cluster: a scheduler's address (tcp://host:8786), or 'local' "
+        "for one worker process per core on this machine; one partition per input file",
+    )
     score.add_argument("--chunk-rows", type=int, default=50_000, help="cases per chunk")
     score.add_argument(
         "--reasons", type=int, default=3, help="reasons per probability (0: none, faster)"
@@ -132,12 +147,17 @@ def _score(args: argparse.Namespace) -> int:
     from training.score import score_file
 
     _logging()
-    try:
-        summary = score_file(args.data, args.out, chunk_rows=args.chunk_rows, reasons=args.reasons)
-    except CaseDataError as error:
-        raise CommandError(f"refused, nothing written:\n{error}") from error
-    except LookupError as error:
-        raise CommandError(str(error)) from error
+    if args.cluster:
+        summary = _score_on_cluster(args)
+    else:
+        try:
+            summary = score_file(
+                args.data, args.out, chunk_rows=args.chunk_rows, reasons=args.reasons
+            )
+        except CaseDataError as error:
+            raise CommandError(f"refused, nothing written:\n{error}") from error
+        except LookupError as error:
+            raise CommandError(str(error)) from error
     print(
         f"scored {summary['rows']} cases in {summary['seconds']:.1f} s "
         f"({summary['rows_per_second']:.0f} cases/s) with {summary['stream_model']} "
@@ -148,6 +168,32 @@ def _score(args: argparse.Namespace) -> int:
 
         write_atomically(args.results, json.dumps(summary, indent=2))
     return 0
+
+
+def _score_on_cluster(args: argparse.Namespace) -> dict[str, object]:
+    """`triage score --cluster`: the same scoring, one input file per task on the workers."""
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as error:  # the `cluster` extra is not installed
+        raise CommandError(
+            f"--cluster needs Dask ({error.name} is missing): install enforcement-triage[cluster]"
+        ) from error
+    from training.cluster_score import ClusterCaseDataError, connect, score_on_cluster
+
+    try:
+        with connect(args.cluster) as client:
+            summary = score_on_cluster(
+                args.data, args.out, client=client, chunk_rows=args.chunk_rows, reasons=args.reasons
+            )
+    except ClusterCaseDataError as error:
+        raise CommandError(f"refused, nothing written under {args.out}:\n{error}") from error
+    except (LookupError, FileNotFoundError, ValueError, OSError) as error:
+        raise CommandError(f"refused, nothing written: {error}") from error
+    ignored = summary["ignored_columns"]
+    if isinstance(ignored, list) and ignored:  # as the single process warns of them
+        print(f"unknown columns ignored: {', '.join(ignored)}", file=sys.stderr)
+    return summary
 
 
 def _promote(args: argparse.Namespace) -> int:
