@@ -824,7 +824,9 @@ def summary_lines(card: ModelCardData) -> list[str]:
                 for name in baselines
             )
         )
-    if card.calibration_method is not None or card.ece_before is not None:
+    if card.ece_before is None and card.ece_after is None and card.calibration_method:
+        lines.append(f"calibration: {card.calibration_method}")  # a yuan model: no ECE
+    elif card.calibration_method is not None or card.ece_before is not None:
         lines.append(
             f"calibration: {_text(card.calibration_method)}, ECE {_num(card.ece_before)} → "
             f"{_num(card.ece_after)}"
