@@ -103,6 +103,9 @@ class TriageSettings(BaseSettings):
     )
     stream_model_name: str = "triage-stream"
     assets_model_name: str = "triage-assets"
+    #: The terminated-case (终本) models: probability a follow-up recovers, yuan when it does.
+    resume_model_name: str = "triage-resume"
+    recovery_model_name: str = "triage-recovery"
 
     @field_validator("home")
     @classmethod

@@ -16,10 +16,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["METHODS", "CalibrationMethod", "ScoreCalibrator"]
+__all__ = ["METHODS", "PROBABILITY_METHODS", "CalibrationMethod", "ScoreCalibrator"]
 
-CalibrationMethod = Literal["none", "sigmoid", "isotonic"]
-METHODS: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic")
+CalibrationMethod = Literal["none", "sigmoid", "isotonic", "log_link"]
+METHODS: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic", "log_link")
+#: The methods for a probability; ``log_link`` is the yuan model's (an amount, not a probability).
+PROBABILITY_METHODS: tuple[CalibrationMethod, ...] = ("none", "sigmoid", "isotonic")
 #: Probabilities are kept off 0 and 1: a calibrated 0 would make log loss infinite.
 _EPSILON = 1e-6
 
@@ -30,7 +32,13 @@ def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 @dataclass(frozen=True)
 class ScoreCalibrator:
-    """Maps LightGBM's raw score (log-odds) to a calibrated probability."""
+    """Maps LightGBM's raw score (log-odds) to a calibrated probability.
+
+    For a model of an amount (``log_link``: the raw score is the log of the
+    expected yuan) it maps the raw score to yuan, ``exp(raw + intercept)``:
+    the intercept corrects the level on held-out cases (Duan's smearing for a
+    log target; the bias of early stopping for a gamma fit).
+    """
 
     method: CalibrationMethod = "none"
     slope: float = 1.0
@@ -48,6 +56,9 @@ class ScoreCalibrator:
     def probability(self, raw_score: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Calibrated probability of each raw score, kept within [1e-6, 1 − 1e-6]."""
         raw = np.asarray(raw_score, dtype=np.float64)
+        if self.method == "log_link":
+            yuan: npt.NDArray[np.float64] = np.exp(raw + self.intercept)
+            return yuan
         if self.method == "isotonic":
             knots_x, knots_y = self._knots  # type: ignore[attr-defined]  # set in __post_init__
             p = np.interp(raw, knots_x, knots_y)

@@ -27,9 +27,11 @@ import pandas as pd
 
 from app.files import json_default
 from features.builder import CaseFeatureBuilder
+from features.terminated import TERMINATED_FIELD_BY_NAME
+from features.terminated_builder import TERMINATED_FEATURE_LABELS, TerminatedFeatureBuilder
 from models.calibration import ScoreCalibrator
 from models.metadata import ModelMetadata
-from models.reasons import ReasonExplainer, Reasons
+from models.reasons import TERMINATED_RULES, ReasonExplainer, Reasons
 from models.routing import RoutingPolicy, RoutingThresholds
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ __all__ = [
     "FORMAT_VERSION",
     "MODEL_FILE",
     "TARGETS",
+    "TERMINATED_KINDS",
+    "AMOUNT_KINDS",
+    "builder_class",
     "CaseModel",
     "booster_file_problem",
     "Cases",
@@ -48,11 +53,42 @@ __all__ = [
     "Prediction",
 ]
 
-#: The two models: the stream model learns whether a case turns out complex, the
-#: assets model whether money or property is recovered.
-ModelKind = Literal["stream", "assets"]
+#: The models: of new cases, the stream model learns whether a case turns out complex,
+#: the assets model whether money or property is recovered; of terminated (终本) cases,
+#: the resume model whether a follow-up recovers something within six months, the
+#: recovery model how many yuan when it does.
+ModelKind = Literal["stream", "assets", "resume", "recovery"]
 #: What each label means to the model that learns it.
-TARGETS: dict[str, str] = {"stream": "is_complex", "assets": "has_recoverable_assets"}
+TARGETS: dict[str, str] = {
+    "stream": "is_complex",
+    "assets": "has_recoverable_assets",
+    "resume": "recovered_after",
+    "recovery": "recovered_after_amount",
+}
+#: The models of terminated cases: they read the terminated-case record.
+TERMINATED_KINDS: tuple[ModelKind, ...] = ("resume", "recovery")
+#: The models whose output is yuan (its calibrator ``log_link``), not a probability.
+AMOUNT_KINDS: tuple[ModelKind, ...] = ("recovery",)
+Builder: TypeAlias = "CaseFeatureBuilder | TerminatedFeatureBuilder"
+
+
+def builder_class(kind: str) -> type[CaseFeatureBuilder] | type[TerminatedFeatureBuilder]:
+    """The feature builder of the record a model of ``kind`` reads."""
+    return TerminatedFeatureBuilder if kind in TERMINATED_KINDS else CaseFeatureBuilder
+
+
+def _explainer(kind: str, builder: Builder, names: list[str]) -> ReasonExplainer:
+    if kind in TERMINATED_KINDS:
+        return ReasonExplainer(
+            names,
+            builder.categories_,
+            labels=TERMINATED_FEATURE_LABELS,
+            rules=TERMINATED_RULES,
+            fields=TERMINATED_FIELD_BY_NAME,
+        )
+    return ReasonExplainer(names, builder.categories_)
+
+
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
 FORMAT_VERSION = 1
@@ -64,7 +100,11 @@ Features: TypeAlias = npt.NDArray[np.float64]
 
 @dataclass
 class Prediction:
-    """Scores of a batch of cases from one model."""
+    """Scores of a batch of cases from one model.
+
+    ``probability`` is the calibrated probability; for an amount model
+    (:data:`AMOUNT_KINDS`) it is the expected yuan.
+    """
 
     probability: npt.NDArray[np.float64]
     raw_score: npt.NDArray[np.float64]
@@ -76,7 +116,7 @@ class CaseModel:
     """One trained model: features → LightGBM → calibration, with reasons."""
 
     kind: ModelKind
-    builder: CaseFeatureBuilder
+    builder: Builder
     booster: lgb.Booster
     calibrator: ScoreCalibrator
     thresholds: RoutingThresholds | None = None
@@ -88,7 +128,7 @@ class CaseModel:
         if self.kind not in TARGETS:
             raise ValueError(f"kind must be one of {sorted(TARGETS)}, got {self.kind!r}")
         self.feature_names: list[str] = [str(n) for n in self.builder.get_feature_names_out()]
-        self.explainer = ReasonExplainer(self.feature_names, self.builder.categories_)
+        self.explainer = _explainer(self.kind, self.builder, self.feature_names)
 
     @property
     def target(self) -> str:
@@ -187,7 +227,7 @@ class CaseModel:
                 f"{directory}: model format {document.get('format_version')} is not "
                 f"{FORMAT_VERSION}; retrain with this release"
             )
-        builder = CaseFeatureBuilder.from_vocabulary(
+        builder = builder_class(document["kind"]).from_vocabulary(
             document["categories"], min_frequency=document["min_frequency"]
         )
         if list(builder.get_feature_names_out()) != document["feature_names"]:

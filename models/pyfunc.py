@@ -17,10 +17,16 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from features.record import RECORD_FIELDS, example_case
+from features.contract import CASE_RECORD, Contract
+from features.terminated import TERMINATED_RECORD
 
 if TYPE_CHECKING:
     from mlflow.models import ModelSignature
+
+
+def record_of(kind: str) -> Contract:
+    """The record a model of ``kind`` reads: terminated cases for the 终本 models."""
+    return TERMINATED_RECORD if kind in ("resume", "recovery") else CASE_RECORD
 
 
 def model_signature(kind: str) -> ModelSignature:
@@ -39,7 +45,7 @@ def model_signature(kind: str) -> ModelSignature:
     inputs = Schema(
         [
             ColSpec(AnyType(), f.name, required=f.required)  # type: ignore[no-untyped-call]
-            for f in RECORD_FIELDS
+            for f in record_of(kind).record_fields
         ]
     )
     outputs: list[ColSpec | TensorSpec] = [
@@ -53,9 +59,9 @@ def model_signature(kind: str) -> ModelSignature:
     return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 
 
-def input_example() -> pd.DataFrame:
-    """The contract's example case (no court data, no personal data)."""
-    return pd.DataFrame([example_case()])
+def input_example(kind: str = "stream") -> pd.DataFrame:
+    """The record's example case (no court data, no personal data)."""
+    return pd.DataFrame([{f.name: f.example for f in record_of(kind).record_fields}])
 
 
 class TriagePyfuncModel(PythonModel):
@@ -74,7 +80,9 @@ class TriagePyfuncModel(PythonModel):
         """The serving payload of each case: probability, raw score, reasons (and stream)."""
         from features.load import CaseDataError, validate_frame
 
-        frame, report = validate_frame(pd.DataFrame(model_input), source="model input")
+        frame, report = validate_frame(
+            pd.DataFrame(model_input), source="model input", contract=record_of(self.model.kind)
+        )
         if not report.ok:
             raise CaseDataError(report)
         prediction = self.model.predict(frame)

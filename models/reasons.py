@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.builder import FEATURE_LABELS
-from features.record import FIELD_BY_NAME
+from features.record import FIELD_BY_NAME, FieldSpec
 
 
 @dataclass(frozen=True)
@@ -294,25 +294,162 @@ for _feature in (*_INQUIRY_AMOUNTS, "registered_capital_log", "preserved_amount_
     _RULES[_feature] = _amount_rule(_feature)
 
 
+# --- the terminated-case (终本) record's own features ------------------------------------
+
+_NO_INQUIRY = _p("no_inquiry", "终本后尚未查控", "no inquiry since termination")
+
+#: Phrasing of the terminated-case features the new-case record does not have; the
+#: shared ones (claim, respondent, prior cases …) are phrased as above.
+TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
+    **_RULES,
+    "unpaid_amount_log": (
+        lambda v: _buckets(v, [_log_threshold(5e4), _log_threshold(5e5)]),
+        (
+            _p("unknown", "未履行金额不明", "unpaid amount unknown"),
+            _p("small", "未履行金额较小（不足5万元）", "small unpaid amount (under ¥50k)"),
+            _p("medium", "未履行金额中等（5万至50万元）", "medium unpaid amount (¥50k–500k)"),
+            _p("large", "未履行金额较大（50万元以上）", "large unpaid amount (over ¥500k)"),
+        ),
+    ),
+    "paid_before_termination_log": (
+        lambda v: _buckets(v, [1e-12]),
+        (
+            _p("unknown", "终本前履行情况不明", "payment before termination unknown"),
+            _p("none", "终本前分文未付", "nothing paid before termination"),
+            _p("some", "终本前曾部分履行", "part paid before termination"),
+        ),
+    ),
+    "inquiries_since": _count_rule(
+        _p("unknown", "终本后查控次数不明", "inquiries since termination unknown"),
+        _NO_INQUIRY,
+        _p("some", "终本后已定期查控", "inquired since termination"),
+    ),
+    "last_bank_balance_log": (
+        lambda v: _buckets(v, [_log_threshold(1e3), _log_threshold(2e4)]),
+        (
+            _NO_INQUIRY,
+            _p("little", "最近查控存款极少", "next to no deposits at the last inquiry"),
+            _p("some", "最近查控有少量存款", "some deposits at the last inquiry"),
+            _p("much", "最近查控存款较多", "sizeable deposits at the last inquiry"),
+        ),
+    ),
+    "last_real_estate_count": _count_rule(
+        _NO_INQUIRY,
+        _p("none", "最近查控未见不动产", "no real estate at the last inquiry"),
+        _p("some", "最近查控发现不动产", "real estate found at the last inquiry"),
+    ),
+    "last_vehicle_count": _count_rule(
+        _NO_INQUIRY,
+        _p("none", "最近查控未见车辆", "no vehicles at the last inquiry"),
+        _p("some", "最近查控发现车辆", "vehicles found at the last inquiry"),
+    ),
+    "last_equity_stakes": _count_rule(
+        _NO_INQUIRY,
+        _p("none", "最近查控未见股权", "no equity stakes at the last inquiry"),
+        _p("some", "最近查控发现股权", "equity stakes found at the last inquiry"),
+    ),
+    "last_items_found": _count_rule(
+        _NO_INQUIRY,
+        _p("none", "最近查控无可查封财产", "nothing to seize at the last inquiry"),
+        _p("some", "最近查控有可查封财产", "something to seize at the last inquiry"),
+    ),
+    "last_bank_to_unpaid_log": (
+        lambda v: _buckets(v, [_log_threshold(0.05), _log_threshold(1.0) - 1e-12]),
+        (
+            _NO_INQUIRY,
+            _p("little", "存款远不足未履行金额", "deposits far short of the debt"),
+            _p("part", "存款可清偿部分债务", "deposits cover part of the debt"),
+            _p("covers", "存款足以清偿未履行金额", "deposits cover the debt"),
+        ),
+    ),
+    "new_cases_as_applicant": _count_rule(
+        _p("unknown", "被执行人起诉情况不明", "cases brought by the debtor unknown"),
+        _p("none", "被执行人终本后未作为原告或申请人", "debtor has brought no case since"),
+        _p(
+            "some",
+            "被执行人终本后作为原告或申请人（可能有收入或债权）",
+            "debtor has since brought cases (income or claims of its own)",
+        ),
+    ),
+    "new_registrations": _count_rule(
+        _p("unknown", "新登记财产不明", "new registrations unknown"),
+        _p("none", "终本后无新登记财产", "nothing newly registered since"),
+        _p(
+            "some",
+            "终本后有新登记的公司、车辆或财产",
+            "companies, vehicles or property newly registered",
+        ),
+    ),
+    "applicant_leads": _count_rule(
+        _p("unknown", "财产线索不明", "property leads unknown"),
+        _p("none", "申请人未提供财产线索", "no property leads from the applicant"),
+        _p("some", "申请人提供了财产线索", "the applicant filed property leads"),
+    ),
+    "debtor_reported_property": _yes_no(
+        _p("unknown", "财产申报情况不明", "property report unknown"),
+        _p("no", "被执行人未申报财产", "no property report"),
+        _p("yes", "被执行人已申报财产", "the debtor filed a property report"),
+    ),
+    "months_since_termination": (
+        lambda v: _buckets(v, [12.0, 36.0]),
+        (
+            _p("unknown", "终本时间不明", "time since termination unknown"),
+            _p("recent", "终本不足一年", "terminated less than a year ago"),
+            _p("middle", "终本一至三年", "terminated one to three years ago"),
+            _p("old", "终本三年以上", "terminated over three years ago"),
+        ),
+    ),
+    "months_since_last_inquiry": (
+        lambda v: _buckets(v, [3.0]),
+        (
+            _NO_INQUIRY,
+            _p("recent", "最近三个月内查控过", "inquired in the last three months"),
+            _p("older", "最近查控已超过三个月", "last inquiry over three months ago"),
+        ),
+    ),
+    "unpaid_share_of_claim": (
+        lambda v: _buckets(v, [0.999]),
+        (
+            _p("unknown", "履行比例不明", "share paid unknown"),
+            _p("part", "标的额已部分履行", "part of the claim paid"),
+            _p("all", "标的额全部未履行", "nothing of the claim paid"),
+        ),
+    ),
+}
+
+
 class ReasonExplainer:
     """Phrases the top contributions of one model's features.
 
     ``categories`` is the feature builder's learned vocabulary
     (``CaseFeatureBuilder.categories_``): a categorical feature holds the index
     of its code, which is phrased "案由：民间借贷 / cause of action: private
-    lending".
+    lending".  ``labels``, ``rules`` and ``fields`` say how the features of
+    a record are named and phrased: the new-case record's by default,
+    :data:`TERMINATED_RULES` and the terminated builder's labels for a
+    terminated-case model.
     """
 
-    def __init__(self, feature_names: Sequence[str], categories: Mapping[str, Sequence[str]]):
+    def __init__(
+        self,
+        feature_names: Sequence[str],
+        categories: Mapping[str, Sequence[str]],
+        *,
+        labels: Mapping[str, tuple[str, str]] = FEATURE_LABELS,
+        rules: Mapping[str, tuple[Rule, tuple[Phrase, ...]]] = _RULES,
+        fields: Mapping[str, FieldSpec] = FIELD_BY_NAME,
+    ):
         self.feature_names = list(feature_names)
         self._rules: list[Rule] = []
         self._phrases: list[list[tuple[str, str, str]]] = []
         for name in self.feature_names:
-            label_zh, label_en = FEATURE_LABELS[name]
+            label_zh, label_en = labels[name]
             if name in categories:
-                rule, phrases = self._categorical(name, label_zh, label_en, categories[name])
-            elif name in _RULES:
-                rule, phrases = _RULES[name]
+                rule, phrases = self._categorical(
+                    fields[name], label_zh, label_en, categories[name]
+                )
+            elif name in rules:
+                rule, phrases = rules[name]
             else:
                 raise KeyError(f"no phrasing for feature {name!r}: add a rule in models/reasons.py")
             self._rules.append(rule)
@@ -329,9 +466,8 @@ class ReasonExplainer:
 
     @staticmethod
     def _categorical(
-        name: str, label_zh: str, label_en: str, codes: Sequence[str]
+        spec: FieldSpec, label_zh: str, label_en: str, codes: Sequence[str]
     ) -> tuple[Rule, tuple[Phrase, ...]]:
-        spec = FIELD_BY_NAME[name]
         labels = {c.code: (c.zh, c.en) for c in spec.codes}
         phrases = [_p("unknown", f"{label_zh}不明或为新代码", f"{label_en} unknown or new")]
         for code in codes:

@@ -39,14 +39,28 @@ CHALLENGER = "challenger"
 MODEL_ARTIFACT = "model_dir"
 
 
-def model_name(kind: str, settings: TriageSettings | None = None) -> str:
+def model_names(settings: TriageSettings | None = None) -> dict[str, str]:
+    """The registered name of every model by its kind (the new-case models first)."""
     settings = settings or get_settings()
-    return settings.stream_model_name if kind == "stream" else settings.assets_model_name
+    return {
+        "stream": settings.stream_model_name,
+        "assets": settings.assets_model_name,
+        "resume": settings.resume_model_name,
+        "recovery": settings.recovery_model_name,
+    }
+
+
+def model_name(kind: str, settings: TriageSettings | None = None) -> str:
+    """The registered name of the model of ``kind``."""
+    names = model_names(settings)
+    if kind not in names:
+        raise ValueError(f"unknown model kind {kind!r}; the kinds are {', '.join(names)}")
+    return names[kind]
 
 
 def kind_of(name: str, settings: TriageSettings | None = None) -> str:
-    settings = settings or get_settings()
-    kinds = {settings.stream_model_name: "stream", settings.assets_model_name: "assets"}
+    """The kind of the model registered as ``name``; ValueError for a name no model has."""
+    kinds = {registered: kind for kind, registered in model_names(settings).items()}
     if name not in kinds:
         raise ValueError(f"unknown model {name!r}; the models are {', '.join(kinds)}")
     return kinds[name]
@@ -125,7 +139,7 @@ def log_case_model(model: CaseModel, *, registered_name: str) -> str:
             python_model=str(Path(__file__).with_name("mlflow_model.py")),
             artifacts={MODEL_ARTIFACT: str(directory)},
             signature=model_signature(model.kind),
-            input_example=input_example(),
+            input_example=input_example(model.kind),
             pip_requirements=_pip_requirements(),
             registered_model_name=registered_name,
         )

@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from models.calibration import METHODS, CalibrationMethod, ScoreCalibrator
+from models.calibration import PROBABILITY_METHODS as METHODS
+from models.calibration import CalibrationMethod, ScoreCalibrator
 
 
 def fit_calibrator(raw_score: np.ndarray, y: np.ndarray, method: str) -> ScoreCalibrator:

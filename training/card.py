@@ -164,6 +164,11 @@ class ModelCardData:
     extra_limits: Sequence[str] = ()
     figures: Mapping[str, str] = field(default_factory=dict)
     boosting: Mapping[str, Any] | None = None
+    #: Terminated-case models: yuan per 100 follow-ups by ranking and budget
+    #: (:func:`training.terminated.follow_up_value` rows).
+    follow_up: Sequence[Mapping[str, Any]] | None = None
+    #: The yuan model: predicted against realised (and true) yuan per decile.
+    yuan_calibration: pd.DataFrame | None = None
 
     @property
     def meaning(self) -> str:
@@ -216,6 +221,11 @@ def _pct(value: Any, digits: int = 1) -> str:
 def _signed_pct(value: Any) -> str:
     """A value already in percent, with its sign."""
     return _NO_VALUE if _missing(value) else f"{float(value):+.1f} %"
+
+
+def _hundred(value: Any) -> Any:
+    """A fraction as percent (for :func:`_signed_pct`), missing kept missing."""
+    return None if _missing(value) else 100 * float(value)
 
 
 def _count(value: Any) -> str:
@@ -669,6 +679,64 @@ def _limits(card: ModelCardData) -> list[str]:
     return ["## Known limits", "", *(f"- {b}" for b in bullets)]
 
 
+def _yuan(value: object) -> str:
+    return _NO_VALUE if _missing(value) else f"¥{float(value):,.0f}"  # type: ignore[arg-type]
+
+
+def _follow_up(card: ModelCardData) -> list[str]:
+    rows = list(card.follow_up or ())
+    budgets = sorted({float(r["budget_share"]) for r in rows})
+    rankings = list(dict.fromkeys(str(r["ranking"]) for r in rows))
+    by = {(str(r["ranking"]), float(r["budget_share"])): r for r in rows}
+    table = [
+        [name, *(_yuan(by.get((name, b), {}).get("yuan_per_100")) for b in budgets)]
+        for name in rankings
+    ]
+    model = [by.get(("model", b), {}) for b in budgets]
+    table.append(["model ÷ best rule", *(_num(m.get("times_best_rule"), 2) for m in model)])
+    if any("share_of_bayes" in m for m in model):
+        table.append(["model ÷ Bayes-optimal", *(_num(m.get("share_of_bayes"), 3) for m in model)])
+    head = [f"K = {_pct(b, 0)} ({_count(by[(rankings[0], b)]['budget'])} cases)" for b in budgets]
+    return [
+        "## Yuan per 100 follow-ups",
+        "",
+        "Following up the top K of the newest inventory (the test split) by each ranking: "
+        "the model's expected yuan per follow-up (p_resume × E[yuan | recovered]), the "
+        "common rules, and — with the generator's truth — the Bayes-optimal ranking by the "
+        "true expected yuan. With the truth each ranking is valued by the true expected yuan "
+        "of the cases it picks; without, by the realised yuan of its followed-up cases.",
+        "",
+        *_table(["ranking", *head], table),
+    ]
+
+
+def _yuan_calibration(card: ModelCardData) -> list[str]:
+    table = card.yuan_calibration
+    assert table is not None
+    has_truth = "expected" in table.columns
+    headers = ["decile", "n", "predicted", "realised", "predicted ÷ realised"]
+    headers += ["true expected", "predicted ÷ true"] if has_truth else []
+    rows = [
+        [
+            int(r["decile"]),
+            _count(r["n"]),
+            _yuan(r["predicted"]),
+            _yuan(r["realised"]),
+            _num(r["ratio"], 3),
+            *([_yuan(r["expected"]), _num(r["ratio_expected"], 3)] if has_truth else []),
+        ]
+        for _, r in table.iterrows()
+    ]
+    return [
+        "## Yuan calibration",
+        "",
+        "Recovered test cases in ten equal groups by predicted yuan: the mean predicted "
+        "against the mean recovered" + (" and the true expected amount." if has_truth else "."),
+        "",
+        *_table(headers, rows),
+    ]
+
+
 def render_model_card(card: ModelCardData) -> str:
     """The model card as markdown (sections for the optional parts only when given)."""
     version = f" v{card.model_version}" if card.model_version else ""
@@ -691,6 +759,10 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_tradeoff(card))
     if card.policy_cost:
         sections.append(_policy_cost(card))
+    if card.follow_up:
+        sections.append(_follow_up(card))
+    if card.yuan_calibration is not None and len(card.yuan_calibration):
+        sections.append(_yuan_calibration(card))
     sections.append(["## Intended use", "", card.intended_use])
     sections.append(_limits(card))
     if card.figures:
@@ -722,7 +794,14 @@ def summary_lines(card: ModelCardData) -> list[str]:
             )
         )
     model = card.model_entry
-    if model is not None:
+    if model is not None and "gamma_deviance" in card.metrics[model]:
+        m = card.metrics[model]
+        lines.append(
+            f"test: gamma deviance {_num(m.get('gamma_deviance'))} · skill "
+            f"{_num(m.get('deviance_skill'))} · yuan total {_signed_pct(_hundred(m.get('bias')))} · "
+            f"worst decile off by {_pct(m.get('max_decile_error'))}"
+        )
+    elif model is not None:
         m = card.metrics[model]
         lines.append(
             f"test: AUC {_num(m.get('auc'))} · log loss {_num(m.get('log_loss'))} · "
@@ -736,7 +815,7 @@ def summary_lines(card: ModelCardData) -> list[str]:
             f"log loss {_num(b.get('log_loss'))} (model {_signed_pct(g.get('log_loss_gap_pct'))})"
         )
     baselines = [name for name in card.metrics if name != model]
-    if baselines:
+    if baselines and model is not None and "auc" in card.metrics[model]:
         lines.append(
             "baselines: "
             + "; ".join(
@@ -745,7 +824,9 @@ def summary_lines(card: ModelCardData) -> list[str]:
                 for name in baselines
             )
         )
-    if card.calibration_method is not None or card.ece_before is not None:
+    if card.ece_before is None and card.ece_after is None and card.calibration_method:
+        lines.append(f"calibration: {card.calibration_method}")  # a yuan model: no ECE
+    elif card.calibration_method is not None or card.ece_before is not None:
         lines.append(
             f"calibration: {_text(card.calibration_method)}, ECE {_num(card.ece_before)} → "
             f"{_num(card.ece_after)}"
@@ -768,5 +849,15 @@ def summary_lines(card: ModelCardData) -> list[str]:
                 f"worst slice: {worst['slice']} {_slice_value_label(worst['slice'], str(worst['value']))} "
                 f"AUC {_num(worst['auc'])} (n = {int(worst['n']):,}); "
                 f"{int(rows['flag'].sum())} slices flagged"
+            )
+    if card.follow_up:
+        k5 = {str(r["ranking"]): r for r in card.follow_up if float(r["budget_share"]) == 0.05}
+        if "model" in k5:
+            m5 = k5["model"]
+            bayes = m5.get("share_of_bayes")
+            lines.append(
+                f"follow-up at K = 5 %: model {_yuan(m5['yuan_per_100'])} per 100, "
+                f"{_num(m5.get('times_best_rule'), 2)}× the best rule"
+                + (f", {_num(bayes, 3)} of Bayes-optimal" if bayes is not None else "")
             )
     return lines[:10]

@@ -16,6 +16,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     train = subparsers.add_parser("train", help="train, evaluate and register both models")
     train.add_argument("--data", required=True, help="labelled cases (.csv or .parquet)")
+    train.add_argument(
+        "--kind",
+        choices=("case", "terminated"),
+        default="case",
+        help="new cases (triage-stream, triage-assets) or terminated 终本 cases "
+        "(triage-resume, triage-recovery)",
+    )
     train.add_argument("--truth", help="true probabilities (from `triage generate --truth`)")
     train.add_argument("--results", help="write a JSON summary of the run here")
     train.add_argument(
@@ -61,8 +68,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--results", help="write a JSON summary (rows, seconds, versions) here")
     score.set_defaults(handler=_score)
 
+    follow_up = subparsers.add_parser(
+        "follow-up",
+        help="rank terminated (终本) cases for extra follow-up work by expected yuan",
+        description="Orders the extra follow-up work only: the six-monthly legal network "
+        "inquiry of every terminated case is never replaced.",
+    )
+    follow_up.add_argument("--data", required=True, help="terminated cases (.csv or .parquet)")
+    follow_up.add_argument(
+        "--budget", required=True, help="follow-ups to list: a count (300) or a share (5%%)"
+    )
+    follow_up.add_argument("--court", help="only this court's cases (court_id)")
+    follow_up.add_argument("--out", required=True, help="the list (.csv or .parquet)")
+    follow_up.add_argument("--reasons", type=int, default=3, help="reasons of the probability")
+    follow_up.set_defaults(handler=_follow_up)
+
     promote = subparsers.add_parser("promote", help="make a model version the champion by hand")
-    promote.add_argument("--model", required=True, help="triage-stream or triage-assets")
+    promote.add_argument(
+        "--model", required=True, help="triage-stream, triage-assets, triage-resume or …-recovery"
+    )
     promote.add_argument("--version", required=True)
     promote.add_argument(
         "--reason", default="manual promotion", help="why, as the alias history records it"
@@ -70,14 +94,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.set_defaults(handler=_promote)
 
     rollback = subparsers.add_parser("rollback", help="give champion back to the previous version")
-    rollback.add_argument("--model", required=True, help="triage-stream or triage-assets")
+    rollback.add_argument(
+        "--model", required=True, help="triage-stream, triage-assets, triage-resume or …-recovery"
+    )
     rollback.add_argument(
         "--reason", default="manual rollback", help="why, as the alias history records it"
     )
     rollback.set_defaults(handler=_rollback)
 
     models = subparsers.add_parser("models", help="list model versions, aliases and alias history")
-    models.add_argument("--model", help="only this model (triage-stream or triage-assets)")
+    models.add_argument("--model", help="only this model (e.g. triage-stream, triage-resume)")
     models.add_argument(
         "--history",
         action="store_true",
@@ -99,7 +125,7 @@ def _train(args: argparse.Namespace) -> int:
     from features.load import CaseDataError
     from training.checks import TrainingRefused
     from training.config import TrainingConfig
-    from training.train import train, write_results
+    from training.train import TrainResult, train, write_results
 
     _logging()
     config = TrainingConfig(threads=get_settings().threads)
@@ -121,8 +147,14 @@ def _train(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
+    result: TrainResult
     try:
-        result = train(args.data, truth=args.truth, config=config)
+        if args.kind == "terminated":
+            from training.terminated import train_terminated
+
+            result = train_terminated(args.data, truth=args.truth, config=config)
+        else:
+            result = train(args.data, truth=args.truth, config=config)
     except (TrainingRefused, CaseDataError, FileNotFoundError, ValueError) as error:
         raise CommandError(f"refused, nothing registered: {error}") from error
     print_outcomes(result)
@@ -196,6 +228,29 @@ def _score_on_cluster(args: argparse.Namespace) -> dict[str, object]:
     return summary
 
 
+def _follow_up(args: argparse.Namespace) -> int:
+    from features.load import CaseDataError
+    from training.follow_up import follow_up_file
+
+    _logging()
+    try:
+        summary = follow_up_file(
+            args.data, args.out, budget=args.budget, court=args.court, reasons=args.reasons
+        )
+    except CaseDataError as error:
+        raise CommandError(f"refused, nothing written:\n{error}") from error
+    except (LookupError, ValueError) as error:
+        raise CommandError(f"refused, nothing written: {error}") from error
+    court = f" of court {summary['court']}" if summary["court"] else ""
+    print(summary["notice"])
+    print(
+        f"{summary['kept']} of {summary['inventory']} terminated cases{court} listed for "
+        f"follow-up, expected ¥{summary['expected_yuan']:,.0f} in all, with "
+        f"{summary['resume_model']} and {summary['recovery_model']} -> {args.out}"
+    )
+    return 0
+
+
 def _promote(args: argparse.Namespace) -> int:
     from models import registry
 
@@ -232,8 +287,7 @@ def _models(args: argparse.Namespace) -> int:
     from models import registry
 
     registry.configure_mlflow()
-    settings = get_settings()
-    names = [settings.stream_model_name, settings.assets_model_name]
+    names = list(registry.model_names(get_settings()).values())
     if args.model:
         try:
             registry.kind_of(args.model)

@@ -7,6 +7,8 @@ tolerances and floors, routing policy) lives here.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.routing import RoutingPolicy
@@ -61,6 +63,13 @@ class GateConfig(BaseModel):
     log_loss_tolerance: float = Field(
         0.01, ge=0, description="New log loss may exceed the champion's by this share."
     )
+    max_yuan_bias: float = Field(
+        0.10,
+        gt=0,
+        le=1,
+        description="Yuan models: largest predicted ÷ realised total − 1 on the test split "
+        "(plus twice its sampling noise).",
+    )
     min_auc: float = Field(0.65, ge=0.5, le=1, description="Absolute floor on test AUC.")
     max_ece: float = Field(
         0.05, gt=0, le=1, description="Absolute ceiling on test calibration error."
@@ -84,6 +93,11 @@ class TrainingConfig(BaseModel):
         2, ge=1, description="LightGBM threads (set explicitly: 4.7 oversubscribes)."
     )
     reasons_per_case: int = Field(3, ge=1, le=10)
+    recovery_objective: Literal["gamma", "log"] = Field(
+        "gamma",
+        description="The terminated-case yuan model: LightGBM's gamma regression (log link, "
+        "fits the mean) or least squares on log yuan (a median, corrected by smearing).",
+    )
     figures: bool = Field(
         True,
         description=(

@@ -249,7 +249,12 @@ def _slice_values(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str]
 
 
 def slice_metrics(
-    frame: pd.DataFrame, y, p, min_size: int = 200, n_bins: int = DEFAULT_BINS
+    frame: pd.DataFrame,
+    y,
+    p,
+    min_size: int = 200,
+    n_bins: int = DEFAULT_BINS,
+    columns: Sequence[str] = SLICE_COLUMNS,
 ) -> pd.DataFrame:
     """Metrics of the model on each slice of the cases.
 
@@ -270,9 +275,7 @@ def slice_metrics(
     p = np.asarray(p, dtype=np.float64).ravel()
     if not (len(frame) == y.size == p.size):
         raise ValueError(f"frame, y and p differ in length: {len(frame)}, {y.size}, {p.size}")
-    missing = {"claim_amount" if s == "claim_band" else s for s in SLICE_COLUMNS} - set(
-        frame.columns
-    )
+    missing = {"claim_amount" if s == "claim_band" else s for s in columns} - set(frame.columns)
     if missing:
         raise KeyError(f"case frame lacks the slice columns {sorted(missing)}")
     labelled = ~np.isnan(y)
@@ -289,7 +292,7 @@ def slice_metrics(
         return out
 
     rows = [row("all", "all", np.ones(y.size, dtype=bool))]
-    for name in SLICE_COLUMNS:
+    for name in columns:
         values, order = _slice_values(frame, name)
         for value in order:
             mask = values == value
@@ -592,3 +595,88 @@ def logistic_baseline(
             ("model", LogisticRegression(C=C, max_iter=max_iter)),
         ]
     )
+
+
+# --- amounts and follow-up budgets (terminated cases) ---------------------------------------
+
+#: Slices of terminated cases: the new-case slices that exist in the record, and the ground.
+TERMINATED_SLICE_COLUMNS: tuple[str, ...] = (
+    "province",
+    "court_level",
+    "respondent_type",
+    "claim_band",
+    "termination_reason",
+)
+
+
+def amount_metrics(y, yuan) -> dict[str, float]:
+    """How well predicted yuan match recovered yuan (each case recovered something).
+
+    ``gamma_deviance`` (mean, the loss of a multiplicative error), its
+    ``deviance_skill`` against predicting every case the mean (1 − ratio: 0 is
+    no better than the mean, 1 perfect), ``bias`` (predicted total ÷ realised
+    total − 1), ``bias_noise`` (the realised total's standard error as a
+    share of it: heavy-tailed amounts make a few hundred cases a noisy
+    total), ``max_decile_error`` (the largest |predicted ÷ realised − 1| over
+    deciles of the prediction), and ``n``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    yuan = np.asarray(yuan, dtype=np.float64)
+    if y.size == 0 or np.any(y <= 0) or np.any(yuan <= 0):
+        raise ValueError("amount metrics need recovered cases and positive predictions")
+
+    def deviance(pred: np.ndarray) -> float:
+        return float(np.mean(2 * (np.log(pred / y) + y / pred - 1)))
+
+    model = deviance(yuan)
+    constant = deviance(np.full_like(y, y.mean()))
+    deciles = amount_calibration(y, yuan)
+    return {
+        "n": float(y.size),
+        "gamma_deviance": model,
+        "deviance_skill": 1 - model / constant if constant > 0 else _NAN,
+        "bias": float(yuan.sum() / y.sum() - 1),
+        "bias_noise": float(y.std() / np.sqrt(y.size) / y.mean()),
+        "max_decile_error": float(np.max(np.abs(deciles["ratio"] - 1))),
+    }
+
+
+def amount_calibration(y, yuan, expected=None, n_bins: int = 10) -> pd.DataFrame:
+    """Predicted against realised yuan per decile of the prediction.
+
+    Columns ``decile`` (1 lowest), ``n``, ``predicted`` and ``realised`` (means),
+    ``ratio`` (predicted ÷ realised); with ``expected`` (the true expected
+    amounts of synthetic cases) also ``expected`` and ``ratio_expected``: the
+    same calibration without the noise of the realised amounts.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    yuan = np.asarray(yuan, dtype=np.float64)
+    bins = _equal_mass_bins(yuan, n_bins)
+    rows = []
+    for b in range(int(bins.max()) + 1 if bins.size else 0):
+        mask = bins == b
+        if not mask.any():
+            continue
+        row = {
+            "decile": b + 1,
+            "n": int(mask.sum()),
+            "predicted": float(yuan[mask].mean()),
+            "realised": float(y[mask].mean()),
+        }
+        row["ratio"] = row["predicted"] / row["realised"]
+        if expected is not None:
+            row["expected"] = float(np.asarray(expected, dtype=np.float64)[mask].mean())
+            row["ratio_expected"] = row["predicted"] / row["expected"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def yuan_per_100_follow_ups(order: np.ndarray, expected_yuan: np.ndarray, budget: int) -> float:
+    """Expected yuan recovered per 100 follow-ups of the first ``budget`` cases of ``order``.
+
+    ``expected_yuan`` is each case's expected recovery if followed up: the
+    truth of synthetic cases (exact, no sampling noise), or realised amounts
+    of cases that were followed up at random (an unbiased, noisy estimate).
+    """
+    chosen = np.asarray(order)[: max(int(budget), 1)]
+    return float(100 * np.mean(np.asarray(expected_yuan, dtype=np.float64)[chosen]))

@@ -105,10 +105,24 @@ class FitResult:
         return self.search.trials
 
 
-def _base_params(config: SearchConfig, threads: int) -> dict[str, object]:
+#: The validation loss each LightGBM objective is early-stopped and searched on: log loss
+#: for the probabilities, the deviance of the objective for the yuan regressors.
+METRICS: dict[str, str] = {
+    "binary": "binary_logloss",
+    "gamma": "gamma_deviance",
+    "tweedie": "tweedie",
+    "regression": "l2",
+}
+
+
+def _base_params(
+    config: SearchConfig, threads: int, objective: str = "binary"
+) -> dict[str, object]:
+    if objective not in METRICS:
+        raise ValueError(f"unknown objective {objective!r}; choose from {sorted(METRICS)}")
     return {
-        "objective": "binary",
-        "metric": "binary_logloss",
+        "objective": objective,
+        "metric": METRICS[objective],
         "learning_rate": config.learning_rate,
         "num_threads": threads,
         "bagging_freq": 1,
@@ -193,8 +207,14 @@ def search_params(
     config: SearchConfig,
     threads: int,
     time_budget: float,
+    objective: str = "binary",
 ) -> SearchResult:
-    """Search hyper-parameters within ``time_budget`` seconds on samples of the data."""
+    """Search hyper-parameters within ``time_budget`` seconds on samples of the data.
+
+    ``objective`` is LightGBM's (``binary`` for probabilities; ``gamma``,
+    ``tweedie`` or ``regression`` for amounts); trials are scored by its
+    :data:`METRICS` loss on validation.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -210,12 +230,12 @@ def search_params(
         feature_names,
         threads,
     )
-    base = _base_params(config, threads) | {"learning_rate": config.search_learning_rate}
+    base = _base_params(config, threads, objective) | {"learning_rate": config.search_learning_rate}
     best: dict[str, Any] = {}
     trials: list[dict[str, object]] = []
     deadline = started + time_budget
 
-    def objective(trial: optuna.Trial) -> float:
+    def trial_loss(trial: optuna.Trial) -> float:
         params = dict(base)
         params.update(
             num_leaves=trial.suggest_int("num_leaves", 3, 63, log=True),
@@ -232,7 +252,7 @@ def search_params(
         stopwatch = _Stopwatch(deadline + (time_budget if trial.number == 0 else 0.0))
         trial_started = time.monotonic()
         booster = _train_early_stopped(params, train_set, valid_set, config, stopwatch)
-        loss = float(booster.best_score["validation"]["binary_logloss"])
+        loss = float(booster.best_score["validation"][str(base["metric"])])
         trials.append(
             {"number": trial.number, "log_loss": loss, "rounds": booster.best_iteration}
             | trial.params
@@ -249,7 +269,7 @@ def search_params(
     for params in DEFAULT_TRIALS:
         study.enqueue_trial(params)
     # The first trial always runs; later ones only while the budget lasts.
-    study.optimize(objective, n_trials=config.n_trials, timeout=max(time_budget, 1e-3))
+    study.optimize(trial_loss, n_trials=config.n_trials, timeout=max(time_budget, 1e-3))
     params = dict(best["params"]) | {"learning_rate": config.learning_rate}
     return SearchResult(
         params=params,
@@ -339,7 +359,7 @@ def fit_final(
     booster = _train_early_stopped(params, train_set, valid_set, config, stopwatch)
     seconds = time.monotonic() - started
     per_round = seconds / max(booster.current_iteration(), 1)
-    validation_log_loss = float(booster.best_score["validation"]["binary_logloss"])
+    validation_log_loss = float(booster.best_score["validation"][str(params["metric"])])
     # Keep the best rounds only, without the training data.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=booster.best_iteration))
     if stopwatch.fired:

@@ -9,13 +9,17 @@ so a first model trained on shuffled labels never serves.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
 from models import registry
 from training.config import GateConfig
-from training.evaluate import DEFAULT_BINS, binary_metrics
+from training.evaluate import DEFAULT_BINS, amount_metrics, binary_metrics
+
+#: Metrics of scores on the test split, and the decision they allow (pure), per model output.
+Scorer = Callable[..., dict[str, float]]
+Decision = Callable[[Mapping[str, float], Mapping[str, float] | None, GateConfig], tuple[bool, str]]
 
 
 def ece_ceiling(config: GateConfig, n_cases: int, n_bins: int = DEFAULT_BINS) -> float:
@@ -67,6 +71,48 @@ def gate_decision(
     )
 
 
+def amount_gate_decision(
+    candidate: Mapping[str, float], champion: Mapping[str, float] | None, config: GateConfig
+) -> tuple[bool, str]:
+    """The gate of a yuan model (:func:`training.evaluate.amount_metrics`), pure.
+
+    It must rank amounts better than predicting every case the mean
+    (``deviance_skill`` > 0), its total must match the realised total within
+    ``max_yuan_bias`` plus twice the total's sampling noise, and its gamma
+    deviance may exceed the champion's by at most ``log_loss_tolerance``.
+    """
+    failures = []
+    if not candidate["deviance_skill"] > 0:
+        failures.append(
+            f"gamma deviance skill {candidate['deviance_skill']:.4f} is not above 0 "
+            "(no better than predicting the mean)"
+        )
+    ceiling = config.max_yuan_bias + 2 * candidate["bias_noise"]
+    if not abs(candidate["bias"]) <= ceiling:
+        failures.append(
+            f"predicted yuan total is {candidate['bias']:+.1%} off the realised, beyond "
+            f"{ceiling:.1%} ({config.max_yuan_bias:.0%} plus twice the sampling noise)"
+        )
+    if champion is not None and candidate["gamma_deviance"] > champion["gamma_deviance"] * (
+        1 + config.log_loss_tolerance
+    ):
+        failures.append(
+            f"test gamma deviance {candidate['gamma_deviance']:.4f} exceeds the champion's "
+            f"{champion['gamma_deviance']:.4f} by more than {config.log_loss_tolerance:.0%}"
+        )
+    if failures:
+        return False, "not promoted: " + "; ".join(failures)
+    if champion is None:
+        return True, (
+            f"promoted: first champion, gamma deviance {candidate['gamma_deviance']:.4f}, "
+            f"yuan total {candidate['bias']:+.1%}"
+        )
+    return True, (
+        f"promoted: gamma deviance {candidate['gamma_deviance']:.4f} vs champion "
+        f"{champion['gamma_deviance']:.4f}"
+    )
+
+
 def promote_if_better(
     name: str,
     version: str,
@@ -75,14 +121,21 @@ def promote_if_better(
     target: str,
     test_frame: pd.DataFrame,
     config: GateConfig,
+    amounts: bool = False,
+    command: str = "triage train",
 ) -> dict[str, object]:
     """Make ``version`` the challenger, and the champion if it passes the gate.
 
     ``candidate_metrics`` are the new version's on ``test_frame`` (training
     computed them already); the champion is scored on the same cases here.
+    ``amounts``: the model predicts yuan (the recovery model), judged by
+    :func:`amount_gate_decision` on :func:`~training.evaluate.amount_metrics`;
+    otherwise a probability, judged by :func:`gate_decision`.
     """
+    score: Scorer = amount_metrics if amounts else binary_metrics
+    decide: Decision = amount_gate_decision if amounts else gate_decision
     registry.move_alias(
-        name, registry.CHALLENGER, version, "newly trained version", command="triage train"
+        name, registry.CHALLENGER, version, "newly trained version", command=command
     )
     y = test_frame[target].to_numpy()
     try:
@@ -90,13 +143,13 @@ def promote_if_better(
     except LookupError:
         champion = None
     champion_metrics = (
-        None if champion is None else binary_metrics(y, champion.model.predict_proba(test_frame))
+        None if champion is None else score(y, champion.model.predict_proba(test_frame))
     )
-    promoted, reason = gate_decision(candidate_metrics, champion_metrics, config)
+    promoted, reason = decide(candidate_metrics, champion_metrics, config)
     if champion is not None:
         reason += f" (champion was version {champion.version})"
     if promoted:
-        registry.move_alias(name, registry.CHAMPION, version, reason, command="triage train")
+        registry.move_alias(name, registry.CHAMPION, version, reason, command=command)
     return {
         "name": name,
         "version": version,

@@ -10,7 +10,7 @@ from app import cli
 
 COMMANDS = {
     "validate", "generate",  # features
-    "train", "score", "promote", "rollback", "models", "policy",  # training
+    "train", "score", "follow-up", "promote", "rollback", "models", "policy",  # training
     "serve", "keys", "decisions", "drift",  # serving
 }  # fmt: skip
 
