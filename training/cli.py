@@ -25,6 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--trials", type=int, help="at most this many search trials per model")
     train.add_argument(
+        "--cluster",
+        help="fit the final models on a Dask cluster over all training cases: a scheduler's "
+        "address (tcp://host:8786), or 'local' for one worker process per core on this "
+        "machine; the search stays on its sample here",
+    )
+    train.add_argument(
         "--max-complex-to-simple",
         type=float,
         help="routing policy: share of truly complex cases allowed into the simple stream",
@@ -122,7 +128,7 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CommandError(str(error)) from error
     try:
-        result = train(args.data, truth=args.truth, config=config)
+        result = train(args.data, truth=args.truth, config=config, cluster=args.cluster)
     except (TrainingRefused, CaseDataError, FileNotFoundError, ValueError) as error:
         raise CommandError(f"refused, nothing registered: {error}") from error
     print_outcomes(result)
