@@ -158,6 +158,47 @@ def partitioned_labels(data: PartitionedFeatures, target: str) -> da.Array:
     )
 
 
+def boost_on_cluster(
+    client: Client,
+    kind: str,
+    params: dict[str, Any],
+    rounds: int,
+    data: PartitionedFeatures,
+    builder: CaseFeatureBuilder,
+) -> lgb.Booster:
+    """``rounds`` of boosting with ``params`` over the partitions, as a plain local booster."""
+    from lightgbm.dask import DaskLGBMClassifier
+
+    # The worker's own thread count replaces num_threads (lightgbm.dask sets it per worker).
+    params = {k: v for k, v in params.items() if k != "num_threads"}
+    estimator = DaskLGBMClassifier(client=client, n_estimators=rounds, **params)
+    estimator.fit(
+        data.X,
+        partitioned_labels(data, TARGETS[kind]),
+        feature_name=list(builder.get_feature_names_out()),
+        categorical_feature=list(builder.categorical_features_),
+    )
+    # A plain booster, without the network parameters of the fit it came from.
+    return lgb.Booster(model_str=estimator.to_local().booster_.model_to_string())
+
+
+def refit_on_cluster(
+    client: Client,
+    kind: str,
+    fitted: FitResult,
+    data: PartitionedFeatures,
+    builder: CaseFeatureBuilder,
+    *,
+    n_fit_rows: int,
+) -> lgb.Booster:
+    """The final fit again on more cases (training and validation), as one process refits.
+
+    Its rounds scale with the rows, as :func:`training.fit.refit_booster`'s do.
+    """
+    rounds = max(1, round(fitted.best_iteration * sum(data.rows) / n_fit_rows))
+    return boost_on_cluster(client, kind, fitted.params, rounds, data, builder)
+
+
 def fit_on_cluster(
     client: Client,
     kind: str,
@@ -175,22 +216,10 @@ def fit_on_cluster(
     search stopped at (distributed LightGBM cannot stop early); the validation
     cases stay out of the fit, so its validation scores are out of sample.
     """
-    from lightgbm.dask import DaskLGBMClassifier
-
     started = time.monotonic()
     rounds = max(search.rounds, 1)
-    # The worker's own thread count replaces num_threads (lightgbm.dask sets it per worker).
     params = dict(search.params) | {"learning_rate": search.search_learning_rate}
-    params.pop("num_threads", None)
-    estimator = DaskLGBMClassifier(client=client, n_estimators=rounds, **params)
-    estimator.fit(
-        data.X,
-        partitioned_labels(data, TARGETS[kind]),
-        feature_name=list(builder.get_feature_names_out()),
-        categorical_feature=list(builder.categorical_features_),
-    )
-    # A plain booster, without the network parameters of the fit it came from.
-    booster = lgb.Booster(model_str=estimator.to_local().booster_.model_to_string())
+    booster = boost_on_cluster(client, kind, params, rounds, data, builder)
     seconds = time.monotonic() - started
     p_valid = np.clip(booster.predict(X_valid, num_threads=threads), 1e-15, 1 - 1e-15)
     validation_log_loss = float(

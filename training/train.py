@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -202,11 +203,12 @@ def finish_model(
     truth: pd.Series | None,
     deadline: float | None = None,
     refit: bool = True,
+    refitted_booster: lgb.Booster | None = None,
 ) -> ModelOutcome:
     """Calibrate, refit (when the budget allows), route and evaluate one searched model.
 
-    ``refit=False`` keeps the final fit as the model: a fit on a cluster, whose
-    refit on more rows would otherwise run in this one process.
+    ``refit=False`` with ``refitted_booster`` takes a refit made elsewhere (on
+    a cluster) instead of refitting in this one process.
     """
     target = TARGETS[kind]
     y = frame[target].to_numpy(dtype=np.int64)
@@ -230,7 +232,7 @@ def finish_model(
             seconds_left=None if deadline is None else deadline - time.monotonic(),
         )
         if refit
-        else None
+        else refitted_booster
     )
     booster = fitted.booster if refitted is None else refitted
     raw_test = np.asarray(booster.predict(X[test], raw_score=True, num_threads=config.threads))
@@ -411,8 +413,9 @@ def fit_models(
         )
     fitted: dict[str, FitResult] = {}
     on_cluster: ClusterTraining | None = None
+    refitted: dict[str, lgb.Booster] = {}
     if client is not None:
-        fitted, on_cluster = _fit_on_cluster(
+        fitted, refitted, on_cluster = _fit_on_cluster(
             client, cluster, searched, frame, X, split, builder, config
         )
     for position, kind in enumerate(KINDS):
@@ -442,6 +445,7 @@ def fit_models(
             truth=truths.get(kind),
             deadline=deadline,
             refit=client is None,
+            refitted_booster=refitted.get(kind),
         )
         log.info("%s model finished at %.0f s", kind, time.monotonic() - started)
     for outcome in outcomes.values():
@@ -465,9 +469,14 @@ def _fit_on_cluster(
     split: TimeSplit,
     builder: CaseFeatureBuilder,
     config: TrainingConfig,
-) -> tuple[dict[str, FitResult], ClusterTraining]:
-    """Both final fits on the cluster's workers, over one partitioning of the training cases."""
-    from training.cluster_fit import describe_cluster, fit_on_cluster, partition_features
+) -> tuple[dict[str, FitResult], dict[str, lgb.Booster], ClusterTraining]:
+    """Both final fits on the cluster's workers, and their refits on training + validation."""
+    from training.cluster_fit import (
+        describe_cluster,
+        fit_on_cluster,
+        partition_features,
+        refit_on_cluster,
+    )
 
     address, workers, threads = describe_cluster(client, cluster)
     data = partition_features(client, frame.iloc[split.train], builder)
@@ -484,6 +493,16 @@ def _fit_on_cluster(
         )
         for kind in KINDS
     }
+    # As in one process: the same model on training and validation cases together.
+    more = partition_features(
+        client, frame.iloc[np.concatenate([split.train, split.validation])], builder
+    )
+    refitted: dict[str, lgb.Booster] = {
+        kind: refit_on_cluster(
+            client, kind, fitted[kind], more, builder, n_fit_rows=len(split.train)
+        )
+        for kind in KINDS
+    }
     on_cluster = ClusterTraining(
         address=address,
         workers=workers,
@@ -491,7 +510,7 @@ def _fit_on_cluster(
         partitions=len(data.rows),
         partition_rows=data.rows,
     )
-    return fitted, on_cluster
+    return fitted, refitted, on_cluster
 
 
 def describe_model(
