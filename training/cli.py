@@ -32,6 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--trials", type=int, help="at most this many search trials per model")
     train.add_argument(
+        "--no-figures",
+        action="store_true",
+        help="leave the charts out of the model cards (about half a small run's time)",
+    )
+    train.add_argument(
+        "--cluster",
+        help="fit the final models on a Dask cluster over all training cases: a scheduler's "
+        "address (tcp://host:8786), or 'local' for one worker process per core on this "
+        "machine; the search stays on its sample here",
+    )
+    train.add_argument(
         "--max-complex-to-simple",
         type=float,
         help="routing policy: share of truly complex cases allowed into the simple stream",
@@ -144,9 +155,12 @@ def _train(args: argparse.Namespace) -> int:
             config.model_dump()
             | {"search": config.search.model_dump() | search}
             | {"policy": config.policy.model_dump() | policy}
+            | ({"figures": False} if args.no_figures else {})
         )
     except ValueError as error:
         raise CommandError(str(error)) from error
+    if args.cluster and args.kind == "terminated":
+        raise CommandError("--cluster trains the new-case models only, not --kind terminated")
     result: TrainResult
     try:
         if args.kind == "terminated":
@@ -154,7 +168,7 @@ def _train(args: argparse.Namespace) -> int:
 
             result = train_terminated(args.data, truth=args.truth, config=config)
         else:
-            result = train(args.data, truth=args.truth, config=config)
+            result = train(args.data, truth=args.truth, config=config, cluster=args.cluster)
     except (TrainingRefused, CaseDataError, FileNotFoundError, ValueError) as error:
         raise CommandError(f"refused, nothing registered: {error}") from error
     print_outcomes(result)

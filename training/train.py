@@ -22,8 +22,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -40,6 +41,7 @@ from training import evaluate
 from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.checks import TrainingRefused, check_leaks, check_trainable
+from training.cluster_fit import ClusterTraining
 from training.config import TrainingConfig
 from training.fit import (
     FitResult,
@@ -61,6 +63,9 @@ from training.thresholds import (
     routing_outcome,
 )
 from training.truth import TruthFileError, read_truth
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +202,14 @@ def finish_model(
     *,
     truth: pd.Series | None,
     deadline: float | None = None,
+    refit: bool = True,
+    refitted_booster: lgb.Booster | None = None,
 ) -> ModelOutcome:
-    """Calibrate, refit (when the budget allows), route and evaluate one searched model."""
+    """Calibrate, refit (when the budget allows), route and evaluate one searched model.
+
+    ``refit=False`` with ``refitted_booster`` takes a refit made elsewhere (on
+    a cluster) instead of refitting in this one process.
+    """
     target = TARGETS[kind]
     y = frame[target].to_numpy(dtype=np.int64)
     train, valid, test = split.train, split.validation, split.test
@@ -210,14 +221,18 @@ def finish_model(
     )
     calibrator, calibration_losses = choose_calibrator(raw_valid, y[valid], seed=config.search.seed)
     train_valid = np.concatenate([train, valid])
-    refitted = refit_booster(
-        X[train_valid],
-        y[train_valid],
-        fitted,
-        n_fit_rows=len(train),
-        categorical=list(builder.categorical_features_),
-        feature_names=names,
-        seconds_left=None if deadline is None else deadline - time.monotonic(),
+    refitted = (
+        refit_booster(
+            X[train_valid],
+            y[train_valid],
+            fitted,
+            n_fit_rows=len(train),
+            categorical=list(builder.categorical_features_),
+            feature_names=names,
+            seconds_left=None if deadline is None else deadline - time.monotonic(),
+        )
+        if refit
+        else refitted_booster
     )
     booster = fitted.booster if refitted is None else refitted
     raw_test = np.asarray(booster.predict(X[test], raw_score=True, num_threads=config.threads))
@@ -347,6 +362,8 @@ class FittedModels:
     X: np.ndarray
     builder: CaseFeatureBuilder
     leak_aucs: dict[str, pd.Series]
+    #: Where the final fits ran, when on a Dask cluster.
+    cluster: ClusterTraining | None = None
 
 
 def fit_models(
@@ -355,11 +372,15 @@ def fit_models(
     *,
     truths: dict[str, pd.Series] | None = None,
     started: float | None = None,
+    client: Client | None = None,
+    cluster: str = "local",
 ) -> FittedModels:
     """Split, build features, check for leaks, search, fit and evaluate both models.
 
     Pure computation on a validated canonical frame (see :func:`check_trainable`);
-    :func:`train` adds the I/O: reading, MLflow, the registry.
+    :func:`train` adds the I/O: reading, MLflow, the registry.  Given a Dask
+    ``client`` (of ``cluster``: its address or 'local'), the final fits run on
+    its workers over all training cases (:mod:`training.cluster_fit`).
     """
     started = time.monotonic() if started is None else started
     truths = truths or {}
@@ -391,11 +412,18 @@ def fit_models(
             searched[kind].validation_log_loss,
         )
     fitted: dict[str, FitResult] = {}
-    for position, kind in enumerate(KINDS):
-        deadline = time.monotonic() + share_until(0.8, position)
-        fitted[kind] = fit_model(
-            kind, searched[kind], frame, X, split, builder, config, deadline=deadline
+    on_cluster: ClusterTraining | None = None
+    refitted: dict[str, lgb.Booster] = {}
+    if client is not None:
+        fitted, refitted, on_cluster = _fit_on_cluster(
+            client, cluster, searched, frame, X, split, builder, config
         )
+    for position, kind in enumerate(KINDS):
+        if client is None:
+            deadline = time.monotonic() + share_until(0.8, position)
+            fitted[kind] = fit_model(
+                kind, searched[kind], frame, X, split, builder, config, deadline=deadline
+            )
         log.info(
             "%s: final fit %d rounds in %.0f s, validation log loss %.5f",
             kind,
@@ -416,11 +444,73 @@ def fit_models(
             config,
             truth=truths.get(kind),
             deadline=deadline,
+            refit=client is None,
+            refitted_booster=refitted.get(kind),
         )
         log.info("%s model finished at %.0f s", kind, time.monotonic() - started)
     for outcome in outcomes.values():
         outcome.model.metadata = describe_model(outcome, frame, split, X)
-    return FittedModels(outcomes=outcomes, split=split, X=X, builder=builder, leak_aucs=leak_aucs)
+    return FittedModels(
+        outcomes=outcomes,
+        split=split,
+        X=X,
+        builder=builder,
+        leak_aucs=leak_aucs,
+        cluster=on_cluster,
+    )
+
+
+def _fit_on_cluster(
+    client: Client,
+    cluster: str,
+    searched: dict[str, SearchResult],
+    frame: pd.DataFrame,
+    X: np.ndarray,
+    split: TimeSplit,
+    builder: CaseFeatureBuilder,
+    config: TrainingConfig,
+) -> tuple[dict[str, FitResult], dict[str, lgb.Booster], ClusterTraining]:
+    """Both final fits on the cluster's workers, and their refits on training + validation."""
+    from training.cluster_fit import (
+        describe_cluster,
+        fit_on_cluster,
+        partition_features,
+        refit_on_cluster,
+    )
+
+    address, workers, threads = describe_cluster(client, cluster)
+    data = partition_features(client, frame.iloc[split.train], builder)
+    fitted: dict[str, FitResult] = {
+        kind: fit_on_cluster(
+            client,
+            kind,
+            searched[kind],
+            data,
+            X[split.validation],
+            frame[TARGETS[kind]].to_numpy(dtype=np.int64)[split.validation],
+            builder,
+            threads=config.threads,
+        )
+        for kind in KINDS
+    }
+    # As in one process: the same model on training and validation cases together.
+    more = partition_features(
+        client, frame.iloc[np.concatenate([split.train, split.validation])], builder
+    )
+    refitted: dict[str, lgb.Booster] = {
+        kind: refit_on_cluster(
+            client, kind, fitted[kind], more, builder, n_fit_rows=len(split.train)
+        )
+        for kind in KINDS
+    }
+    on_cluster = ClusterTraining(
+        address=address,
+        workers=workers,
+        threads_per_worker=threads,
+        partitions=len(data.rows),
+        partition_rows=data.rows,
+    )
+    return fitted, refitted, on_cluster
 
 
 def describe_model(
@@ -469,8 +559,13 @@ def train(
     config: TrainingConfig | None = None,
     settings: TriageSettings | None = None,
     synthetic: bool | None = None,
+    cluster: str | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log and register both models from a labelled export."""
+    """Train, evaluate, log and register both models from a labelled export.
+
+    ``cluster`` (a Dask scheduler's address, or 'local' for a ``LocalCluster``
+    of this machine) runs each model's final fit on the cluster's workers.
+    """
     import mlflow
 
     from models import registry
@@ -484,7 +579,15 @@ def train(
         truths = read_truth(truth, frame["case_id"]) if truth else {}
     except TruthFileError as error:
         raise TrainingRefused(str(error)) from error
-    fitted = fit_models(frame, config, truths=truths, started=started)
+    if cluster is None:
+        fitted = fit_models(frame, config, truths=truths, started=started)
+    else:
+        from training.cluster_score import connect
+
+        with connect(cluster) as client:
+            fitted = fit_models(
+                frame, config, truths=truths, started=started, client=client, cluster=cluster
+            )
     fingerprint, commit = file_fingerprint(data), git_commit()
     registry.configure_mlflow(settings)
     registered: list[tuple[str, str]] = []
@@ -550,6 +653,8 @@ def _log_run_inputs(
             **{f"window_{s.name}": f"{day(s.start)}..{day(s.end)}" for s in splits},
         }
     )
+    if fitted.cluster is not None:
+        mlflow.log_params(fitted.cluster.params())
     report.write_json(scratch / "validation_report.json")
     mlflow.log_artifact(str(scratch / "validation_report.json"))
     leak_table = pd.DataFrame(fitted.leak_aucs).rename_axis("feature").reset_index()
