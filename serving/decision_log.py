@@ -144,10 +144,10 @@ _DASHBOARD_COLUMNS = tuple(
 sa.Index("ix_decisions_dashboard", DECISION_DAY, *_DASHBOARD_COLUMNS)
 # The same, one province after another: the dashboard filtered by a province otherwise reads
 # that province's rows out of the whole table (a province's decisions are spread over all of
-# it, ~4 rows a page).  Measured on PostgreSQL at 2 M decisions (benchmarks/bench_stats_postgres):
-# the province-filtered aggregates take 0.13-0.30 s with it against 0.43-0.85 s without
-# (2-4.6x), for 4 % fewer logged decisions per second (its inserts land at the end of each
-# province's newest day, 31 hot pages).  A court's selection keeps ix_decisions_court_id.
+# it, ~4 rows a page).  Measured on PostgreSQL (benchmarks/bench_stats_postgres): the
+# province-filtered aggregates are 2-4.6x faster with it at 2 M decisions and 5-15x at 4 M
+# (0.18-0.46 s against 1.3-3.1 s), for 4-18 % fewer logged decisions per second (its inserts
+# land at the end of each province's newest day, 31 hot pages).  A court's selection keeps ix_decisions_court_id.
 sa.Index(
     "ix_decisions_province_dashboard",
     decisions.c.province,
