@@ -39,7 +39,7 @@ DAYS = 180
 REPEAT = 3
 WRITE_ROWS = 20_000
 WRITE_BATCH = 100
-DASHBOARD_INDEXES = ("ix_decisions_dashboard",)
+DASHBOARD_INDEXES = ("ix_decisions_dashboard", "ix_decisions_province_dashboard")
 
 
 def _reason_pool() -> list[str]:
@@ -115,6 +115,8 @@ def synthetic_rows(n: int, seed: int = 0, start: str = "2024-06-01"):
             float(np.clip(p_assets[i] + 0.02, 0, 1)) if late else None,
             str(shadow_stream[i]) if late else None,
             "batch",
+            None,  # policy_id, policy_version: a log from before court policies
+            None,
         )
 
 

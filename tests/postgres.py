@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for the tests, and fresh databases on it.
 
 The server is Debian's (`.ci/system-deps` installs it as root), started once
-per test process on a Unix socket in a temporary folder, no TCP.  Each test
+per test process by :func:`benchmarks.postgres.local_server` (Unix socket, no TCP).  Each test
 module that needs PostgreSQL gets a database of its own, so their tables never
 meet.  ``TRIAGE_TEST_POSTGRES_URL`` points the tests at an existing server
 instead (its user must be allowed to create databases).
@@ -9,19 +9,15 @@ instead (its user must be allowed to create databases).
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from benchmarks import postgres
 from tests.conftest import missing_system_package
 
 
@@ -31,42 +27,18 @@ def local_server() -> Iterator[str]:
     if os.environ.get("TRIAGE_TEST_POSTGRES_URL"):
         yield os.environ["TRIAGE_TEST_POSTGRES_URL"]
         return
-    # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
-    search = os.pathsep.join(
-        [os.environ.get("PATH", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    )
-    initdb, pg_ctl = shutil.which("initdb", path=search), shutil.which("pg_ctl", path=search)
-    if not (initdb and pg_ctl):
-        missing_system_package("a PostgreSQL server (initdb, pg_ctl; or TRIAGE_TEST_POSTGRES_URL)")
-    as_user: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="triage-pg-"))
-    if os.geteuid() == 0:  # the server refuses to run as root
-        if not shutil.which("runuser"):
-            missing_system_package("runuser (to start PostgreSQL as its own user)")
-        as_user = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
-    data = folder / "data"
+    server = postgres.local_server()
     try:
-        subprocess.run(
-            [*as_user, initdb, "-D", str(data), "-A", "trust", "-U", "triage"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "start"]
-            + ["-o", f"-k {folder} -c listen_addresses=''"],
-            check=True,
-            capture_output=True,
-        )
-    except (subprocess.CalledProcessError, OSError) as error:
-        shutil.rmtree(folder, ignore_errors=True)
-        stderr = getattr(error, "stderr", b"") or b""
-        pytest.fail(f"could not start a PostgreSQL cluster: {error}\n{stderr.decode()[-2000:]}")
+        url = server.__enter__()  # entered by hand: its errors become a skip or a failure
+    except postgres.PostgresMissing as missing:
+        missing_system_package(f"{missing} (or TRIAGE_TEST_POSTGRES_URL)")
+        raise
+    except postgres.PostgresFailed as error:
+        pytest.fail(f"could not start a PostgreSQL cluster: {error}")
     try:
-        yield f"postgresql://triage@/postgres?host={folder}"
+        yield url
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-w", "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        server.__exit__(None, None, None)
 
 
 def fresh_database(server_url: str, name: str) -> str:

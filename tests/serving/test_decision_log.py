@@ -311,6 +311,17 @@ def _policy_rows(n: int) -> list[dict[str, object]]:
     )
 
 
+def _index_names(engine: sa.Engine) -> set[str]:
+    """Every index of the table, expression indexes too (which SQLAlchemy cannot reflect)."""
+    query = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions'"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'decisions'"
+    )
+    with engine.connect() as connection:
+        return set(connection.exec_driver_sql(query).scalars())
+
+
 def _migrated_log_keeps_old_rows_and_takes_policies(url: str) -> None:
     old = _old_log(url)
     log = DecisionLog(url).create()
@@ -318,6 +329,11 @@ def _migrated_log_keeps_old_rows_and_takes_policies(url: str) -> None:
     try:
         names = {c["name"] for c in sa.inspect(log.engine).get_columns("decisions")}
         assert {"policy_id", "policy_version"} <= names
+        # The dashboard's covering indexes, the per-province one included, are built too.
+        assert {"ix_decisions_dashboard", "ix_decisions_province_dashboard"} <= _index_names(
+            log.engine
+        )
+        assert {str(index.name) for index in decisions.indexes} <= _index_names(log.engine)
         new = _policy_rows(2)
         log.write(new)
         stored = {r["decision_id"]: r for chunk in log.rows() for r in chunk}
