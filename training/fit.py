@@ -349,7 +349,14 @@ def fit_final(
         float(search.params["learning_rate"]),
         None if deadline is None else deadline - started,
     )
-    params = dict(search.params) | {"learning_rate": rate}
+    # The searched parameters name their metric; older or hand-made ones get the
+    # objective's, so early stopping and the reported loss always have one.
+    objective = str(search.params.get("objective", "binary"))
+    params = (
+        {"metric": METRICS.get(objective, "binary_logloss")}
+        | dict(search.params)
+        | {"learning_rate": rate}
+    )
     train_set, valid_set = _datasets(
         X_train, y_train, X_valid, y_valid, categorical, feature_names, threads
     )

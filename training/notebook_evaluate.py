@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from models.case_model import TARGETS
+from models.case_model import TARGETS, TERMINATED_KINDS
 from training import evaluate
 from training.notebook_explore import CaseData, NotebookInputs, float_values, load_case_data
 from training.truth import TRUTH_COLUMNS
@@ -55,6 +55,9 @@ __all__ = [
 
 #: How the scorers of a training run are shown, best known first.
 SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "bayes_limit")
+
+#: The models this notebook evaluates: those of new cases (`triage train` without --kind).
+CASE_KINDS = tuple(kind for kind in TARGETS if kind not in TERMINATED_KINDS)
 
 
 def latest_run(run_id: str | None = None) -> Run:
@@ -93,7 +96,7 @@ def _metrics_under(run: Run, prefix: str) -> dict[str, float]:
 def run_metrics(run: Run) -> pd.DataFrame:
     """Test metrics of each model and its baselines (and the Bayes limit), one row each."""
     rows = []
-    for kind in TARGETS:
+    for kind in CASE_KINDS:
         for scorer in SCORERS:
             values = _metrics_under(run, f"{kind}.{scorer}.test.")
             if values:
@@ -106,7 +109,7 @@ def run_metrics(run: Run) -> pd.DataFrame:
 def bayes_gaps(run: Run) -> pd.DataFrame:
     """How far each model is from the Bayes limit (logged when training had the truth)."""
     rows = []
-    for kind in TARGETS:
+    for kind in CASE_KINDS:
         values = _metrics_under(run, f"{kind}.gap_to_bayes.")
         if values:
             rows.append({"model": kind, **values})
@@ -163,13 +166,13 @@ def run_models(run: Run) -> dict[str, LoadedModel]:
 
     client = mlflow.MlflowClient()
     found = {}
-    for kind in TARGETS:
+    for kind in CASE_KINDS:
         name = registry.model_name(kind)
         versions = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
         if versions:
             version = max(versions, key=lambda v: int(v.version))
             found[kind] = registry.load_case_model(name, version=str(version.version))
-    if set(found) != set(TARGETS):
+    if set(found) != set(CASE_KINDS):
         raise LookupError(f"run {run.info.run_id} registered {sorted(found)} only")
     return found
 
