@@ -82,10 +82,15 @@ class Rule(ABC):
         return f"{type(self).__name__}(code={self.code!r}, fields={self.fields!r})"
 
 
-class AtMost(Rule):
-    """``field`` is at most ``bound``, another field of the same case."""
+class _Compared(Rule):
+    """``field`` compared with ``bound``, another field of the same case; ``breaks`` says which way fails."""
 
     __slots__ = ("bound", "field")
+
+    @staticmethod
+    @abstractmethod
+    def breaks(value: Any, bound: Any) -> Any:
+        """The comparison that breaks the rule, on values or columns (unknowns compare false)."""
 
     def __init__(
         self,
@@ -103,17 +108,28 @@ class AtMost(Rule):
         self.bound = bound
 
     def rows_breaking(self, frame: pd.DataFrame) -> dict[str, RowMask]:
-        """The rows where ``field`` is greater than ``bound`` (NaN and NaT compare false)."""
+        """The rows where the comparison breaks (NaN and NaT compare false)."""
         if self.field not in frame or self.bound not in frame:
             return {}
-        return {self.field: np.asarray(frame[self.field] > frame[self.bound], dtype=np.bool_)}
+        broken = self.breaks(frame[self.field], frame[self.bound])
+        return {self.field: np.asarray(broken, dtype=np.bool_)}
 
     def fields_breaking(self, case: CaseValues) -> tuple[str, ...]:
-        """``(field,)`` when both are known and ``field`` is greater."""
+        """``(field,)`` when both are known and the comparison breaks."""
         value, bound = case[self.field], case[self.bound]
-        if value is not None and bound is not None and value > bound:
+        if value is not None and bound is not None and self.breaks(value, bound):
             return self.fields
         return ()
+
+
+class AtMost(_Compared):
+    """``field`` is at most ``bound``, another field of the same case."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def breaks(value: Any, bound: Any) -> Any:
+        return value > bound
 
 
 class PrefixIs(Rule):
@@ -155,38 +171,14 @@ class PrefixIs(Rule):
         return ()
 
 
-class After(Rule):
+class After(_Compared):
     """``field`` is strictly later than ``bound``, another field (a date) of the same case."""
 
-    __slots__ = ("bound", "field")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        *,
-        code: str,
-        message: str,
-        field: str,
-        bound: str,
-        record: Mapping[str, FieldSpec] = FIELD_BY_NAME,
-    ) -> None:
-        super().__init__(
-            code=code, message=message, fields=(field,), reads=(field, bound), record=record
-        )
-        self.field = field
-        self.bound = bound
-
-    def rows_breaking(self, frame: pd.DataFrame) -> dict[str, RowMask]:
-        """The rows where ``field`` is on or before ``bound`` (NaT compares false)."""
-        if self.field not in frame or self.bound not in frame:
-            return {}
-        return {self.field: np.asarray(frame[self.field] <= frame[self.bound], dtype=np.bool_)}
-
-    def fields_breaking(self, case: CaseValues) -> tuple[str, ...]:
-        """``(field,)`` when both are known and ``field`` is not later."""
-        value, bound = case[self.field], case[self.bound]
-        if value is not None and bound is not None and value <= bound:
-            return self.fields
-        return ()
+    @staticmethod
+    def breaks(value: Any, bound: Any) -> Any:
+        return value <= bound
 
 
 class EmptyUnless(Rule):
