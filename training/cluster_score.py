@@ -472,13 +472,9 @@ def score_on_cluster(
         client.cancel(futures)  # no task writes into the staging folder once it is gone
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return {
-        "rows": rows,
-        "seconds": round(seconds, 3),
-        "rows_per_second": rows / seconds if seconds else 0.0,
-        "stream_model": f"{triage.stream.name} v{triage.stream.version}",
-        "assets_model": f"{triage.assets.name} v{triage.assets.version}",
-        "policies_set": len(book.scopes()),
+    from training.score import scoring_summary
+
+    return scoring_summary(triage, book, rows, seconds) | {
         "files": len(files),
         "workers": len(workers),
         "threads": sum(w.get("nthreads", 0) for w in workers.values()),

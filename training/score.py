@@ -90,6 +90,13 @@ def score_file(
         if not report.ok:
             raise CaseDataError(report)  # leaves no file, and the old one in place
     seconds = time.monotonic() - started
+    return scoring_summary(triage, book, rows, seconds) | {"out": str(out)}
+
+
+def scoring_summary(
+    triage: Triage, book: PolicyBook, rows: int, seconds: float
+) -> dict[str, object]:
+    """What a scoring run reports, in one process or on a cluster: rows, speed, models, policies."""
     return {
         "rows": rows,
         "seconds": round(seconds, 3),
@@ -97,5 +104,4 @@ def score_file(
         "stream_model": f"{triage.stream.name} v{triage.stream.version}",
         "assets_model": f"{triage.assets.name} v{triage.assets.version}",
         "policies_set": len(book.scopes()),
-        "out": str(out),
     }
