@@ -102,9 +102,16 @@ class Answer:
 
 
 class Stream:
-    """Client threads sending single and batch requests back to back, keeping every answer."""
+    """Client threads sending single and batch requests, keeping every answer.
 
-    def __init__(self, server: Server, threads: int = 3) -> None:
+    Each thread pauses ``pause`` seconds between requests: back to back, three threads
+    kept both cores busy and starved the `triage promote` and `rollback` commands under
+    test, which then took most of the test's minutes; ~30 requests a second still span
+    both workers many times over during a model change.
+    """
+
+    def __init__(self, server: Server, threads: int = 3, pause: float = 0.1) -> None:
+        self.pause = pause
         self.url = server.url
         self.answers: list[Answer] = []
         self._lock = threading.Lock()
@@ -126,7 +133,7 @@ class Stream:
         fresh = httpx.Limits(max_keepalive_connections=0)
         with httpx.Client(base_url=self.url, headers=AUTH, timeout=60, limits=fresh) as client:
             i = 0
-            while not self._stop.is_set():
+            while not self._stop.wait(self.pause if i else 0.0):
                 i += 1
                 sent = time.monotonic()
                 try:
