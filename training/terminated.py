@@ -644,7 +644,7 @@ def train_terminated(
         fitted.yuan_calibration.to_csv(Path(scratch) / "yuan_calibration.csv", index=False)
         mlflow.log_artifact(str(Path(scratch) / "follow_up_value.csv"))
         mlflow.log_artifact(str(Path(scratch) / "yuan_calibration.csv"))
-        # The charts are a good part of a small run's time; --no-figures leaves them out.
+        # Off with --no-figures (config.figures), as the new-case models' charts are.
         charts = draw_terminated_figures(fitted, Path(scratch)) if config.figures else {}
         for chart in charts.values():
             mlflow.log_artifact(str(chart))
