@@ -2,7 +2,9 @@
 
 The latest training run in MLflow: test metrics against the baselines and the
 Bayes limit, reliability curves, slices, routing shares and example reasons of
-the run's models.  The registry is the one of ``TRIAGE_HOME`` (or
+the run's models; and, from the latest terminated-case (终本) run, the yuan
+per 100 follow-ups of the model, the common rules and the Bayes-optimal
+ranking, and the yuan calibration per decile.  The registry is the one of ``TRIAGE_HOME`` (or
 ``MLFLOW_TRACKING_URI``), as for every ``triage`` command.
 
 The models are also scored afresh on the notebook's cases, read from the same
@@ -23,6 +25,7 @@ import pandas as pd
 from models.case_model import TARGETS, TERMINATED_KINDS
 from training import evaluate
 from training.notebook_explore import CaseData, NotebookInputs, float_values, load_case_data
+from training.terminated import BAYES, MODEL, RULES
 from training.truth import TRUTH_COLUMNS
 
 if TYPE_CHECKING:
@@ -39,8 +42,11 @@ __all__ = [
     "bayes_gaps",
     "cost_over_bayes",
     "example_reasons",
+    "follow_up_ratios",
+    "follow_up_yuan",
     "fresh_evaluation",
     "latest_run",
+    "latest_terminated_run",
     "load_case_data",
     "reliability_curves",
     "routing_shares",
@@ -50,7 +56,9 @@ __all__ = [
     "run_models",
     "run_table",
     "run_text",
+    "terminated_run_note",
     "weakest_slices",
+    "yuan_calibration_table",
 ]
 
 #: How the scorers of a training run are shown, best known first.
@@ -60,28 +68,102 @@ SCORERS: tuple[str, ...] = ("model", "logistic_regression", "published_rules", "
 CASE_KINDS = tuple(kind for kind in TARGETS if kind not in TERMINATED_KINDS)
 
 
-def latest_run(run_id: str | None = None) -> Run:
-    """The MLflow run to evaluate: ``run_id``, or the newest finished training run."""
+#: The tag value a `triage train --kind terminated` run carries under ``record``.
+TERMINATED_RECORD = "terminated"
+
+
+def _is_terminated(run: Run) -> bool:
+    return run.data.tags.get("record") == TERMINATED_RECORD
+
+
+def _newest_finished_run(*, terminated: bool) -> Run | None:
+    """The newest finished training run of new cases, or of terminated cases."""
     import mlflow
 
-    from models.registry import EXPERIMENT, configure_mlflow
+    from models.registry import EXPERIMENT
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return None
+    # Runs of new cases carry no ``record`` tag and MLflow cannot filter on a missing
+    # tag, so the pages are read newest first until a run of the wanted kind shows.
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment.experiment_id],
+            filter_string="attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=200,
+            page_token=token,
+        )
+        for run in page:
+            if _is_terminated(run) == terminated:
+                return run
+        token = page.token
+        if not token:
+            return None
+
+
+def latest_run(run_id: str | None = None) -> Run:
+    """The new-case run to evaluate: ``run_id``, or the newest finished one.
+
+    Terminated-case runs (``triage train --kind terminated``) are passed over:
+    they have no stream or assets model; :func:`latest_terminated_run` finds them.
+    """
+    import mlflow
+
+    from models.registry import configure_mlflow
 
     configure_mlflow()
     if run_id:
         return mlflow.get_run(run_id)
-    runs = mlflow.search_runs(
-        experiment_names=[EXPERIMENT],
-        filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
-    )
-    if not runs:
+    run = _newest_finished_run(terminated=False)
+    if run is None:
         raise LookupError(
             f"no finished training run in {mlflow.get_tracking_uri()}: "
             "train with `triage train --data CASES.csv` first"
         )
-    return runs[0]
+    return run
+
+
+def latest_terminated_run(run_id: str | None = None) -> Run | None:
+    """The terminated-case run whose follow-ups to show: ``run_id``, or the newest finished one.
+
+    None when the store holds none (the notebook then says the section is
+    skipped); a ``run_id`` that is not a terminated-case run is refused.
+    """
+    import mlflow
+
+    from models.registry import configure_mlflow
+
+    configure_mlflow()
+    if not run_id:
+        return _newest_finished_run(terminated=True)
+    run = mlflow.get_run(run_id)
+    if not _is_terminated(run):
+        raise ValueError(
+            f"run {run_id} is not a terminated-case run (`triage train --kind terminated`)"
+        )
+    return run
+
+
+def terminated_run_note(run: Run | None) -> str:
+    """What the follow-up section shows first: the run it reads, or why it is skipped."""
+    if run is None:
+        import mlflow
+
+        return (
+            "Skipped: no finished terminated-case (终本) training run in "
+            f"{mlflow.get_tracking_uri()}. Train one with `triage generate --kind terminated "
+            "--n 100000 --out t.csv --truth tt.csv` then `triage train --kind terminated "
+            "--data t.csv --truth tt.csv`, or name one in TRIAGE_NOTEBOOK_TERMINATED_RUN."
+        )
+    tags = run.data.tags
+    return (
+        f"terminated run {run.info.run_id} ({run.info.run_name}), data {tags.get('data_file')}, "
+        f"git commit {tags.get('git_commit')}, synthetic: {tags.get('synthetic_data')}"
+    )
 
 
 def _metrics_under(run: Run, prefix: str) -> dict[str, float]:
@@ -313,3 +395,62 @@ def example_reasons(triage: Triage, cases: pd.DataFrame, per_stream: int = 2) ->
 
 def _reason_text(reasons: Sequence[Mapping[str, Any]]) -> str:
     return " · ".join(f"{r['zh']} / {r['en']} ({float(r['effect']):+.2f})" for r in reasons)
+
+
+def _budget_label(share: float) -> str:
+    return f"K = {share * 100:g} %"
+
+
+def follow_up_yuan(table: pd.DataFrame) -> pd.DataFrame:
+    """Yuan per 100 follow-ups: one row per ranking (model, rules, Bayes), one column per K.
+
+    ``table`` is a run's ``follow_up_value.csv`` (the rows of
+    :func:`training.terminated.follow_up_value`).  The budget in cases is in
+    the column names.
+    """
+    order = [name for name in (MODEL, *RULES, BAYES) if name in set(table["ranking"])]
+    wide = table.pivot(index="ranking", columns="budget_share", values="yuan_per_100")
+    cases = table.groupby("budget_share")["budget"].first()
+    wide = wide.reindex(order)
+    wide.columns = [f"{_budget_label(share)} ({int(cases[share]):,} cases)" for share in wide]
+    wide.index.name = "yuan per 100 follow-ups"
+    return wide
+
+
+def follow_up_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """The model against the best possible and the best rule, per K.
+
+    Rows ``model ÷ Bayes-optimal`` (only when the run had the generator's
+    truth) and ``model ÷ best rule``, the best of the three rules at that K;
+    computed from the yuan of ``table`` (a run's ``follow_up_value.csv``).
+    """
+    yuan = table.pivot(index="ranking", columns="budget_share", values="yuan_per_100")
+    rows: dict[str, pd.Series] = {}
+    if BAYES in yuan.index:
+        rows[f"{MODEL} ÷ {BAYES}"] = yuan.loc[MODEL] / yuan.loc[BAYES]
+    best_rule = yuan.loc[[rule for rule in RULES if rule in yuan.index]].max()
+    rows[f"{MODEL} ÷ best rule"] = yuan.loc[MODEL] / best_rule.where(best_rule > 0)
+    ratios = pd.DataFrame(rows).T
+    ratios.columns = [_budget_label(share) for share in ratios.columns]
+    return ratios
+
+
+def yuan_calibration_table(deciles: pd.DataFrame) -> pd.DataFrame:
+    """A run's ``yuan_calibration.csv`` by decile, and a last row ``all`` of the pooled cases.
+
+    Means are pooled weighting each decile by its cases, so ``all`` compares
+    the total predicted with the total realised (and true expected) yuan.
+    """
+    table = deciles.set_index("decile")
+    table.index = table.index.astype(str)
+    n = table["n"].to_numpy(dtype=np.float64)
+    pooled: dict[str, float] = {"n": float(n.sum())}
+    for column in ("predicted", "realised", "expected"):
+        if column in table.columns:
+            pooled[column] = float((table[column] * n).sum() / n.sum())
+    pooled["ratio"] = pooled["predicted"] / pooled["realised"]
+    if "expected" in pooled:
+        pooled["ratio_expected"] = pooled["predicted"] / pooled["expected"]
+    table.loc["all"] = pd.Series(pooled)
+    table["n"] = table["n"].astype(int)
+    return table

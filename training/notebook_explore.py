@@ -85,7 +85,9 @@ class NotebookInputs:
     ``TRIAGE_NOTEBOOK_SEED``
         Seed of the synthetic cases (default 2024, not a training seed).
     ``TRIAGE_NOTEBOOK_RUN``
-        The MLflow run to evaluate (default: the latest finished training run).
+        The MLflow run to evaluate (default: the latest finished training run of new cases).
+    ``TRIAGE_NOTEBOOK_TERMINATED_RUN``
+        The terminated-case (终本) run whose follow-ups to show (default: the latest one).
     """
 
     cases: Path | None = None
@@ -93,6 +95,7 @@ class NotebookInputs:
     rows: int = 20_000
     seed: int = 2024
     run_id: str | None = None
+    terminated_run_id: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> NotebookInputs:
@@ -112,6 +115,7 @@ class NotebookInputs:
             rows=rows,
             seed=int(environ.get("TRIAGE_NOTEBOOK_SEED") or cls.seed),
             run_id=environ.get("TRIAGE_NOTEBOOK_RUN", "").strip() or None,
+            terminated_run_id=environ.get("TRIAGE_NOTEBOOK_TERMINATED_RUN", "").strip() or None,
         )
 
 

@@ -21,14 +21,17 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
     "plot_feature_importance",
+    "plot_follow_up",
     "plot_reliability",
     "plot_roc",
     "plot_score_histograms",
+    "plot_yuan_calibration",
 ]
 
 _DPI = 110
@@ -263,3 +266,115 @@ def plot_score_histograms(
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return _save(fig, path)
+
+
+@overload
+def plot_follow_up(table: pd.DataFrame, path: None = None, title: str = "") -> Figure: ...
+
+
+@overload
+def plot_follow_up(table: pd.DataFrame, path: str | PathLike[str], title: str = "") -> Path: ...
+
+
+def plot_follow_up(
+    table: pd.DataFrame, path: str | PathLike[str] | None = None, title: str = ""
+) -> Figure | Path:
+    """Yuan per 100 follow-ups of each ranking at each budget, as grouped bars.
+
+    ``table`` holds the rows of :func:`training.terminated.follow_up_value`
+    (``ranking``, ``budget_share``, ``yuan_per_100``): one group of bars per
+    budget K, one bar per ranking in the order of the rows, the Bayes-optimal
+    ranking (the ceiling) hatched black.  With a ``path`` the PNG is written
+    there and the path returned (the model card's chart); without, the figure
+    is returned for a notebook to show.
+    """
+    rankings = list(dict.fromkeys(str(r) for r in table["ranking"]))
+    budgets = sorted({float(b) for b in table["budget_share"]})
+    value = {
+        (str(r.ranking), float(r.budget_share)): float(r.yuan_per_100)
+        for r in table.itertuples(index=False)
+    }
+    fig, ax = _figure(7.0, 4.5)
+    width = 0.8 / max(len(rankings), 1)
+    groups = np.arange(len(budgets), dtype=np.float64)
+    for i, ranking in enumerate(rankings):
+        heights = [value.get((ranking, b), np.nan) for b in budgets]
+        style: dict[str, Any] = (
+            {"facecolor": "white", "edgecolor": "black", "hatch": "//"}
+            if "bayes" in ranking.lower()
+            else {}
+        )
+        ax.bar(
+            groups + (i - (len(rankings) - 1) / 2) * width, heights, width, label=ranking, **style
+        )
+    ax.set_xticks(groups, [f"K = {b * 100:g} %" for b in budgets])
+    ax.set_xlabel("follow-up budget (share of the inventory, highest ranked first)")
+    ax.set_ylabel("yuan recovered per 100 follow-ups")
+    ax.yaxis.set_major_formatter(_yuan_ticks())
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig if path is None else _save(fig, path)
+
+
+@overload
+def plot_yuan_calibration(table: pd.DataFrame, path: None = None, title: str = "") -> Figure: ...
+
+
+@overload
+def plot_yuan_calibration(
+    table: pd.DataFrame, path: str | PathLike[str], title: str = ""
+) -> Path: ...
+
+
+def plot_yuan_calibration(
+    table: pd.DataFrame, path: str | PathLike[str] | None = None, title: str = ""
+) -> Figure | Path:
+    """Predicted against realised mean yuan per decile of the prediction, on log axes.
+
+    ``table`` is :func:`training.evaluate.amount_calibration`'s (``predicted``,
+    ``realised`` and, for synthetic cases, ``expected``: the true expected
+    amount, drawn dashed black as the Bayes limit is elsewhere).  Points on the
+    diagonal are calibrated; amounts span orders of magnitude, hence the log
+    scale.  With a ``path`` the PNG is written and the path returned; without,
+    the figure is returned.
+    """
+    fig, ax = _figure(6.0, 5.5)
+    predicted = table["predicted"].to_numpy(dtype=np.float64)
+    shown = [predicted, table["realised"].to_numpy(dtype=np.float64)]
+    ax.plot(predicted, shown[1], marker="o", markersize=4, label="realised (mean per decile)")
+    if "expected" in table.columns:
+        expected = table["expected"].to_numpy(dtype=np.float64)
+        shown.append(expected)
+        ax.plot(
+            predicted,
+            expected,
+            marker="s",
+            markersize=3.5,
+            label="true expected (Bayes)",
+            **_style("Bayes"),
+        )
+    values = np.concatenate(shown)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size:
+        low, high = values.min() / 1.5, values.max() * 1.5
+        ax.plot(
+            [low, high], [low, high], color="grey", linewidth=0.8, linestyle=":", label="perfect"
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_formatter(_yuan_ticks())
+        ax.yaxis.set_major_formatter(_yuan_ticks())
+    ax.set_xlabel("predicted yuan (mean per decile)")
+    ax.set_ylabel("yuan (mean per decile)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper left", fontsize="small")
+    return fig if path is None else _save(fig, path)
+
+
+def _yuan_ticks() -> Any:
+    """Axis ticks as ``¥12,000`` (the glyph is in the default fonts, Chinese text is not)."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"¥{v:,.0f}")

@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -496,8 +497,14 @@ def terminated_card(
     commit: str | None,
     fingerprint: str | None,
     synthetic: bool,
+    figures: Mapping[str, str] | None = None,
 ) -> ModelCardData:
-    """The model card of one terminated-case model: the new-case card's, with yuan sections."""
+    """The model card of one terminated-case model: the new-case card's, with yuan sections.
+
+    ``figures`` maps a chart's title to its artifact path in the run (from
+    :func:`draw_terminated_figures`); the resume card shows the follow-up
+    chart, the recovery card the yuan calibration too.
+    """
     outcome = fitted.outcomes[kind]
     frame, split = fitted.frame, fitted.split
     target = TARGETS[kind]
@@ -543,11 +550,38 @@ def terminated_card(
         },
         follow_up=fitted.follow_up,
         yuan_calibration=fitted.yuan_calibration if amounts else None,
+        figures={
+            title: path
+            for title, path in (figures or {}).items()
+            if amounts or title != YUAN_CALIBRATION_CHART
+        },
         extra_limits=(
             "Valued on the newest cases of the export (by as_of_date); a court that follows "
             "up cases it chose, rather than at random, teaches the model its own choices.",
         ),
     )
+
+
+FOLLOW_UP_CHART = "Yuan per 100 follow-ups"
+YUAN_CALIBRATION_CHART = "Yuan calibration"
+
+
+def draw_terminated_figures(fitted: TerminatedModels, folder: Path) -> dict[str, Path]:
+    """The cards' charts of a terminated run, as PNGs in ``folder``: ``{title: path}``."""
+    from training import plots
+
+    return {
+        FOLLOW_UP_CHART: plots.plot_follow_up(
+            pd.DataFrame(fitted.follow_up),
+            folder / "follow_up_value.png",
+            "Yuan per 100 follow-ups, newest inventory (test split)",
+        ),
+        YUAN_CALIBRATION_CHART: plots.plot_yuan_calibration(
+            fitted.yuan_calibration,
+            folder / "yuan_calibration.png",
+            "Yuan calibration, recovered test cases by decile",
+        ),
+    }
 
 
 @dataclass
@@ -610,6 +644,10 @@ def train_terminated(
         fitted.yuan_calibration.to_csv(Path(scratch) / "yuan_calibration.csv", index=False)
         mlflow.log_artifact(str(Path(scratch) / "follow_up_value.csv"))
         mlflow.log_artifact(str(Path(scratch) / "yuan_calibration.csv"))
+        # Off with --no-figures (config.figures), as the new-case models' charts are.
+        charts = draw_terminated_figures(fitted, Path(scratch)) if config.figures else {}
+        for chart in charts.values():
+            mlflow.log_artifact(str(chart))
         for row in fitted.follow_up:
             key = f"follow_up.{row['ranking'].replace(' ', '_')}.k{row['budget_share']:.2f}"
             mlflow.log_metric(f"{key}.yuan_per_100", row["yuan_per_100"])
@@ -638,6 +676,7 @@ def train_terminated(
                 commit=commit,
                 fingerprint=fingerprint,
                 synthetic=truth is not None,
+                figures={title: chart.name for title, chart in charts.items()},
             )
             mlflow.log_text(render_model_card(outcome.card), f"model_card_{kind}.md")
             mlflow.MlflowClient().update_model_version(
@@ -679,6 +718,7 @@ __all__ = [
     "RULES",
     "TerminatedModels",
     "TerminatedTrainResult",
+    "draw_terminated_figures",
     "fit_terminated_models",
     "follow_up_value",
     "read_terminated_truth",

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from training.evaluate import reliability_curve
 from training.notebook_evaluate import CaseData, add_binned_curve, reliability_curves
@@ -78,3 +79,69 @@ def test_cost_over_bayes_prices_each_capacity_against_the_best_routing_with_as_m
     )
     unknown = CaseData(cases=data.cases, truth=None, sample=None, source="test")
     assert "no true probabilities" in cost_over_bayes(stream, unknown)["unavailable"].iloc[0]
+
+
+def _follow_up_rows() -> pd.DataFrame:
+    """A run's follow_up_value.csv in miniature: yuan per 100 follow-ups at two budgets."""
+    yuan = {
+        0.01: {"model": 900.0, "largest unpaid first": 300.0, "oldest first": 100.0},
+        0.05: {"model": 400.0, "largest unpaid first": 100.0, "oldest first": 160.0},
+    }
+    rows = []
+    for share, cases in ((0.01, 10), (0.05, 50)):
+        for ranking, value in (
+            *yuan[share].items(),
+            ("random", 50.0),
+            ("Bayes-optimal", 1000.0 if share == 0.01 else 500.0),
+        ):
+            rows.append(
+                {"ranking": ranking, "budget_share": share, "budget": cases, "yuan_per_100": value}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_follow_up_yuan_is_one_row_per_ranking_model_first_bayes_last():
+    from training.notebook_evaluate import follow_up_yuan
+
+    table = follow_up_yuan(_follow_up_rows().sample(frac=1, random_state=1))  # any row order
+    assert list(table.index) == [
+        "model",
+        "largest unpaid first",
+        "oldest first",
+        "random",
+        "Bayes-optimal",
+    ]
+    assert list(table.columns) == ["K = 1 % (10 cases)", "K = 5 % (50 cases)"]
+    assert table.loc["oldest first", "K = 5 % (50 cases)"] == 160.0
+
+
+def test_follow_up_ratios_divide_by_bayes_and_by_the_best_rule_of_each_budget():
+    from training.notebook_evaluate import follow_up_ratios
+
+    rows = _follow_up_rows()
+    ratios = follow_up_ratios(rows)
+    assert list(ratios.columns) == ["K = 1 %", "K = 5 %"]
+    np.testing.assert_allclose(ratios.loc["model ÷ Bayes-optimal"], [0.9, 0.8])
+    # The best rule is largest-unpaid at 1 % (300) and oldest-first at 5 % (160).
+    np.testing.assert_allclose(ratios.loc["model ÷ best rule"], [3.0, 2.5])
+    # Without the generator's truth there is no Bayes row, only the rules'.
+    without = follow_up_ratios(rows[rows["ranking"] != "Bayes-optimal"])
+    assert list(without.index) == ["model ÷ best rule"]
+
+
+def test_yuan_calibration_table_pools_the_deciles_by_their_cases():
+    from training.evaluate import amount_calibration
+    from training.notebook_evaluate import yuan_calibration_table
+
+    rng = np.random.default_rng(5)
+    expected = rng.lognormal(8, 1.5, size=400)
+    realised = expected * rng.lognormal(0, 0.5, size=400)
+    predicted = expected * 1.2
+    table = yuan_calibration_table(amount_calibration(realised, predicted, expected))
+    assert list(table.index) == [*(str(d) for d in range(1, 11)), "all"]
+    pooled = table.loc["all"]
+    assert pooled["n"] == 400
+    assert pooled["predicted"] == pytest.approx(predicted.mean())
+    assert pooled["realised"] == pytest.approx(realised.mean())
+    assert pooled["ratio"] == pytest.approx(predicted.sum() / realised.sum())
+    assert pooled["ratio_expected"] == pytest.approx(1.2)

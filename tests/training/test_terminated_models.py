@@ -90,6 +90,13 @@ def test_both_models_registered_as_champions_with_cards(trained):
         assert "follow-up at K = 5 %" in description
     recovery_card = mlflow.artifacts.load_text(f"runs:/{trained['run_id']}/model_card_recovery.md")
     assert "## Yuan calibration" in recovery_card
+    # With figures on (no --no-figures) the run logs the two yuan charts and the cards link
+    # them: the resume card the follow-up chart, the recovery card both.
+    logged = {info.path for info in client.list_artifacts(trained["run_id"])}
+    assert {"follow_up_value.png", "yuan_calibration.png"} <= logged
+    assert "](follow_up_value.png)" in recovery_card and "](yuan_calibration.png)" in recovery_card
+    resume_card = mlflow.artifacts.load_text(f"runs:/{trained['run_id']}/model_card_resume.md")
+    assert "](follow_up_value.png)" in resume_card and "yuan_calibration.png" not in resume_card
     # The resume model is judged against the Bayes limit; AUC near it at this size.
     resume = models["resume"]["test"]
     assert resume["model"]["auc"] > resume["bayes_limit"]["auc"] - 0.04
