@@ -49,6 +49,7 @@ __all__ = [
     "builder_class",
     "CaseModel",
     "booster_file_problem",
+    "exposure_amount",
     "Cases",
     "LoadedModel",
     "ModelKind",
@@ -125,15 +126,29 @@ class AmountPart:
     """
 
     booster: lgb.Booster
-    #: ``log_link``: raw score → yuan, its intercept the level fitted on validation cases.
+    #: ``log_link``: raw score → the multiple of the exposure (or yuan without one), its
+    #: intercept the level fitted on validation cases.
     calibrator: ScoreCalibrator
+    #: The ``log1p`` feature whose amount the booster's prediction multiplies (the claim:
+    #: the booster learns the share of it recovered); None: the booster predicts yuan.
+    exposure: str | None = None
     #: Test metrics of the amount given recovery (``training.evaluate.amount_metrics``).
     metrics: dict[str, float] = field(default_factory=dict)
 
-    def yuan(self, features: Features, *, threads: int = 1) -> npt.NDArray[np.float64]:
+    def yuan(
+        self, features: Features, feature_names: Sequence[str], *, threads: int = 1
+    ) -> npt.NDArray[np.float64]:
         """Expected yuan recovered, given that something is, of prepared features."""
         raw = np.asarray(self.booster.predict(features, raw_score=True, num_threads=threads))
-        return self.calibrator.probability(raw)
+        multiple = self.calibrator.probability(raw)
+        if self.exposure is None:
+            return multiple
+        return multiple * exposure_amount(features, list(feature_names).index(self.exposure))
+
+
+def exposure_amount(features: Features, column: int) -> npt.NDArray[np.float64]:
+    """The amount (yuan) of a ``log1p`` amount feature, e.g. the claim of ``claim_amount_log``."""
+    return np.expm1(features[:, column])
 
 
 @dataclass
@@ -157,6 +172,9 @@ class CaseModel:
         if self.amount is not None and self.kind != "assets":
             raise ValueError(f"only the assets model carries an amount part, not {self.kind!r}")
         self.feature_names: list[str] = [str(n) for n in self.builder.get_feature_names_out()]
+        exposure = None if self.amount is None else self.amount.exposure
+        if exposure is not None and exposure not in self.feature_names:
+            raise ValueError(f"the amount part scales by {exposure!r}, which is no feature")
         self.explainer = _explainer(self.kind, self.builder, self.feature_names)
 
     @property
@@ -211,7 +229,7 @@ class CaseModel:
         """
         if self.amount is None:
             return None
-        return p_assets * self.amount.yuan(features, threads=self.threads)
+        return p_assets * self.amount.yuan(features, self.feature_names, threads=self.threads)
 
     def route(self, p_complex: npt.ArrayLike) -> npt.NDArray[np.str_]:
         """The stream of each case, by this (stream) model's thresholds."""
@@ -245,6 +263,7 @@ class CaseModel:
             amount = {
                 "target": "recovered_amount",
                 "calibrator": self.amount.calibrator.to_dict(),
+                "exposure": self.amount.exposure,
                 "metrics": self.amount.metrics,
             }
         document = {
@@ -316,6 +335,7 @@ def _read_amount(directory: Path, document: Mapping[str, Any]) -> AmountPart:
     return AmountPart(
         booster=_read_booster(directory / AMOUNT_BOOSTER_FILE),
         calibrator=ScoreCalibrator.from_dict(document["calibrator"]),
+        exposure=None if document.get("exposure") is None else str(document["exposure"]),
         metrics={k: float(v) for k, v in dict(document.get("metrics") or {}).items()},
     )
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import ScoreCalibrator
+from models.case_model import exposure_amount
 from training import evaluate
 from training.config import TrainingConfig
 from training.fit import FitResult, fit_final, refit_booster, search_params
@@ -56,11 +57,18 @@ class AmountFit:
     validation_metrics: dict[str, float]
     #: Predicted against realised (and true) yuan per decile of the recovered test cases.
     deciles: pd.DataFrame
+    #: The ``log1p`` amount feature the prediction multiplies (see ``fit_amount``), or None.
+    exposure: str | None = None
+    exposure_column: int | None = None
 
     def predict(self, X: np.ndarray, *, threads: int = 1) -> np.ndarray:
         """Expected yuan given a recovery of prepared features."""
         raw = np.asarray(self.booster.predict(X, raw_score=True, num_threads=threads))
-        return self.calibrator.probability(raw)
+        return self.calibrator.probability(raw) * _exposure(X, self.exposure_column)
+
+
+def _exposure(X: np.ndarray, column: int | None) -> np.ndarray | float:
+    return 1.0 if column is None else exposure_amount(X, column)
 
 
 def recovered_rows(split: TimeSplit, recovered: np.ndarray) -> TimeSplit:
@@ -79,6 +87,7 @@ def fit_amount(
     seconds: float,
     expected: np.ndarray | None = None,
     name: str = "amount",
+    exposure: str | None = None,
 ) -> AmountFit:
     """Search, fit, level and evaluate the expected yuan of recovered cases.
 
@@ -87,11 +96,21 @@ def fit_amount(
     a recovery, aligned to ``X``) adds the Bayes limit to the metrics.
     Search until 35 % of ``seconds``, the final fit until 80 %, the refit on
     training and validation cases in what is left.
+
+    ``exposure`` names a ``log1p`` amount feature (``claim_amount_log``): the
+    booster then learns the *share* of that amount recovered, and the yuan
+    are the share times the amount.  For the gamma loss this is the same fit
+    as yuan with a log-exposure offset (its deviance is scale-free), and it
+    lets the prediction follow a claim larger than any in training, where
+    trees on yuan stay flat at the largest leaf they learnt: the few largest
+    claims carry half the expected yuan of a sample.
     """
     train, valid, test = rows.train, rows.validation, rows.test
     log_target = config.recovery_objective == "log"
+    column = None if exposure is None else feature_names.index(exposure)
+    scale = np.ones(len(amount)) if column is None else exposure_amount(X, column)
     # Rows outside ``rows`` are never fitted on; any positive placeholder keeps the label valid.
-    positive = np.where(amount > 0, amount, 1.0)
+    positive = np.where(amount > 0, amount / scale, 1.0)
     y = np.log(positive) if log_target else positive
     started = time.monotonic()
     searched = search_params(
@@ -127,7 +146,13 @@ def fit_amount(
     # of the mean in yuan.  Not on the training cases: their total is set by a few huge
     # amounts the fit cannot follow (at 20 k terminated cases, total ÷ prediction was 2.0
     # on them against 1.0-1.2 out of sample).  A few hundred validation cases leave it noisy.
-    intercept = float(np.log(amount[valid].sum() / np.exp(raw_valid).sum()))
+    if column is None:
+        intercept = float(np.log(amount[valid].sum() / np.exp(raw_valid).sum()))
+    else:
+        # With an exposure the same level is the mean of realised ÷ predicted, each a share
+        # of a claim and so bounded: in yuan a handful of the largest claims would set it
+        # (at 4,000 cases the validation total's own noise was ±17 %).
+        intercept = float(np.log(np.mean(amount[valid] / (np.exp(raw_valid) * scale[valid]))))
     calibrator = ScoreCalibrator(method="log_link", intercept=intercept)
     both = np.concatenate([train, valid])
     refitted = refit_booster(
@@ -141,7 +166,7 @@ def fit_amount(
     )
     booster = fitted.booster if refitted is None else refitted
     raw_test = np.asarray(booster.predict(X[test], raw_score=True, num_threads=config.threads))
-    test_yuan = calibrator.probability(raw_test)
+    test_yuan = calibrator.probability(raw_test) * scale[test]
     y_test = amount[test]
     metrics = {"model": evaluate.amount_metrics(y_test, test_yuan)}
     baseline = np.full_like(y_test, amount[train].mean())
@@ -158,9 +183,11 @@ def fit_amount(
         test_yuan=test_yuan,
         metrics=metrics,
         validation_metrics=evaluate.amount_metrics(
-            amount[valid], calibrator.probability(raw_valid)
+            amount[valid], calibrator.probability(raw_valid) * scale[valid]
         ),
         deciles=evaluate.amount_calibration(y_test, test_yuan, truth),
+        exposure=exposure,
+        exposure_column=column,
     )
 
 
@@ -175,6 +202,8 @@ def describe_amount_fit(fit: AmountFit) -> dict[str, Any]:
     }
 
 
+#: The new-case amount part learns the share of the claim recovered (see ``fit_amount``).
+CLAIM_EXPOSURE = "claim_amount_log"
 #: Fewest recovered cases of each part (train, validation, test) an amount model is fitted on.
 MIN_RECOVERED_PER_PART = 30
 
@@ -262,6 +291,7 @@ def fit_recovery_part(
         seconds=seconds,
         expected=expected_given,
         name="assets amount",
+        exposure=CLAIM_EXPOSURE,
     )
     test = split.test
     predicted = p_assets_test * fit.predict(X[test], threads=config.threads)

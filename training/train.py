@@ -494,6 +494,7 @@ def fit_models(
         assets.model.amount = AmountPart(
             booster=part.fit.booster,
             calibrator=part.fit.calibrator,
+            exposure=part.fit.exposure,
             metrics=part.fit.metrics["model"],
         )
         assets.recovery = part
