@@ -44,7 +44,7 @@ def failed_properties(deciles: list[dict[str, float]]) -> list[str]:
     for row in deciles:
         for key, against in (("ratio", "realised"), ("ratio_expected", "true")):
             ratio = row.get(key)
-            if ratio is not None and abs(ratio - 1) > TOLERANCE:
+            if ratio is not None and not 1 - TOLERANCE <= ratio <= 1 + TOLERANCE:
                 failed.append(
                     f"decile {int(row['decile'])}: predicted ÷ {against} {ratio:.3f}, "
                     f"outside {1 - TOLERANCE:.1f}–{1 + TOLERANCE:.1f}"
