@@ -4,9 +4,9 @@
 takes cases as the contract writes them (one row per case, contract column
 names; personal-data columns are dropped) and returns exactly what serving
 needs: ``case_id``, calibrated ``probability``, ``raw_score``, the top
-``reasons`` (JSON) and, for the stream model, the ``stream``; for the assets
-model the ``expected_recovery`` in yuan (NaN when its version has no amount part).  The model is
-stored as plain files and read by :meth:`CaseModel.load`, so no pandas
+``reasons`` (JSON), for the stream model the ``stream`` and for the assets
+model the ``expected_recovery`` in yuan (NaN when its version has no amount
+part).  The model is stored as plain files and read by :meth:`CaseModel.load`, so no pandas
 categorical dtype ever reaches MLflow's schema enforcement (which records
 categoricals as strings and then fails to score a LightGBM model on them).
 """
