@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     generate.add_argument("--out", required=True, help="output file (.csv or .parquet)")
     generate.add_argument(
         "--truth",
-        help="also write each case's truth: case_id, p_complex_true, p_assets_true; for "
+        help="also write each case's truth: case_id, p_complex_true, p_assets_true, "
+        "expected_recovery_true (yuan); for "
         "terminated cases p_recover_true, expected_amount_true, expected_yuan_true, "
         "p_recover_unfollowed_true",
     )

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 __all__ = [
+    "AMOUNT_BOOSTER_FILE",
+    "AmountPart",
     "BOOSTER_FILE",
     "FORMAT_VERSION",
     "MODEL_FILE",
@@ -47,6 +49,7 @@ __all__ = [
     "builder_class",
     "CaseModel",
     "booster_file_problem",
+    "exposure_amount",
     "Cases",
     "LoadedModel",
     "ModelKind",
@@ -91,6 +94,8 @@ def _explainer(kind: str, builder: Builder, names: list[str]) -> ReasonExplainer
 
 MODEL_FILE = "model.json"
 BOOSTER_FILE = "booster.txt"
+#: The assets model's optional amount part (E[recovered_amount | recovered]) beside its booster.
+AMOUNT_BOOSTER_FILE = "amount_booster.txt"
 FORMAT_VERSION = 1
 
 #: Cases as scoring takes them: a canonical frame (``features.load``) or validated records.
@@ -112,6 +117,41 @@ class Prediction:
 
 
 @dataclass
+class AmountPart:
+    """E[recovered_amount | assets recovered] of new cases: a gamma booster and its level.
+
+    It travels inside the assets model's version, so ``p_assets`` and the
+    amount it multiplies always come from one registered version.  It reads
+    the assets model's features (same builder, same vocabulary).
+    """
+
+    booster: lgb.Booster
+    #: ``log_link``: raw score → the multiple of the exposure (or yuan without one), its
+    #: intercept the level fitted on validation cases.
+    calibrator: ScoreCalibrator
+    #: The ``log1p`` feature whose amount the booster's prediction multiplies (the claim:
+    #: the booster learns the share of it recovered); None: the booster predicts yuan.
+    exposure: str | None = None
+    #: Test metrics of the amount given recovery (``training.evaluate.amount_metrics``).
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def yuan(
+        self, features: Features, feature_names: Sequence[str], *, threads: int = 1
+    ) -> npt.NDArray[np.float64]:
+        """Expected yuan recovered, given that something is, of prepared features."""
+        raw = np.asarray(self.booster.predict(features, raw_score=True, num_threads=threads))
+        multiple = self.calibrator.probability(raw)
+        if self.exposure is None:
+            return multiple
+        return multiple * exposure_amount(features, list(feature_names).index(self.exposure))
+
+
+def exposure_amount(features: Features, column: int) -> npt.NDArray[np.float64]:
+    """The amount (yuan) of a ``log1p`` amount feature, e.g. the claim of ``claim_amount_log``."""
+    return np.expm1(features[:, column])
+
+
+@dataclass
 class CaseModel:
     """One trained model: features → LightGBM → calibration, with reasons."""
 
@@ -123,11 +163,18 @@ class CaseModel:
     policy: RoutingPolicy | None = None
     metadata: ModelMetadata = field(default_factory=ModelMetadata)
     threads: int = 1
+    #: Assets model only, and optional (older versions, exports without recovered_amount).
+    amount: AmountPart | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in TARGETS:
             raise ValueError(f"kind must be one of {sorted(TARGETS)}, got {self.kind!r}")
+        if self.amount is not None and self.kind != "assets":
+            raise ValueError(f"only the assets model carries an amount part, not {self.kind!r}")
         self.feature_names: list[str] = [str(n) for n in self.builder.get_feature_names_out()]
+        exposure = None if self.amount is None else self.amount.exposure
+        if exposure is not None and exposure not in self.feature_names:
+            raise ValueError(f"the amount part scales by {exposure!r}, which is no feature")
         self.explainer = _explainer(self.kind, self.builder, self.feature_names)
 
     @property
@@ -173,6 +220,17 @@ class CaseModel:
         """Calibrated probability of the positive class (no reasons)."""
         return self.predict(cases, reasons=0).probability
 
+    def expected_recovery(
+        self, features: Features, p_assets: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64] | None:
+        """``p_assets × E[recovered_amount | recovered]`` in yuan; None without an amount part.
+
+        ``p_assets`` is this model's calibrated probability of the same features.
+        """
+        if self.amount is None:
+            return None
+        return p_assets * self.amount.yuan(features, self.feature_names, threads=self.threads)
+
     def route(self, p_complex: npt.ArrayLike) -> npt.NDArray[np.str_]:
         """The stream of each case, by this (stream) model's thresholds."""
         if self.thresholds is None:
@@ -199,6 +257,15 @@ class CaseModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / BOOSTER_FILE))
+        amount = None
+        if self.amount is not None:
+            self.amount.booster.save_model(str(directory / AMOUNT_BOOSTER_FILE))
+            amount = {
+                "target": "recovered_amount",
+                "calibrator": self.amount.calibrator.to_dict(),
+                "exposure": self.amount.exposure,
+                "metrics": self.amount.metrics,
+            }
         document = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -210,6 +277,8 @@ class CaseModel:
             "thresholds": None if self.thresholds is None else self.thresholds.to_dict(),
             "policy": None if self.policy is None else self.policy.model_dump(),
             "metadata": self.metadata.to_json_dict(),
+            # Absent from versions made before it; null when the export had no amounts.
+            "amount": amount,
         }
         (directory / MODEL_FILE).write_text(
             json.dumps(document, ensure_ascii=False, indent=2, default=json_default),
@@ -235,13 +304,8 @@ class CaseModel:
                 f"{directory}: the model was trained on other features than this release "
                 "builds; retrain with this release"
             )
-        booster_path = directory / BOOSTER_FILE
-        # LightGBM aborts the whole process (SIGABRT/SIGSEGV, nothing to catch) on a
-        # booster file cut short, so its structure is checked before LightGBM reads it.
-        problem = booster_file_problem(booster_path.read_bytes())
-        if problem is not None:
-            raise ValueError(f"{booster_path}: unreadable LightGBM model, {problem}")
-        booster = lgb.Booster(model_file=str(booster_path))
+        booster = _read_booster(directory / BOOSTER_FILE)
+        amount = document.get("amount")
         thresholds = document.get("thresholds")
         policy = document.get("policy")
         return cls(
@@ -253,7 +317,27 @@ class CaseModel:
             policy=None if policy is None else RoutingPolicy(**policy),
             metadata=ModelMetadata.model_validate(document.get("metadata", {})),
             threads=threads,
+            amount=None if not amount else _read_amount(directory, amount),
         )
+
+
+def _read_booster(path: Path) -> lgb.Booster:
+    # LightGBM aborts the whole process (SIGABRT/SIGSEGV, nothing to catch) on a
+    # booster file cut short, so its structure is checked before LightGBM reads it.
+    problem = booster_file_problem(path.read_bytes())
+    if problem is not None:
+        raise ValueError(f"{path}: unreadable LightGBM model, {problem}")
+    return lgb.Booster(model_file=str(path))
+
+
+def _read_amount(directory: Path, document: Mapping[str, Any]) -> AmountPart:
+    """The amount part ``model.json`` describes, its booster read from beside it."""
+    return AmountPart(
+        booster=_read_booster(directory / AMOUNT_BOOSTER_FILE),
+        calibrator=ScoreCalibrator.from_dict(document["calibrator"]),
+        exposure=None if document.get("exposure") is None else str(document["exposure"]),
+        metrics={k: float(v) for k, v in dict(document.get("metrics") or {}).items()},
+    )
 
 
 _TREE_SIZES = re.compile(rb"^tree_sizes=([0-9 ]*)$", re.MULTILINE)

@@ -4,8 +4,9 @@
 takes cases as the contract writes them (one row per case, contract column
 names; personal-data columns are dropped) and returns exactly what serving
 needs: ``case_id``, calibrated ``probability``, ``raw_score``, the top
-``reasons`` (JSON) and, for the stream model, the ``stream``.  The model is
-stored as plain files and read by :meth:`CaseModel.load`, so no pandas
+``reasons`` (JSON), for the stream model the ``stream`` and for the assets
+model the ``expected_recovery`` in yuan (NaN when its version has no amount
+part).  The model is stored as plain files and read by :meth:`CaseModel.load`, so no pandas
 categorical dtype ever reaches MLflow's schema enforcement (which records
 categoricals as strings and then fails to score a LightGBM model on them).
 """
@@ -56,6 +57,9 @@ def model_signature(kind: str) -> ModelSignature:
     ]
     if kind == "stream":
         outputs.append(ColSpec("string", "stream"))
+    if kind == "assets":
+        # Null for versions without the amount part (see CaseModel.expected_recovery).
+        outputs.append(ColSpec("double", "expected_recovery", required=False))
     return ModelSignature(inputs=inputs, outputs=Schema(outputs))
 
 
@@ -85,7 +89,8 @@ class TriagePyfuncModel(PythonModel):
         )
         if not report.ok:
             raise CaseDataError(report)
-        prediction = self.model.predict(frame)
+        features = self.model.features(frame)
+        prediction = self.model.predict_features(features)
         assert prediction.reasons is not None  # predict gives three reasons per case
         out = pd.DataFrame(
             {
@@ -97,4 +102,7 @@ class TriagePyfuncModel(PythonModel):
         )
         if self.model.thresholds is not None:
             out["stream"] = self.model.route(prediction.probability)
+        if self.model.kind == "assets":
+            expected = self.model.expected_recovery(features, prediction.probability)
+            out["expected_recovery"] = float("nan") if expected is None else expected
         return out

@@ -475,7 +475,12 @@ def check_loadable(name: str, version: str, *, timeout: float = 300.0) -> None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from models.case_model import BOOSTER_FILE, MODEL_FILE, booster_file_problem
+    from models.case_model import (
+        AMOUNT_BOOSTER_FILE,
+        BOOSTER_FILE,
+        MODEL_FILE,
+        booster_file_problem,
+    )
 
     uri = f"{model_uri(name, version=version)}/artifacts/{MODEL_ARTIFACT}"
     with tempfile.TemporaryDirectory(prefix="triage-check-") as scratch:
@@ -486,9 +491,13 @@ def check_loadable(name: str, version: str, *, timeout: float = 300.0) -> None:
         for required in (BOOSTER_FILE, MODEL_FILE):
             if not (local / required).is_file():
                 raise ValueError(f"{name} v{version}: its {required} is missing from the store")
-        problem = booster_file_problem((local / BOOSTER_FILE).read_bytes())
-        if problem is not None:
-            raise ValueError(f"{name} v{version}: its {BOOSTER_FILE} is unreadable, {problem}")
+        # The assets model's amount part, when it has one, is a second LightGBM file.
+        for booster in (BOOSTER_FILE, AMOUNT_BOOSTER_FILE):
+            if booster == AMOUNT_BOOSTER_FILE and not (local / booster).is_file():
+                continue  # a version without one (older, or trained without amounts)
+            problem = booster_file_problem((local / booster).read_bytes())
+            if problem is not None:
+                raise ValueError(f"{name} v{version}: its {booster} is unreadable, {problem}")
         try:
             done = subprocess.run(
                 [sys.executable, "-c", _PROBE, str(local)],

@@ -26,6 +26,7 @@ OUTPUT_COLUMNS = (
     "case_id",
     "p_complex",
     "p_assets",
+    "expected_recovery",
     "stream",
     "reasons",
     "stream_model_version",
@@ -47,6 +48,15 @@ class Decisions:
     reasons_assets: Reasons | None
     #: The policy each case was routed by (None: the stream model's own thresholds for all).
     policies: list[AppliedPolicy] | None = None
+    #: ``p_assets × E[recovered_amount | recovered]``, yuan; None when the assets model
+    #: version carries no amount part (made before it, or from an export without amounts).
+    expected_recovery: np.ndarray | None = None
+
+    def expected_recovery_list(self) -> list[float | None]:
+        """Expected recovery per case as plain floats, None where the model gives none."""
+        if self.expected_recovery is None:
+            return [None] * len(self)
+        return [float(v) for v in self.expected_recovery]
 
     def __len__(self) -> int:
         return len(self.case_id)
@@ -147,6 +157,7 @@ class Triage:
         assets_features = features.of(assets_model)
         complex_ = stream_model.predict_features(stream_features, reasons=k)
         assets = assets_model.predict_features(assets_features, reasons=k)
+        expected_recovery = assets_model.expected_recovery(assets_features, assets.probability)
         if isinstance(cases, pd.DataFrame):
             case_ids = cases["case_id"].astype(str).tolist()
         else:
@@ -163,6 +174,7 @@ class Triage:
             reasons_complex=complex_.reasons,
             reasons_assets=assets.reasons,
             policies=None if routing is None else routing.applied,
+            expected_recovery=expected_recovery,
         )
 
     def decide_frame(
@@ -189,6 +201,11 @@ class Triage:
                 "case_id": decisions.case_id,
                 "p_complex": decisions.p_complex,
                 "p_assets": decisions.p_assets,
+                "expected_recovery": (
+                    np.full(len(decisions), np.nan)
+                    if decisions.expected_recovery is None
+                    else decisions.expected_recovery
+                ),
                 "stream": decisions.stream,
                 "reasons": decisions.reasons_json(),
                 "stream_model_version": self.stream.version,

@@ -46,6 +46,8 @@ class Scored:
     decided_at: str
     p_complex: list[float]
     p_assets: list[float]
+    #: Yuan, ``p_assets × E[amount | recovered]``; None per case when the assets version has none.
+    expected_recovery: list[float | None]
     streams: list[str]
     #: ``{"complex": [...], "assets": [...]}`` per case, as ``triage score`` writes it.
     reasons_json: list[str]
@@ -121,6 +123,7 @@ class Decider:
             decided_at=decided_at,
             p_complex=decisions.p_complex.tolist(),
             p_assets=decisions.p_assets.tolist(),
+            expected_recovery=decisions.expected_recovery_list(),
             streams=decisions.stream.tolist(),
             reasons_json=decisions.reasons_json(),
             shadow=self._shadow(features, challenger_router, courts),
@@ -174,6 +177,7 @@ class Decider:
             shadow=scored.shadow,
             source=scored.source,
             policies=[(p.policy_id, p.version) for p in scored.policies],
+            expected_recovery=scored.expected_recovery,
         )
 
     def responses(self, scored: Scored) -> list[str]:
@@ -188,6 +192,7 @@ class Decider:
             f'"decision_id":"{scored.ids[i]}","decided_at":"{scored.decided_at}",'
             f'"case_id":{dumps(case["case_id"])},"stream":"{scored.streams[i]}",'
             f'"p_complex":{dumps(scored.p_complex[i])},"p_assets":{dumps(scored.p_assets[i])},'
+            f'"expected_recovery":{dumps(scored.expected_recovery[i])},'
             f'"reasons":{scored.reasons_json[i]},{scored.policies[i].json_fields},{shared}'
             "}"
             for i, case in enumerate(scored.cases)
@@ -211,6 +216,9 @@ class Decider:
             values += list(scored.shadow.p_complex or []) + list(scored.shadow.p_assets or [])
         if not all(math.isfinite(v) and 0 <= v <= 1 for v in values):
             raise ValueError(f"warm-up on the golden case gave probabilities {values}")
+        yuan = scored.expected_recovery[0]
+        if yuan is not None and not (math.isfinite(yuan) and yuan >= 0):
+            raise ValueError(f"warm-up on the golden case gave expected recovery {yuan}")
         if scored.streams[0] not in STREAM_VALUES:
             raise ValueError(f"warm-up on the golden case gave stream {scored.streams[0]!r}")
 

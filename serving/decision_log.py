@@ -65,6 +65,7 @@ COLUMNS = (
     "source",
     "policy_id",
     "policy_version",
+    "expected_recovery",
 )
 _FEATURE_NAMES = tuple(spec.name for spec in FEATURE_FIELDS)
 
@@ -99,6 +100,9 @@ decisions = sa.Table(
     # DecisionLog.create), and its older decisions have none (NULL).
     sa.Column("policy_id", sa.Text, comment="court:440305, province:44, national, model-default"),
     sa.Column("policy_version", sa.Integer, comment="the policy's version (0: built-in default)"),
+    # Added with the assets model's amount part, on start like the policy columns: NULL for
+    # older decisions and for assets versions that carry no amount part.
+    sa.Column("expected_recovery", sa.Double, comment="p_assets × E[yuan | recovered], yuan"),
     sa.Index("ix_decisions_decided_at", "decided_at"),
     sa.Index("ix_decisions_court_id", "court_id"),
     sa.Index("ix_decisions_province", "province"),
@@ -694,10 +698,12 @@ def build_rows(
     shadow: Shadow | None,
     source: str,
     policies: Sequence[tuple[str, int]] | None = None,
+    expected_recovery: Sequence[float | None] | None = None,
 ) -> list[dict[str, object]]:
     """The log rows of a batch of decisions (pure; the service and tests share it).
 
-    ``policies``: the ``(policy id, version)`` each case was routed by.
+    ``policies``: the ``(policy id, version)`` each case was routed by;
+    ``expected_recovery``: each case's expected yuan (None where not given).
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -727,6 +733,7 @@ def build_rows(
             "source": source,
             "policy_id": None if policies is None else policies[i][0],
             "policy_version": None if policies is None else policies[i][1],
+            "expected_recovery": None if expected_recovery is None else expected_recovery[i],
         }
         if shadow is not None:
             if shadow.p_complex is not None:
@@ -770,7 +777,13 @@ def parse_moment(text: str, *, end_of_day: bool = False) -> str:
 def _arrow_schema():
     import pyarrow as pa
 
-    doubles = {"p_complex", "p_assets", "challenger_p_complex", "challenger_p_assets"}
+    doubles = {
+        "p_complex",
+        "p_assets",
+        "challenger_p_complex",
+        "challenger_p_assets",
+        "expected_recovery",
+    }
     types = dict.fromkeys(doubles, pa.float64()) | {"policy_version": pa.int64()}
     return pa.schema([(name, types.get(name, pa.string())) for name in COLUMNS])
 

@@ -433,6 +433,13 @@ class Decision(_OpenAPI30Model):
     p_assets: float = Field(
         ge=0, le=1, description="Calibrated probability that assets will be recovered."
     )
+    expected_recovery: float | None = Field(
+        ge=0,
+        description="Expected yuan recovered: p_assets × the expected recovered amount given "
+        "that something is recovered, both from the assets model version in `models.assets`. "
+        "null when that version carries no amount part (trained before it, or on an export "
+        "without recovered_amount).",
+    )
     reasons: Reasons
     policy: PolicyRef
     thresholds: Thresholds

@@ -26,6 +26,7 @@ from training.evaluate import gap_to_bayes
 
 __all__ = [
     "DEFAULT_INTENDED_USE",
+    "ExpectedRecoveryCard",
     "ModelCardData",
     "SplitSummary",
     "describe_split",
@@ -76,6 +77,25 @@ def describe_split(name: str, frame: pd.DataFrame, label: str | None = None) -> 
         end=dates.max() if len(dates) else None,
         positive_rate=rate,
     )
+
+
+@dataclass(frozen=True)
+class ExpectedRecoveryCard:
+    """The assets model's amount part on its card (``problem`` says why there is none).
+
+    ``amount_metrics``: E[recovered_amount | recovered] on the recovered test
+    cases (:func:`training.evaluate.amount_metrics` by scorer);
+    ``amount_deciles``: its calibration per decile; ``calibration``: expected
+    recovery (p_assets × amount) per decile on every test case
+    (:func:`training.evaluate.amount_calibration`); ``totals``: predicted and
+    realised totals over the test split and their ``ratio``.
+    """
+
+    problem: str | None = None
+    amount_metrics: Mapping[str, Mapping[str, float]] | None = None
+    amount_deciles: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
+    totals: Mapping[str, float] | None = None
 
 
 @dataclass
@@ -169,6 +189,8 @@ class ModelCardData:
     follow_up: Sequence[Mapping[str, Any]] | None = None
     #: The yuan model: predicted against realised (and true) yuan per decile.
     yuan_calibration: pd.DataFrame | None = None
+    #: The new-case assets model: its amount part and expected recovery in yuan.
+    expected_recovery: ExpectedRecoveryCard | None = None
 
     @property
     def meaning(self) -> str:
@@ -713,6 +735,19 @@ def _follow_up(card: ModelCardData) -> list[str]:
 def _yuan_calibration(card: ModelCardData) -> list[str]:
     table = card.yuan_calibration
     assert table is not None
+    headers, rows = _calibration_rows(table)
+    return [
+        "## Yuan calibration",
+        "",
+        "Recovered test cases in ten equal groups by predicted yuan: the mean predicted "
+        "against the mean recovered"
+        + (" and the true expected amount." if "expected" in table.columns else "."),
+        "",
+        *_table(headers, rows),
+    ]
+
+
+def _calibration_rows(table: pd.DataFrame) -> tuple[list[str], list[list[object]]]:
     has_truth = "expected" in table.columns
     headers = ["decile", "n", "predicted", "realised", "predicted ÷ realised"]
     headers += ["true expected", "predicted ÷ true"] if has_truth else []
@@ -727,14 +762,50 @@ def _yuan_calibration(card: ModelCardData) -> list[str]:
         ]
         for _, r in table.iterrows()
     ]
-    return [
-        "## Yuan calibration",
+    return headers, rows
+
+
+def _expected_recovery(card: ModelCardData) -> list[str]:
+    section = card.expected_recovery
+    assert section is not None
+    lines = ["## Expected recovery (yuan)", ""]
+    if section.problem is not None or section.calibration is None:
+        return lines + [
+            f"This version carries no amount part: {section.problem}. Its decisions give "
+            "`expected_recovery` null; train on an export with `recovered_amount` to have it."
+        ]
+    lines += [
+        "`expected_recovery = p_assets × E[recovered_amount | recovered]`, in yuan, beside "
+        "p_assets in every decision. E[recovered_amount | recovered] is a gamma regression "
+        "(log link) on the training cases that recovered something, its level fitted on the "
+        "validation cases; it travels inside this version.",
         "",
-        "Recovered test cases in ten equal groups by predicted yuan: the mean predicted "
-        "against the mean recovered" + (" and the true expected amount." if has_truth else "."),
+        "**E[recovered_amount | recovered]** on the recovered test cases:",
+        "",
+    ]
+    metrics = section.amount_metrics or {}
+    keys = ("n", "gamma_deviance", "deviance_skill", "bias", "max_decile_error")
+    lines += _table(
+        ["scorer", *keys],
+        [
+            [name, *(_count(m.get(k)) if k == "n" else _num(m.get(k), 3) for k in keys)]
+            for name, m in metrics.items()
+        ],
+    )
+    headers, rows = _calibration_rows(section.calibration)
+    totals = section.totals or {}
+    lines += [
+        "",
+        "**Calibration of expected recovery** on every test case, in ten equal groups by "
+        "predicted expected recovery: the mean predicted against the mean realised "
+        "recovered_amount (0 where nothing was recovered)"
+        + (" and the true expected recovery." if "expected" in section.calibration.columns else ".")
+        + f" Over the whole test split: predicted {_yuan(totals.get('predicted'))}, realised "
+        f"{_yuan(totals.get('realised'))}, ratio {_num(totals.get('ratio'), 3)}.",
         "",
         *_table(headers, rows),
     ]
+    return lines
 
 
 def render_model_card(card: ModelCardData) -> str:
@@ -763,6 +834,8 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_follow_up(card))
     if card.yuan_calibration is not None and len(card.yuan_calibration):
         sections.append(_yuan_calibration(card))
+    if card.expected_recovery is not None:
+        sections.append(_expected_recovery(card))
     sections.append(["## Intended use", "", card.intended_use])
     sections.append(_limits(card))
     if card.figures:
@@ -860,4 +933,13 @@ def summary_lines(card: ModelCardData) -> list[str]:
                 f"{_num(m5.get('times_best_rule'), 2)}× the best rule"
                 + (f", {_num(bayes, 3)} of Bayes-optimal" if bayes is not None else "")
             )
+    recovery = card.expected_recovery
+    if recovery is not None and recovery.totals is not None and recovery.calibration is not None:
+        worst = float((recovery.calibration["ratio"] - 1).abs().max())
+        lines.append(
+            f"expected recovery: predicted ÷ realised {_num(recovery.totals.get('ratio'), 3)} "
+            f"on test, worst decile off by {_pct(worst)}"
+        )
+    elif recovery is not None:
+        lines.append(f"expected recovery: none ({recovery.problem})")
     return lines[:10]

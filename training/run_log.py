@@ -19,7 +19,7 @@ import pandas as pd
 from models.case_model import TARGETS
 from models.tradeoff import tradeoff_curve
 from training import evaluate, plots
-from training.card import ModelCardData, SplitSummary
+from training.card import ExpectedRecoveryCard, ModelCardData, SplitSummary
 from training.config import TrainingConfig
 
 if TYPE_CHECKING:
@@ -103,6 +103,25 @@ def _log_metrics_and_params(kind: str, outcome: ModelOutcome) -> None:
         )
     if outcome.policy_cost:
         mlflow.log_metrics({f"stream.policy.{k}": v for k, v in outcome.policy_cost.items()})
+    if outcome.recovery is not None:
+        part = outcome.recovery
+        for name, values in part.fit.metrics.items():
+            mlflow.log_metrics(
+                {
+                    f"{kind}.amount.{name.replace(' ', '_')}.test.{k}": float(v)
+                    for k, v in values.items()
+                    if np.isfinite(v)
+                }
+            )
+        ratios = part.calibration["ratio"].to_numpy(dtype=np.float64)
+        mlflow.log_metrics(
+            {
+                f"{kind}.expected_recovery.test.total_ratio": part.totals["ratio"],
+                f"{kind}.expected_recovery.test.max_decile_error": float(
+                    np.max(np.abs(ratios - 1))
+                ),
+            }
+        )
 
 
 def _draw_figures(kind: str, outcome: ModelOutcome, folder: Path) -> None:
@@ -150,6 +169,28 @@ def _write_tables(outcome: ModelOutcome, folder: Path) -> None:
     )
     if outcome.routing:
         (folder / "routing_policy.json").write_text(json.dumps(outcome.routing, indent=1))
+    if outcome.recovery is not None:
+        # The card's two tables, as files: per decile of expected recovery (every test
+        # case) and per decile of the amount given recovery (recovered test cases).
+        outcome.recovery.calibration.to_csv(
+            folder / "expected_recovery_calibration.csv", index=False
+        )
+        outcome.recovery.fit.deciles.to_csv(folder / "amount_calibration.csv", index=False)
+
+
+def _expected_recovery(outcome: ModelOutcome) -> ExpectedRecoveryCard | None:
+    """The assets card's expected-recovery section (None for the other models)."""
+    if outcome.kind != "assets":
+        return None
+    part = outcome.recovery
+    if part is None:
+        return ExpectedRecoveryCard(problem=outcome.recovery_problem or "not fitted")
+    return ExpectedRecoveryCard(
+        amount_metrics=part.fit.metrics,
+        amount_deciles=part.fit.deciles,
+        calibration=part.calibration,
+        totals=part.totals,
+    )
 
 
 def _tradeoff(outcome: ModelOutcome) -> list[dict[str, object]] | None:
@@ -194,6 +235,7 @@ def model_card(
         tradeoff=_tradeoff(outcome),
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
+        expected_recovery=_expected_recovery(outcome),
         boosting={
             "learning_rate": outcome.search["params"]["learning_rate"],
             "trees": outcome.model.booster.num_trees(),

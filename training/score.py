@@ -22,7 +22,12 @@ from models.court_routing import CourtRouter
 from models.policy_book import PolicyBook
 from models.triage import OUTPUT_COLUMNS, Triage
 
-_TYPES = {"p_complex": pa.float64(), "p_assets": pa.float64(), "policy_version": pa.int64()}
+_TYPES = {
+    "p_complex": pa.float64(),
+    "p_assets": pa.float64(),
+    "expected_recovery": pa.float64(),  # null where the assets version has no amount part
+    "policy_version": pa.int64(),
+}
 #: Column types of the scores file (fixed, so an empty input still writes a valid file).
 OUTPUT_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in OUTPUT_COLUMNS])
 

@@ -56,6 +56,7 @@ from models.calibration import ScoreCalibrator
 from models.case_model import TARGETS, CaseModel, ModelKind
 from models.metadata import ModelMetadata
 from training import evaluate
+from training.amount import fit_amount, recovered_rows
 from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.checks import TrainingRefused, check_leaks
@@ -297,63 +298,38 @@ def _recovery_model(
 ) -> tuple[ModelOutcome, pd.DataFrame]:
     """Expected yuan given a recovery, learnt from every recovered case; and its deciles."""
     recovered = frame["recovered_after"].to_numpy() == 1
-    part = TimeSplit(*(_within(rows, recovered) for rows in split.parts().values()))
-    amount = frame["recovered_after_amount"].to_numpy(dtype=np.float64)
-    log_target = config.recovery_objective == "log"
-    # Non-recovered rows are never fitted on; any positive placeholder keeps the label valid.
-    y = np.log(np.where(recovered, amount, 1.0)) if log_target else np.where(recovered, amount, 1.0)
-    started = time.monotonic()
-    fitted, train, valid, test = _fit_one(
-        "recovery",
+    amount = np.where(recovered, frame["recovered_after_amount"].to_numpy(dtype=np.float64), 0.0)
+    fit = fit_amount(
         X,
-        y,
-        part,
-        builder,
+        amount,
+        recovered_rows(split, recovered),
         config,
-        objective="regression" if log_target else "gamma",
+        categorical=list(builder.categorical_features_),
+        feature_names=list(builder.get_feature_names_out()),
         seconds=seconds,
+        expected=None if truth is None else truth["expected_amount_true"].to_numpy(),
+        name="recovery",
     )
-    raw_valid = np.asarray(fitted.booster.predict(X[valid], raw_score=True))
-    # The level, on the held-out validation cases: exp of a mean log is a median (Duan's
-    # smearing fixes it), and a gamma fit shrunk toward the mean in log space falls short
-    # of the mean in yuan.  Not on the training cases: their total is set by a few huge
-    # amounts the fit cannot follow (at 20 k cases, total ÷ prediction was 2.0 on them
-    # against 1.0-1.2 out of sample).  A few hundred validation cases leave it noisy.
-    intercept = float(np.log(amount[valid].sum() / np.exp(raw_valid).sum()))
-    calibrator = ScoreCalibrator(method="log_link", intercept=intercept)
-    booster, refitted = _refit(
-        fitted, X, y, train, valid, builder, started + seconds - time.monotonic()
-    )
-    yuan_test = calibrator.probability(np.asarray(booster.predict(X[test], raw_score=True)))
-    y_test = amount[test]
-    metrics = {"model": evaluate.amount_metrics(y_test, yuan_test)}
-    baseline = np.full_like(y_test, amount[train].mean())
-    metrics["mean of training cases"] = evaluate.amount_metrics(y_test, baseline)
-    expected = None if truth is None else truth["expected_amount_true"].to_numpy()[test]
-    if expected is not None:
-        metrics["bayes_limit"] = evaluate.amount_metrics(y_test, expected)
-    deciles = evaluate.amount_calibration(y_test, yuan_test, expected)
     model = CaseModel(
         kind="recovery",
         builder=builder,
-        booster=booster,
-        calibrator=calibrator,
+        booster=fit.booster,
+        calibrator=fit.calibrator,
         threads=config.threads,
     )
-    valid_yuan = calibrator.probability(raw_valid)
     outcome = ModelOutcome(
         kind="recovery",
         model=model,
-        metrics=metrics,
-        validation_metrics=evaluate.amount_metrics(amount[valid], valid_yuan),
+        metrics=fit.metrics,
+        validation_metrics=fit.validation_metrics,
         slices=pd.DataFrame(),
         calibration_losses={},
         ece_before=float("nan"),
         routing=None,
-        search=_search_summary(fitted, refitted=refitted),
+        search=_search_summary(fit.fitted, refitted=fit.refitted),
     )
-    outcome.curves = {"model": (y_test, yuan_test)}
-    return outcome, deciles
+    outcome.curves = {"model": (amount[fit.rows.test], fit.test_yuan)}
+    return outcome, fit.deciles
 
 
 def follow_up_value(

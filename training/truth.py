@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["TRUTH_COLUMNS", "TruthFileError", "read_truth"]
+__all__ = ["RECOVERY_TRUTH", "TRUTH_COLUMNS", "TruthFileError", "read_truth"]
 
 #: The column of each model's true probability in a generator's truth file.
 TRUTH_COLUMNS = {"stream": "p_complex_true", "assets": "p_assets_true"}
+#: The true expected recovered yuan of each case (``p_assets_true × E[amount | recovered]``);
+#: optional: truth files written before it lack it.  Read under the key ``recovery``.
+RECOVERY_TRUTH = "expected_recovery_true"
 
 
 class TruthFileError(ValueError):
@@ -22,7 +25,11 @@ class TruthFileError(ValueError):
 
 
 def read_truth(path: str | Path, case_ids: pd.Series) -> dict[str, pd.Series]:
-    """True probabilities from a generator's truth file, aligned to ``case_ids``."""
+    """True probabilities from a generator's truth file, aligned to ``case_ids``.
+
+    Keys ``stream`` and ``assets``; ``recovery`` too (true expected yuan) when
+    the file has :data:`RECOVERY_TRUTH` for every case.
+    """
     truth = pd.read_csv(path, dtype={"case_id": str})
     needed = {"case_id", *TRUTH_COLUMNS.values()}
     if not needed <= set(truth.columns):
@@ -42,4 +49,17 @@ def read_truth(path: str | Path, case_ids: pd.Series) -> dict[str, pd.Series]:
                 f"{path}: {int(unusable.sum())} case(s) of the data have no {column} "
                 f"in [0, 1], e.g. case_id {first!r}"
             )
-    return {kind: aligned[column].reset_index(drop=True) for kind, column in TRUTH_COLUMNS.items()}
+    truths = {
+        kind: aligned[column].reset_index(drop=True) for kind, column in TRUTH_COLUMNS.items()
+    }
+    if RECOVERY_TRUTH in aligned.columns:
+        recovery = aligned[RECOVERY_TRUTH]
+        unusable = recovery.isna() | (recovery < 0)
+        if unusable.any():
+            first = aligned.index[unusable.to_numpy()][0]
+            raise TruthFileError(
+                f"{path}: {int(unusable.sum())} case(s) of the data have no {RECOVERY_TRUTH} "
+                f"≥ 0, e.g. case_id {first!r}"
+            )
+        truths["recovery"] = recovery.reset_index(drop=True)
+    return truths

@@ -45,7 +45,13 @@ def _schema(with_pii: bool) -> pa.Schema:
 
 
 _TRUTH_SCHEMA = pa.schema(
-    [("case_id", pa.string()), ("p_complex_true", pa.float64()), ("p_assets_true", pa.float64())]
+    [
+        ("case_id", pa.string()),
+        ("p_complex_true", pa.float64()),
+        ("p_assets_true", pa.float64()),
+        # p_assets_true × E[recovered_amount | recovered], yuan (see draw_outcomes).
+        ("expected_recovery_true", pa.float64()),
+    ]
 )
 
 
@@ -161,6 +167,7 @@ def _blocks(n: int, seed: int, config: GeneratorConfig, with_pii: bool) -> Itera
                 case_id,
                 pa.array(drawn["truth"]["p_complex_true"]),
                 pa.array(drawn["truth"]["p_assets_true"]),
+                pa.array(drawn["truth"]["expected_recovery_true"]),
             ],
             schema=_TRUTH_SCHEMA,
         )

@@ -70,13 +70,17 @@ def test_decisions_export(home, tmp_path, capsys):
         assets_model=("a", "1"),
         shadow=None,
         source="api",
+        expected_recovery=[1500.25, None, 0.0],
     )
     log.write(rows)
     log.close()
     out = tmp_path / "export.parquet"
     assert cli.main(["decisions", "export", "--since", at[:10], "--out", str(out)]) == 0
     assert "exported 3 decisions" in capsys.readouterr().out
-    assert pd.read_parquet(out)["decision_id"].tolist() == ids
+    exported = pd.read_parquet(out)
+    assert exported["decision_id"].tolist() == ids
+    assert exported["expected_recovery"].tolist()[::2] == [1500.25, 0.0]
+    assert exported["expected_recovery"].isna().tolist() == [False, True, False]
     assert cli.main(["decisions", "export", "--since", "2030-01-01", "--out", str(out)]) == 0
     assert len(pd.read_parquet(out)) == 0
     bad = ["decisions", "export", "--since", "2024-02-01", "--until", "2024-01-01"]

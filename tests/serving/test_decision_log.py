@@ -268,8 +268,10 @@ def test_committed_rows_are_in_the_file_before_any_checkpoint(log, tmp_path):
 
 # --- logs created before court policies -----------------------------------------------------------
 
-#: The columns a log created before court policies has (the last two came with them).
-OLD_COLUMNS = [c for c in decisions.columns if c.name not in ("policy_id", "policy_version")]
+#: Columns added to logs that exist: with court policies, then with expected recovery.
+ADDED = ("policy_id", "policy_version", "expected_recovery")
+#: The columns a log created before court policies has.
+OLD_COLUMNS = [c for c in decisions.columns if c.name not in ADDED]
 
 
 def _old_log(url: str) -> list[dict[str, object]]:
@@ -308,6 +310,7 @@ def _policy_rows(n: int) -> list[dict[str, object]]:
         shadow=None,
         source="api",
         policies=[("court:440305", 3), ("national", 0)][:n],
+        expected_recovery=[12345.67, None][:n],
     )
 
 
@@ -328,7 +331,7 @@ def _migrated_log_keeps_old_rows_and_takes_policies(url: str) -> None:
     DecisionLog(url).create().close()  # a second worker starting: nothing left to add
     try:
         names = {c["name"] for c in sa.inspect(log.engine).get_columns("decisions")}
-        assert {"policy_id", "policy_version"} <= names
+        assert set(ADDED) <= names
         # The dashboard's covering indexes, the per-province one included, are built too.
         assert {"ix_decisions_dashboard", "ix_decisions_province_dashboard"} <= _index_names(
             log.engine
@@ -341,10 +344,11 @@ def _migrated_log_keeps_old_rows_and_takes_policies(url: str) -> None:
             assert {k: stored[row["decision_id"]][k] for k in row} == row
             assert stored[row["decision_id"]]["policy_id"] is None
             assert stored[row["decision_id"]]["policy_version"] is None
-        assert [
-            (stored[r["decision_id"]]["policy_id"], stored[r["decision_id"]]["policy_version"])
-            for r in new
-        ] == [("court:440305", 3), ("national", 0)]
+            assert stored[row["decision_id"]]["expected_recovery"] is None
+        assert [tuple(stored[r["decision_id"]][k] for k in ADDED) for r in new] == [
+            ("court:440305", 3, 12345.67),
+            ("national", 0, None),
+        ]
     finally:
         with log.engine.begin() as connection:
             connection.execute(sa.text("DROP TABLE decisions"))

@@ -61,6 +61,8 @@ def test_a_contract_case_gets_every_field(client, case, decision_log):
     # acknowledged means logged, with the same numbers and reasons
     row = logged(decision_log, body["decision_id"])
     assert row["p_complex"] == body["p_complex"] and row["stream"] == body["stream"]
+    # The assets version carries its amount part: yuan beside p_assets, logged as answered.
+    assert body["expected_recovery"] > 0 and row["expected_recovery"] == body["expected_recovery"]
     assert json.loads(row["reasons"]) == body["reasons"]
     assert row["decided_at"] == body["decided_at"] and row["source"] == "api"
 
@@ -86,7 +88,8 @@ def test_batch_answers_in_order_in_one_transaction(client, cases, decision_log):
 
 
 def test_single_batch_and_triage_score_give_the_same_numbers(client, models_tag, tmp_path):
-    """Same probabilities (1e-9), streams and reasons from /triage, /triage_batch, triage score."""
+    """Same probabilities (1e-9), expected recovery (1e-9 relative), streams and reasons
+    from /triage, /triage_batch and triage score."""
     from features.synthetic import generate_cases
     from serving.served_models import load_models
     from training.score import score_file
@@ -109,6 +112,12 @@ def test_single_batch_and_triage_score_give_the_same_numbers(client, models_tag,
         )
         np.testing.assert_allclose(
             [a["p_assets"] for a in answers], scored["p_assets"][:n], rtol=0, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            [a["expected_recovery"] for a in answers],
+            scored["expected_recovery"][:n],
+            rtol=1e-9,
+            atol=0,
         )
         assert [a["stream"] for a in answers] == scored["stream"][:n].tolist()
         assert [a["reasons"] for a in answers] == [json.loads(r) for r in scored["reasons"][:n]]
@@ -283,6 +292,9 @@ def test_openapi_documents_the_contract(client):
     assert case_schema["additionalProperties"] is False
     assert "案由" in case_schema["properties"]["cause"]["description"]
     assert set(case_schema["properties"]) == {f.name for f in RECORD_FIELDS}
+    recovery = spec["components"]["schemas"]["Decision"]["properties"]["expected_recovery"]
+    assert recovery["type"] == "number" and recovery["nullable"] is True
+    assert recovery["minimum"] == 0 and "p_assets ×" in recovery["description"]
 
 
 def test_a_decision_that_cannot_be_logged_is_not_made(client, case, monkeypatch, caplog):
@@ -305,3 +317,42 @@ def test_a_decision_that_cannot_be_logged_is_not_made(client, case, monkeypatch,
     assert "no decision was made" in answer.json()["error"] and "decision_id" not in answer.text
     assert answer.headers["retry-after"] == "5"
     assert "decision log write failed" in caplog.text
+
+
+def test_an_assets_version_without_the_amount_part_serves_null(trained, models_tag, tmp_path):
+    """A version registered before the amount part (no `amount` in its model.json, no amount
+    booster) loads from the BentoML store, warms up and decides: expected_recovery is null
+    in the response, the log row and `triage score`'s column, never an error."""
+    from models.case_model import AMOUNT_BOOSTER_FILE, MODEL_FILE, CaseModel
+    from serving.decider import Decider
+    from serving.served_models import load_models
+    from tests.serving.conftest import store_models
+    from training.score import score_file
+
+    folder = trained["champion"]["assets"].save(tmp_path / "assets")
+    assert (folder / AMOUNT_BOOSTER_FILE).is_file()
+    document = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+    del document["amount"]
+    (folder / MODEL_FILE).write_text(json.dumps(document), encoding="utf-8")
+    (folder / AMOUNT_BOOSTER_FILE).unlink()
+    old = {"stream": trained["champion"]["stream"], "assets": CaseModel.load(folder)}
+    assert old["assets"].amount is None
+    try:
+        tag = store_models({"champion": old}, challengers=False)
+    finally:
+        store_models(trained)  # `latest` again, as the other modules (the Bento) expect
+    served = load_models(tag)
+    decider = Decider(served)
+    decider.warm_up()
+    cases = [dict(example_case(), case_id=f"old-{i}") for i in range(3)]
+    scored = decider.score(cases, "batch")
+    answers = [Decision.model_validate_json(text) for text in decider.responses(scored)]
+    assert [a.expected_recovery for a in answers] == [None] * 3
+    assert all(0 <= a.p_assets <= 1 for a in answers)
+    assert [row["expected_recovery"] for row in decider.log_rows(scored)] == [None] * 3
+    frame = pd.DataFrame(cases)
+    frame.to_csv(tmp_path / "cases.csv", index=False)
+    out = score_file(
+        tmp_path / "cases.csv", tmp_path / "scored.parquet", triage=served.triage, progress=False
+    )["out"]
+    assert pd.read_parquet(out)["expected_recovery"].isna().all()

@@ -155,17 +155,58 @@ def test_registered_model_round_trips_through_mlflow_pyfunc(first, sample):
     assert model.metadata.saved_input_example_info is not None
     cases = pd.read_csv(sample["new"], dtype=str).head(50)
     out = model.predict(cases)
-    assert list(out.columns) == ["case_id", "probability", "raw_score", "reasons"]
+    assert list(out.columns) == [
+        "case_id",
+        "probability",
+        "raw_score",
+        "reasons",
+        "expected_recovery",
+    ]
     assert out["probability"].between(0, 1).all()
     direct = registry.load_case_model("triage-assets").model
     from features.load import load_cases
 
     frame = load_cases(sample["new"]).head(50)
     np.testing.assert_allclose(out["probability"], direct.predict_proba(frame), rtol=0, atol=1e-12)
+    features = direct.features(frame)
+    expected = direct.expected_recovery(features, direct.predict_proba(frame))
+    np.testing.assert_allclose(out["expected_recovery"], expected, rtol=1e-12)
     reasons = json.loads(out["reasons"].iloc[0])
     assert len(reasons) == 3 and {"code", "zh", "en", "effect"} <= set(reasons[0])
     stream = mlflow.pyfunc.load_model("models:/triage-stream@champion").predict(cases)
     assert set(stream["stream"]) <= {"simple", "complex", "review"}
+
+
+def test_the_assets_version_carries_expected_recovery_calibrated_on_newer_cases(first, sample):
+    """p_assets × E[amount | recovered] from the registered version, against realised yuan."""
+    from features.load import load_cases
+    from models.triage import Triage
+
+    champion = registry.load_case_model("triage-assets").model
+    assert champion.amount is not None and champion.amount.calibrator.method == "log_link"
+    newer = load_cases(sample["new"])
+    scored = Triage.from_registry().decide_frame(newer, reasons=0)
+    predicted = scored["expected_recovery"].to_numpy()
+    realised = newer["recovered_amount"].to_numpy()
+    # Loose: 1,000 heavy-tailed amounts alone move the realised total by ~10 %.
+    assert 0.7 <= predicted.sum() / realised.sum() <= 1.3, predicted.sum() / realised.sum()
+    decile = pd.qcut(predicted, 10, labels=False)
+    means = pd.Series(realised).groupby(decile).mean()
+    assert means.iloc[7:].mean() > 10 * means.iloc[:3].mean(), means
+    assert np.corrcoef(np.arange(10), means.rank())[0, 1] > 0.8, means
+    # The run says what it is worth: the results, the card's section and the table artifact.
+    summary = first["models"]["assets"]["expected_recovery"]
+    assert len(summary["calibration"]) == 10
+    assert summary["amount_given_recovery"]["model"]["n"] > 100
+    assert first["models"]["stream"].get("expected_recovery") is None
+    card = mlflow.artifacts.load_text(f"runs:/{first['run_id']}/model_card_assets.md")
+    section = card.split("## Expected recovery (yuan)", 1)[1].split("\n## ", 1)[0]
+    assert "predicted ÷ true" in section  # the truth file carries expected_recovery_true
+    assert sum(line.startswith("| 10 |") for line in section.splitlines()) == 1
+    table = mlflow.artifacts.load_text(
+        f"runs:/{first['run_id']}/assets/expected_recovery_calibration.csv"
+    )
+    assert table.splitlines()[0].startswith("decile,n,predicted,realised,ratio")
 
 
 def test_personal_data_never_reaches_the_store(first, sample, home):
