@@ -83,3 +83,32 @@ def register_champion_and_challenger(env: dict[str, str]) -> dict[str, dict[str,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def register_terminated(env: dict[str, str], *, n: int = 3000, seed: int = 5) -> dict[str, str]:
+    """Champions of `triage-resume` and `triage-recovery`, trained small and registered.
+
+    `triage train --kind terminated`'s own job on a tiny budget, in a
+    subprocess for ``env``'s registry (as :func:`register_champion_and_challenger`);
+    the champion alias is pinned whatever the gate made of such small models.
+    """
+    script = (
+        "import json, tempfile\n"
+        "from pathlib import Path\n"
+        "from app.settings import apply_environment\n"
+        "apply_environment()\n"
+        "from features.synthetic.terminated import write_terminated\n"
+        "from training.terminated import train_terminated\n"
+        "from tests.serving.registry_fixture import FAST, pin_aliases\n"
+        "with tempfile.TemporaryDirectory(prefix='triage-fixture-') as scratch:\n"
+        "    data = Path(scratch) / 'terminated.csv'\n"
+        f"    write_terminated({n}, data, seed={seed})\n"
+        "    versions = train_terminated(data, config=FAST).versions\n"
+        "pin_aliases(versions, 'champion')\n"
+        "print(json.dumps(versions))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
