@@ -24,7 +24,8 @@ from serving.dashboard_schemas import Selection
 FOLLOW_UP_PAGE_PATHS = ("/dashboard/follow-up",)
 
 #: The budgets the page offers, in percent of the inventory (serving.follow_up_stats.SHARES).
-SharePercent = t.Literal[1, 5, 10]
+#: Text, as a query string carries it (a Literal of ints would refuse "5").
+SharePercent = t.Literal["1", "5", "10"]
 
 
 # The terminated inventory of the selection: each case at its latest score.
@@ -107,7 +108,7 @@ follow_up_router = _stats_router()
 def follow_up(
     filters: SelectionParams,
     reader: Reader,
-    share: t.Annotated[SharePercent, Query(description="K in percent of the inventory.")] = 5,
+    share: t.Annotated[SharePercent, Query(description="K in percent of the inventory.")] = "5",
     limit: t.Annotated[int, Query(ge=1, le=1000, description="Cases of the list sent.")] = 200,
 ) -> dict[str, t.Any]:
     """The terminated inventory of the selection and its follow-up list."""
@@ -117,7 +118,7 @@ def follow_up(
 
     found = reader.read(
         ("follow_up", filters, share, limit),
-        lambda c: follow_up_board(c, filters, share / 100, limit),
+        lambda c: follow_up_board(c, filters, int(share) / 100, limit),
     )
     return {
         "selection": filters.to_dict(),

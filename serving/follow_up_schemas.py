@@ -110,7 +110,7 @@ class FollowUpRequest(StrictRequest):
     )
     reasons: int = Field(
         default=3,
-        ge=0,
+        ge=1,
         le=MAX_REASONS,
         description="Reasons of the probability per case (the amount's strongest is added).",
     )

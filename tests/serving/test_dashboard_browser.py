@@ -27,11 +27,7 @@ import pytest
 
 from tests.conftest import missing_system_package
 from tests.serving.conftest import AUTH, KEY
-from tests.serving.registry_fixture import (
-    register_champion_and_challenger,
-    register_terminated,
-    service_env,
-)
+from tests.serving.registry_fixture import register_champion_and_challenger, service_env
 from tests.serving.test_e2e import Server
 
 pytestmark = pytest.mark.slow
@@ -111,8 +107,7 @@ def terminated_records(path: Path) -> list[dict]:
 def server(env, terminated, tmp_path_factory):
     """`triage serve` with profiled champions, a challenger and a terminated-case pair;
     3,000 decisions and 400 scored terminated cases logged."""
-    register_champion_and_challenger(env)
-    register_terminated(env)
+    register_champion_and_challenger(env, terminated=True)
     running = Server(env, tmp_path_factory.mktemp("dashboard-logs") / "serve.log")
     try:
         running.wait_ready()
@@ -381,27 +376,29 @@ def test_follow_up_gives_the_list_triage_follow_up_writes_and_keeps_no_personal_
     from models.follow_up import LEGAL_INQUIRY_NOTICE_ZH, OUTPUT_COLUMNS
 
     records = terminated_records(terminated)
+    # One court's cases, budget a share: both of the command's selections at once.
     court = Counter(r["court_id"] for r in records).most_common(1)[0][0]
-    for n, (budget, chosen) in enumerate((("10%", None), ("3", court))):
-        body = {"cases": records, "budget": budget, **({"court": chosen} if chosen else {})}
-        answer = httpx.post(f"{server.url}/follow_up", json=body, headers=AUTH, timeout=120)
-        assert answer.status_code == 200, answer.text[:2000]
-        listed = answer.json()
-        out = tmp_path / f"list-{n}.csv"
-        command = [sys.executable, "-m", "app.cli", "follow-up", "--data", str(terminated)]
-        command += ["--budget", budget, "--out", str(out), *(["--court", chosen] if chosen else [])]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        numbers = ("rank", "expected_yuan", "p_resume", "expected_amount", "unpaid_amount")
-        text = {c: str for c in OUTPUT_COLUMNS if c not in numbers}
-        written = pd.read_csv(out, dtype=text, keep_default_na=False)
-        served = pd.DataFrame(listed["follow_ups"], columns=list(OUTPUT_COLUMNS))
-        assert len(written) == listed["budget"] > 0
-        pd.testing.assert_frame_equal(served, written, check_exact=True, check_dtype=False)
-        assert listed["legal_inquiry"]["zh"] == LEGAL_INQUIRY_NOTICE_ZH
-        assert listed["inventory"] == (
-            len(records) if chosen is None else sum(r["court_id"] == chosen for r in records)
-        )
+    body = {"cases": records, "budget": "50%", "court": court}
+    answer = httpx.post(f"{server.url}/follow_up", json=body, headers=AUTH, timeout=120)
+    assert answer.status_code == 200, answer.text[:2000]
+    listed = answer.json()
+    out = tmp_path / "list.csv"
+    command = [sys.executable, "-m", "app.cli", "follow-up", "--data", str(terminated)]
+    command += ["--budget", "50%", "--court", court, "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    numbers = ("rank", "expected_yuan", "p_resume", "expected_amount", "unpaid_amount")
+    text = {c: str for c in OUTPUT_COLUMNS if c not in numbers}
+    written = pd.read_csv(out, dtype=text, keep_default_na=False)
+    served = pd.DataFrame(listed["follow_ups"], columns=list(OUTPUT_COLUMNS))
+    inventory = sum(r["court_id"] == court for r in records)
+    assert listed["inventory"] == inventory and len(written) == listed["budget"] > 1
+    pd.testing.assert_frame_equal(served, written, check_exact=True, check_dtype=False)
+    assert listed["legal_inquiry"]["zh"] == LEGAL_INQUIRY_NOTICE_ZH
+    assert (listed["models"]["resume"]["name"], listed["models"]["recovery"]["name"]) == (
+        "triage-resume",
+        "triage-recovery",
+    )
     # The file's personal data never reached the log (the API refuses it; none was sent).
     names = pd.read_csv(terminated, dtype=str)["respondent_name"].dropna().head(50)
     logged = (Path(env["TRIAGE_HOME"]) / "decisions.db").read_bytes()

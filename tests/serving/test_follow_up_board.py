@@ -129,3 +129,25 @@ def test_a_set_without_the_terminated_pair_keeps_its_name_and_one_with_it_says_s
     )
     assert with_pair.bento_version().startswith("s3-a3-r2-y5-")
     assert set(with_pair.to_metadata()["models"]) == {"stream", "assets", "resume", "recovery"}
+
+
+def test_the_route_answers_the_board_of_a_selection_and_refuses_another_share(log):
+    from starlette.testclient import TestClient
+
+    from models.follow_up import LEGAL_INQUIRY_NOTICE_EN
+    from serving.dashboard import create_app
+    from serving.dashboard_source import StatsSource
+
+    log.write_follow_up_scores(
+        [_row(i, f"A{i:02d}", "110105", float(i), "2012-01-01", "2025-07-01") for i in range(30)]
+    )
+    client = TestClient(create_app(lambda: StatsSource(log.engine)))
+    answer = client.get("/v1/stats/follow_up", params={"court_id": "110105", "share": "10"})
+    assert answer.status_code == 200, answer.text
+    board = answer.json()
+    assert (board["inventory"]["cases"], board["k"], board["comparison"]["model"]) == (30, 3, 84)
+    assert board["legal_inquiry"]["en"] == LEGAL_INQUIRY_NOTICE_EN
+    assert answer.headers["cache-control"] == "no-store"
+    refused = client.get("/v1/stats/follow_up", params={"share": "7"})
+    assert refused.status_code == 422
+    assert [f["field"] for f in refused.json()["fields"]] == ["share"]
