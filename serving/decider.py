@@ -243,6 +243,14 @@ class Decider:
             "thresholds": self.thresholds,
             "policy": None if policy is None else policy.model_dump(),
             "challengers": {kind: card(model) for kind, model in self.challengers.items()},
+            "follow_up": (
+                None
+                if self.served.follow_up is None
+                else {
+                    "resume": card(self.served.follow_up.resume),
+                    "recovery": card(self.served.follow_up.recovery),
+                }
+            ),
             "bento_model": self.served.tag,
             "imported_at": self.served.metadata.get("imported_at"),
             "registry": None if pointer is None else pointer.registry,

@@ -12,6 +12,7 @@ No I/O here and no MLflow: the service writes the rows and sends the bytes.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -97,8 +98,8 @@ class FollowUps:
         for i, (row, terminated, as_of) in enumerate(
             zip(
                 ranked.itertuples(index=False),
-                dates["terminated_date"].astype(str),
-                dates["as_of_date"].astype(str),
+                dates["terminated_date"].astype(str).str[:10],
+                dates["as_of_date"].astype(str).str[:10],
                 strict=True,
             )
         ):
@@ -157,7 +158,7 @@ class FollowUps:
 
 def _months(terminated: str, as_of: str) -> float:
     """Months from the termination to the record's as-of day (30.4375-day months)."""
-    days = (pd.Timestamp(as_of) - pd.Timestamp(terminated)).days
+    days = (dt.date.fromisoformat(as_of[:10]) - dt.date.fromisoformat(terminated[:10])).days
     return round(days / 30.4375, 2)
 
 

@@ -708,8 +708,10 @@ def test_terminated_champions_reach_the_running_service_and_follow_up_answers(se
         assert listed["models"]["resume"]["version"] == versions["resume"]
         assert listed["models"]["recovery"]["version"] == versions["recovery"]
         assert [row["case_id"] for row in listed["follow_ups"]] == [body["cases"][0]["case_id"]]
-    tag = model_info(server)["bento_model"]
+    info = model_info(server)
+    tag = info["bento_model"]
     assert f"-r{versions['resume']}-y{versions['recovery']}-" in tag, tag
+    assert {k: card["version"] for k, card in info["follow_up"].items()} == versions
 
 
 def test_workers_end_with_their_supervisor_when_the_process_group_is_killed(server):

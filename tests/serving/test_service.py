@@ -143,6 +143,7 @@ def test_model_info(client):
     assert info.policy == {"max_complex_to_simple": 0.1, "max_simple_to_complex": 0.25}
     assert {k: v.version for k, v in info.challengers.items()} == {"stream": "2", "assets": "2"}
     assert info.bento_model.startswith("triage-models:")
+    assert info.follow_up is None  # no terminated-case champions in this registry
 
 
 @pytest.mark.parametrize("name", PII_FIELDS)
