@@ -156,16 +156,18 @@ def _ranked(
     empty = pd.DataFrame({name: pd.Series(dtype=object) for name in OUTPUT_COLUMNS})
     if len(cases) == 0 or budget < 1:
         return empty, []
-    p = resume.predict(cases, reasons=0).probability
-    amount = recovery.predict(cases, reasons=0).probability
+    # Each model's features once: the reasons below are of rows of the same features.
+    x_resume, x_recovery = resume.features(cases), recovery.features(cases)
+    p = resume.predict_features(x_resume, reasons=0).probability
+    amount = recovery.predict_features(x_recovery, reasons=0).probability
     value = p * amount
     case_ids = cases["case_id"].astype(str).to_numpy()
     # Highest expected yuan first; equal values in case_id order (lexsort: last key first).
     order = np.lexsort((case_ids, -value))[:budget]
     chosen = cases.iloc[order].reset_index(drop=True)
     # Reasons only for the cases kept: contributions cost ten times a prediction.
-    why = resume.predict(chosen, reasons=reasons).reasons
-    how_much = recovery.predict(chosen, reasons=1).reasons
+    why = resume.predict_features(x_resume[order], reasons=reasons).reasons
+    how_much = recovery.predict_features(x_recovery[order], reasons=1).reasons
     assert why is not None and how_much is not None  # asked for above
     combined = [a + b for a, b in zip(why.dicts(), how_much.dicts(), strict=True)]
     features = [[str(r["code"]).split(":", 1)[0] for r in case] for case in combined]
