@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from app.files import file_format
 from features.contract import CASE_RECORD, Contract
-from features.record import FIELD_BY_NAME, PII_FIELDS, RECORD_FIELDS, Kind
+from features.record import FIELD_BY_NAME, PII_FIELDS, Kind
 from features.report import (
     SHOWN_PROBLEMS,
     WHOLE_FILE,
@@ -290,12 +290,15 @@ def _warn_ignored(report: ValidationReport) -> None:
         )
 
 
-def records_from_frame(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """The case-record fields of each row of a canonical frame as JSON-ready dicts.
+def records_from_frame(
+    frame: pd.DataFrame, contract: Contract = CASE_RECORD
+) -> list[dict[str, object]]:
+    """The record fields of each row of a canonical frame as JSON-ready dicts.
 
     What an API client sends: codes and identity as strings, ``filing_date``
     as ``YYYY-MM-DD``, integers as ``int``, amounts as ``float``, booleans as
     ``bool`` and ``None`` for missing.  Outcome columns are left out.
+    ``contract``: the record the frame holds (new cases by default).
     """
     converters: dict[Kind, Callable[[Any], object]] = {
         Kind.INTEGER: int,
@@ -305,7 +308,7 @@ def records_from_frame(frame: pd.DataFrame) -> list[dict[str, object]]:
         Kind.CODE: str,
     }
     columns: dict[str, list[object]] = {}
-    for spec in RECORD_FIELDS:
+    for spec in contract.record_fields:
         if spec.name not in frame.columns:
             columns[spec.name] = [None] * len(frame)
             continue

@@ -35,6 +35,7 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "budget_count",
     "rank_follow_ups",
+    "reason_features",
 ]
 
 LEGAL_INQUIRY_NOTICE_ZH = (
@@ -117,6 +118,36 @@ def rank_follow_ups(
     (why a follow-up may find something), then the recovery model's strongest
     (what sets the amount).
     """
+    return _ranked(cases, resume, recovery, budget, versions=versions, reasons=reasons)[0]
+
+
+def reason_features(
+    cases: pd.DataFrame,
+    resume: CaseModel,
+    recovery: CaseModel,
+    *,
+    versions: tuple[str, str] = ("", ""),
+    reasons: int = 3,
+) -> tuple[pd.DataFrame, list[list[str]]]:
+    """Every case ranked as :func:`rank_follow_ups` ranks it, and each row's reason features.
+
+    The service's form: it answers the head of the list and logs every row
+    (the dashboard re-ranks a court's whole inventory).  The features are the
+    names the reasons are about (``unpaid_amount``, ``applicant_leads``…), in
+    the order of the row's reasons.
+    """
+    return _ranked(cases, resume, recovery, len(cases), versions=versions, reasons=reasons)
+
+
+def _ranked(
+    cases: pd.DataFrame,
+    resume: CaseModel,
+    recovery: CaseModel,
+    budget: int,
+    *,
+    versions: tuple[str, str],
+    reasons: int,
+) -> tuple[pd.DataFrame, list[list[str]]]:
     if resume.kind != "resume" or recovery.kind != "recovery":
         raise ValueError(
             f"rank_follow_ups needs the resume and recovery models, got {resume.kind} and "
@@ -124,20 +155,23 @@ def rank_follow_ups(
         )
     empty = pd.DataFrame({name: pd.Series(dtype=object) for name in OUTPUT_COLUMNS})
     if len(cases) == 0 or budget < 1:
-        return empty
-    p = resume.predict(cases, reasons=0).probability
-    amount = recovery.predict(cases, reasons=0).probability
+        return empty, []
+    # Each model's features once: the reasons below are of rows of the same features.
+    x_resume, x_recovery = resume.features(cases), recovery.features(cases)
+    p = resume.predict_features(x_resume, reasons=0).probability
+    amount = recovery.predict_features(x_recovery, reasons=0).probability
     value = p * amount
     case_ids = cases["case_id"].astype(str).to_numpy()
     # Highest expected yuan first; equal values in case_id order (lexsort: last key first).
     order = np.lexsort((case_ids, -value))[:budget]
     chosen = cases.iloc[order].reset_index(drop=True)
     # Reasons only for the cases kept: contributions cost ten times a prediction.
-    why = resume.predict(chosen, reasons=reasons).reasons
-    how_much = recovery.predict(chosen, reasons=1).reasons
+    why = resume.predict_features(x_resume[order], reasons=reasons).reasons
+    how_much = recovery.predict_features(x_recovery[order], reasons=1).reasons
     assert why is not None and how_much is not None  # asked for above
     combined = [a + b for a, b in zip(why.dicts(), how_much.dicts(), strict=True)]
-    return pd.DataFrame(
+    features = [[str(r["code"]).split(":", 1)[0] for r in case] for case in combined]
+    ranked = pd.DataFrame(
         {
             "rank": np.arange(1, len(chosen) + 1),
             "case_id": chosen["case_id"].astype(str).to_numpy(),
@@ -154,3 +188,4 @@ def rank_follow_ups(
         },
         columns=list(OUTPUT_COLUMNS),
     )
+    return ranked, features

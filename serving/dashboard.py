@@ -20,6 +20,8 @@ This module assembles the app; its parts, one job each:
 * :mod:`serving.dashboard_policy` — court policies: ``/v1/policy/tradeoff``, the mix against them;
 * :mod:`serving.dashboard_schemas` — their answers, as documented in ``/docs.json``;
 * :mod:`serving.dashboard_drift` — the drift panel's computation;
+* :mod:`serving.dashboard_follow_up` — the follow-up page and ``/v1/stats/follow_up``
+  (terminated inventory, top K against random and oldest-first);
 * :mod:`serving.dashboard_page` — the page and its files.
 """
 
@@ -32,18 +34,32 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from serving.dashboard_cache import TTLCache
 from serving.dashboard_drift import DRIFT_SAMPLE
-from serving.dashboard_page import ASSETS_PREFIX, PAGE_PATHS, assets, page_router
+from serving.dashboard_follow_up import FOLLOW_UP_PAGE_PATHS, follow_up_router
+from serving.dashboard_follow_up import page_router as follow_up_page_router
+from serving.dashboard_page import ASSETS_PREFIX, assets, page_router
+from serving.dashboard_page import PAGE_PATHS as MAIN_PAGE_PATHS
 from serving.dashboard_policy import POLICY_PREFIX, policy_routes
 from serving.dashboard_routes import STATS_PREFIX, stats_routes
 from serving.dashboard_source import StatsSource, service_source
 from serving.middleware import field_errors
 
+#: The open pages: the monitoring page and the follow-up page.
+PAGE_PATHS = (*MAIN_PAGE_PATHS, *FOLLOW_UP_PAGE_PATHS)
+
+
+def _follow_up_routes() -> list[APIRoute]:
+    return [r for r in follow_up_router.routes if isinstance(r, APIRoute)]
+
+
 #: Every JSON route (``/v1/stats/…`` and ``/v1/policy/…``), for the service's metrics labels.
-STATS_PATHS = tuple(route.path for route in (*stats_routes(), *policy_routes()))
+STATS_PATHS = tuple(
+    route.path for route in (*stats_routes(), *_follow_up_routes(), *policy_routes())
+)
 
 
 # --------------------------------------------------------------------------
@@ -99,7 +115,13 @@ def create_app(
         # (0.165 here) keeps an included router as one nested entry of app.routes, and
         # BentoML lists a mounted app's paths (/schema.json, a Bento's schema) from the
         # `path` of each entry, which a nested router has none of.
-        routes=[*stats_routes(), *policy_routes(), *page_router.routes],
+        routes=[
+            *stats_routes(),
+            *_follow_up_routes(),
+            *policy_routes(),
+            *page_router.routes,
+            *follow_up_page_router.routes,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.stats_source = source

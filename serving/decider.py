@@ -26,6 +26,7 @@ from models.policy_book import PolicyBook
 from models.registry import CHALLENGER, CHAMPION  # names only: MLflow is imported in functions
 from models.triage import CaseFeatures
 from serving.decision_log import DecisionIds, Shadow, build_rows
+from serving.follow_up import FollowUps
 from serving.schemas import STREAM_VALUES
 from serving.served_models import ServedModels
 from serving.served_pointer import ServedPointer
@@ -65,6 +66,8 @@ class Decider:
         self.triage = served.triage
         self.challengers = served.challengers
         self.ids = ids or DecisionIds()
+        # The terminated-case pair, when served: swapped with the rest (POST /follow_up).
+        self.follow_ups = None if served.follow_up is None else FollowUps(served.follow_up)
         stream, assets = self.triage.stream, self.triage.assets
         self.stream_model = (stream.name, stream.version)
         self.assets_model = (assets.name, assets.version)
@@ -221,6 +224,8 @@ class Decider:
             raise ValueError(f"warm-up on the golden case gave expected recovery {yuan}")
         if scored.streams[0] not in STREAM_VALUES:
             raise ValueError(f"warm-up on the golden case gave stream {scored.streams[0]!r}")
+        if self.follow_ups is not None:
+            self.follow_ups.warm_up()
 
     def model_info(self, pointer: ServedPointer | None = None) -> dict[str, object]:
         """Names, versions, aliases, training windows, policy and test metrics of what is served.
@@ -246,6 +251,14 @@ class Decider:
             "thresholds": self.thresholds,
             "policy": None if policy is None else policy.model_dump(),
             "challengers": {kind: card(model) for kind, model in self.challengers.items()},
+            "follow_up": (
+                None
+                if self.served.follow_up is None
+                else {
+                    "resume": card(self.served.follow_up.resume),
+                    "recovery": card(self.served.follow_up.recovery),
+                }
+            ),
             "bento_model": self.served.tag,
             "imported_at": self.served.metadata.get("imported_at"),
             "registry": None if pointer is None else pointer.registry,

@@ -160,6 +160,35 @@ sa.Index(
 )
 
 
+#: Terminated (终本) cases scored by ``POST /follow_up``, one row per case and request, for
+#: the dashboard's follow-up page (a court's inventory: each case's latest row).  Like the
+#: decisions, nothing personal: identity, scores, dates, the reasons' feature names.
+#: Created on open for a log that predates it (``create_all`` adds missing tables).
+follow_up_scores = sa.Table(
+    "follow_up_scores",
+    metadata,
+    sa.Column("score_id", sa.String(26), primary_key=True, comment="time-sortable id (ULID)"),
+    sa.Column("scored_at", sa.String(24), nullable=False, comment="ISO-8601 UTC, ms"),
+    sa.Column("case_id", sa.Text, nullable=False),
+    sa.Column("court_id", sa.String(16), nullable=False),
+    sa.Column("province", sa.String(2), nullable=False),
+    sa.Column("expected_yuan", sa.Double, nullable=False, comment="p_resume x expected_amount"),
+    sa.Column("p_resume", sa.Double, nullable=False),
+    sa.Column("expected_amount", sa.Double, nullable=False),
+    sa.Column("unpaid_amount", sa.Double, nullable=False),
+    sa.Column("terminated_date", sa.String(10), nullable=False),
+    sa.Column("as_of_date", sa.String(10), nullable=False),
+    sa.Column("months_since_termination", sa.Double, nullable=False),
+    sa.Column("resume_model_version", sa.Text, nullable=False),
+    sa.Column("recovery_model_version", sa.Text, nullable=False),
+    sa.Column("reason_features", sa.Text, nullable=False, comment="JSON list of feature names"),
+    sa.Column("reasons_zh", sa.Text, nullable=False),
+    sa.Column("reasons_en", sa.Text, nullable=False),
+    sa.Index("ix_follow_up_scores_case", "case_id", "scored_at"),
+    sa.Index("ix_follow_up_scores_court", "court_id", "scored_at"),
+)
+
+
 # --------------------------------------------------------------------------
 # Ids and times
 # --------------------------------------------------------------------------
@@ -359,6 +388,18 @@ class DecisionLog:
             return
         with self.engine.begin() as connection:
             connection.execute(self._insert, list(rows))
+
+    def write_follow_up_scores(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Insert ``follow_up_scores`` rows in one transaction; returns only after the commit.
+
+        Not through :class:`GroupCommitWriter`: follow-up lists are a few
+        requests a day, not a stream to share commits; a locked log waits up to
+        the engine's busy timeout and then fails, and the request with it.
+        """
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(follow_up_scores.insert(), list(rows))
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ from models import registry
 from models.policy_book import PolicyBook
 from models.review_capacity import CourtIntake
 from serving.model_import import ModelSet, import_checked, resolve_aliases
-from serving.served_models import BENTO_MODEL, KINDS
+from serving.served_models import BENTO_MODEL, FOLLOW_UP_KINDS, KINDS
 from serving.served_pointer import ServedPointer, publish, read
 
 __all__ = ["Follower", "RegistryLook", "registry_look", "registry_view"]
@@ -77,19 +77,22 @@ class RegistryLook:
 
 
 def registry_look(settings: TriageSettings) -> RegistryLook:
-    """The aliases of both models and the stream model's tags, one call per model."""
+    """The aliases of both models (and of the terminated-case pair where registered) and the
+    stream model's tags, one call per model."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     view: dict[str, dict[str, str]] = {}
     tags: dict[str, str] = {}
-    for kind in KINDS:
+    for kind in (*KINDS, *FOLLOW_UP_KINDS):
         name = registry.model_name(kind, settings)
         try:
             model = client.get_registered_model(name)
         except MlflowException:
-            view[name] = {}  # no such model (yet): resolving the set says so
+            if kind in KINDS:
+                view[name] = {}  # no such model (yet): resolving the set says so
+            # The optional pair, never trained here: the view stays what it was without it.
             continue
         view[name] = {str(a): str(v) for a, v in sorted(model.aliases.items())}
         if kind == "stream":

@@ -142,6 +142,12 @@ def _versions(served: ServedModels) -> list[tuple[str, str, str, str]]:
         ("assets", "champion", triage.assets.name, triage.assets.version),
     ]
     found += [(k, "challenger", m.name, m.version) for k, m in served.challengers.items()]
+    if served.follow_up is not None:
+        for kind, model in (
+            ("resume", served.follow_up.resume),
+            ("recovery", served.follow_up.recovery),
+        ):
+            found.append((kind, "champion", model.name, model.version))
     return found
 
 

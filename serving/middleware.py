@@ -242,19 +242,46 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def field_errors(detail: list[dict[str, t.Any]]) -> tuple[int, dict[str, t.Any]]:
+def field_errors(
+    detail: list[dict[str, t.Any]], body: bytes | None = None
+) -> tuple[int, dict[str, t.Any]]:
     """Status and body for pydantic's error list: which field, what was wrong.
 
     Malformed JSON is a 400; anything else (types, codes, ranges, missing or
-    unknown fields, personal data, cross-field rules) is a 422.
+    unknown fields, personal data, cross-field rules) is a 422.  With the
+    request ``body``, an error about ``cases.N`` also names that case's
+    ``case_id`` (a case number, not personal data), so the desk finds the case.
     """
     from serving.schemas import describe_errors
 
     fields = describe_errors(detail)
+    if body is not None:
+        _name_cases(fields, body)
     if fields and all(f["type"] == "json_invalid" for f in fields):
         return 400, {"error": "malformed JSON", "fields": fields}
     n = len(fields)
     return 422, {"error": f"{n} invalid field{'s' if n != 1 else ''}", "fields": fields}
+
+
+def _name_cases(fields: list[dict[str, t.Any]], body: bytes) -> None:
+    """Add ``case_id`` to each field error of ``cases.N`` whose case carries a text one."""
+    if not any(f["loc"][:1] == ["cases"] for f in fields):
+        return
+    try:
+        cases = json.loads(body).get("cases")
+    except (ValueError, AttributeError):
+        return
+    if not isinstance(cases, list):
+        return
+    for found in fields:
+        loc = found["loc"]
+        if len(loc) < 2 or loc[0] != "cases" or not isinstance(loc[1], int):
+            continue
+        case = cases[loc[1]] if 0 <= loc[1] < len(cases) else None
+        case_id = case.get("case_id") if isinstance(case, dict) else None
+        # Only a case number that could be valid: the value goes back to the client as is.
+        if isinstance(case_id, str) and 0 < len(case_id) <= 100 and case_id.isprintable():
+            found["case_id"] = case_id
 
 
 class FieldErrorsMiddleware:
@@ -262,18 +289,33 @@ class FieldErrorsMiddleware:
 
     BentoML answers a pydantic ``ValidationError`` with 400
     ``{"error": "...", "detail": [errors without input values]}``; only those
-    small bodies of the scoring routes are buffered and rewritten.
+    small bodies of the scoring routes are buffered and rewritten.  On
+    ``named_paths`` the request body is kept meanwhile, so that an error
+    about a case names its ``case_id`` (the body is read again only then).
     """
 
-    def __init__(self, app: ASGIApp, api_paths: t.Iterable[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, api_paths: t.Iterable[str], named_paths: t.Iterable[str] = ()
+    ) -> None:
         self.app = app
         self.api_paths = frozenset(api_paths)
+        self.named_paths = frozenset(named_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.api_paths:
             return await self.app(scope, receive, send)
         held: Message | None = None
         chunks: list[bytes] = []
+        received: list[bytes] | None = None
+        if scope["path"] in self.named_paths:
+            received = []
+            upstream = receive
+
+            async def receive() -> Message:
+                message = await upstream()
+                if message["type"] == "http.request":
+                    received.append(message.get("body", b""))
+                return message
 
         async def rewriting_send(message: Message) -> None:
             nonlocal held
@@ -292,7 +334,8 @@ class FieldErrorsMiddleware:
             except ValueError:
                 data = None
             if isinstance(data, dict) and isinstance(data.get("detail"), list):
-                status, rewritten = field_errors(data["detail"])
+                request = None if received is None else b"".join(received)
+                status, rewritten = field_errors(data["detail"], request)
                 body = json.dumps(rewritten, ensure_ascii=False).encode("utf-8")
             headers = [(k, v) for k, v in held["headers"] if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))

@@ -24,9 +24,10 @@ def check(tag: str) -> str:
 
     served = load_models(tag, threads=1)
     Decider(served).warm_up()
+    pair = () if served.follow_up is None else (served.follow_up.resume, served.follow_up.recovery)
     versions = [
         f"{m.name} v{m.version}"
-        for m in (served.triage.stream, served.triage.assets, *served.challengers.values())
+        for m in (served.triage.stream, served.triage.assets, *served.challengers.values(), *pair)
     ]
     return f"{served.tag}: {', '.join(versions)} load and decide the golden case"
 

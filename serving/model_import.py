@@ -36,7 +36,7 @@ from pathlib import Path
 
 from app.settings import TriageSettings, get_settings
 from models import registry
-from serving.served_models import BENTO_MODEL, KINDS, TRAIN_HINT, NoChampion
+from serving.served_models import BENTO_MODEL, FOLLOW_UP_KINDS, KINDS, TRAIN_HINT, NoChampion
 
 log = logging.getLogger("bentoml.triage")
 
@@ -78,6 +78,10 @@ class ModelSet:
         for kind, letter in (("stream", "cs"), ("assets", "ca")):
             if kind in self.challengers:
                 parts.append(f"{letter}{self.challengers[kind].version}")
+        # The terminated-case pair, when served (a set without it is named as before).
+        for kind, letter in (("resume", "r"), ("recovery", "y")):
+            if kind in self.champions:
+                parts.append(f"{letter}{self.champions[kind].version}")
         identity = json.dumps(self.to_metadata()["models"], sort_keys=True).encode()
         parts.append(hashlib.sha256(identity).hexdigest()[:8])
         return "-".join(parts).lower()
@@ -131,7 +135,22 @@ def resolve_aliases(settings: TriageSettings | None = None) -> ModelSet:
             f"no champion of {' and '.join(missing)} in the registry at "
             f"{_safe_uri(settings.resolved_tracking_uri())}: {TRAIN_HINT}"
         )
-    return ModelSet(champions=champions, challengers=challengers)
+    return ModelSet(champions=champions | _follow_up_champions(settings), challengers=challengers)
+
+
+def _follow_up_champions(settings: TriageSettings) -> dict[str, ServedVersion]:
+    """The terminated-case champions, both or none: a follow-up list needs the pair.
+
+    Optional: most courts serve new cases only.  Their challengers are not
+    shadowed (a follow-up list is not a decision the log compares).
+    """
+    found: dict[str, ServedVersion] = {}
+    for kind in FOLLOW_UP_KINDS:
+        champion = registry.version_by_alias(registry.model_name(kind, settings), registry.CHAMPION)
+        if champion is None:
+            return {}
+        found[kind] = ServedVersion.of(kind, champion)
+    return found
 
 
 def _safe_uri(uri: str) -> str:

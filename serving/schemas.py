@@ -497,6 +497,11 @@ class ModelInfo(_OpenAPI30Model):
     challengers: dict[str, ModelCard] = Field(
         description="Shadow challengers by kind (`stream`, `assets`); never in responses."
     )
+    follow_up: dict[str, ModelCard] | None = Field(
+        default=None,
+        description="The terminated-case champions behind `POST /follow_up` (`resume`, "
+        "`recovery`); null when the registry has none (the endpoint then answers 503).",
+    )
     bento_model: str = Field(description="BentoML model store tag the service loaded.")
     imported_at: str | None = Field(description="When the versions were imported from MLflow.")
     registry: dict[str, dict[str, str]] | None = Field(

@@ -19,10 +19,13 @@ from models.triage import Triage
 
 __all__ = [
     "BENTO_MODEL",
+    "FOLLOW_UP_HINT",
+    "FOLLOW_UP_KINDS",
     "KINDS",
     "MODELS_TAG_ENV",
     "TRAIN_HINT",
     "NoChampion",
+    "FollowUpModels",
     "ServedModels",
     "load_models",
 ]
@@ -33,10 +36,25 @@ BENTO_MODEL = "triage-models"
 MODELS_TAG_ENV = "TRIAGE_MODELS_TAG"
 KINDS: tuple[ModelKind, ...] = ("stream", "assets")
 TRAIN_HINT = "train both models with `triage train --data CASES.csv`"
+#: The terminated-case (终本) models: served when both have a champion, else the service
+#: serves new cases alone (most courts) and ``POST /follow_up`` says how to train them.
+FOLLOW_UP_KINDS: tuple[ModelKind, ...] = ("resume", "recovery")
+FOLLOW_UP_HINT = (
+    "train the terminated-case models triage-resume and triage-recovery with "
+    "`triage train --kind terminated --data TERMINATED.csv`"
+)
 
 
 class NoChampion(LookupError):
     """A model has no champion: nothing can be served.  The message says what to do."""
+
+
+@dataclass(frozen=True)
+class FollowUpModels:
+    """The champions that rank terminated cases for follow-up work."""
+
+    resume: LoadedModel
+    recovery: LoadedModel
 
 
 @dataclass
@@ -47,6 +65,8 @@ class ServedModels:
     triage: Triage
     challengers: dict[str, LoadedModel]  # kind -> the shadow challenger
     metadata: dict[str, Any]
+    #: The terminated-case champions, when the registry has both (None: new cases only).
+    follow_up: FollowUpModels | None = None
 
 
 def load_models(tag: str, *, threads: int = 1) -> ServedModels:
@@ -79,6 +99,13 @@ def load_models(tag: str, *, threads: int = 1) -> ServedModels:
     challengers: dict[str, LoadedModel] = {
         kind: loaded(f"challenger-{kind}") for kind in KINDS if f"challenger-{kind}" in described
     }
+    follow_up = None
+    if all(kind in described for kind in FOLLOW_UP_KINDS):
+        follow_up = FollowUpModels(resume=loaded("resume"), recovery=loaded("recovery"))
     return ServedModels(
-        tag=str(stored.tag), triage=triage, challengers=challengers, metadata=metadata
+        tag=str(stored.tag),
+        triage=triage,
+        challengers=challengers,
+        metadata=metadata,
+        follow_up=follow_up,
     )

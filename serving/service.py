@@ -8,6 +8,8 @@ offline.  Endpoints:
 * ``POST /triage`` — one case → stream, probabilities, reasons, thresholds,
   model versions and a ``decision_id``;
 * ``POST /triage_batch`` — up to 10,000 cases → the same per case, in order;
+* ``POST /follow_up`` — terminated (终本) cases → the follow-up list, when the
+  terminated-case models have champions (503 saying how to train them otherwise);
 * ``GET /model_info`` — what is served, what the registry says and how reloads went;
 * ``GET /dashboard`` — the monitoring page, and ``GET /v1/stats/...`` — its data
   (:mod:`serving.dashboard`);
@@ -43,9 +45,16 @@ from starlette.responses import Response
 
 from serving import patches
 from serving.dashboard import ASSETS_PREFIX, PAGE_PATHS, STATS_PATHS, dashboard_app
+from serving.follow_up_schemas import FollowUpRequest, FollowUpResponse, TerminatedCase
 from serving.middleware import AuthMiddleware, FieldErrorsMiddleware, Gate, RequestGuardMiddleware
 from serving.schemas import BatchRequest, BatchResponse, Case, Decision, ModelInfo, TriageRequest
-from serving.served_models import BENTO_MODEL, MODELS_TAG_ENV, TRAIN_HINT, NoChampion
+from serving.served_models import (
+    BENTO_MODEL,
+    FOLLOW_UP_HINT,
+    MODELS_TAG_ENV,
+    TRAIN_HINT,
+    NoChampion,
+)
 from serving.served_pointer import POINTER_ENV, ServedPointer
 from serving.supervisor import end_with_supervisor
 
@@ -58,7 +67,8 @@ if t.TYPE_CHECKING:
 
 log = logging.getLogger("bentoml.triage")  # bentoml.* loggers are shown under `bentoml serve`
 
-API_PATHS = ("/triage", "/triage_batch")
+FOLLOW_UP_PATH = "/follow_up"
+API_PATHS = ("/triage", "/triage_batch", FOLLOW_UP_PATH)
 INFO_PATH = "/model_info"
 # The dashboard's page and assets are open (it asks for a key); its /v1/stats data is not.
 OPEN_PATHS = (
@@ -331,6 +341,54 @@ class TriageService:
         decisions = await anyio.to_thread.run_sync(self._answer, decider, scored)
         return _json('{"decisions":[' + ",".join(decisions) + "]}")
 
+    @bentoml.api(route=FOLLOW_UP_PATH, input_spec=FollowUpRequest, output_spec=FollowUpResponse)
+    async def follow_up(
+        self,
+        cases: list[TerminatedCase],
+        budget: str | int = "100%",
+        court: str | None = None,
+        reasons: int = 3,
+    ) -> Response:
+        """Rank terminated (终本) cases for extra follow-up work by expected yuan, best first.
+
+        The list `triage follow-up` writes for the same cases; it orders the extra work only
+        and never replaces the six-monthly legal network inquiry.  Every case considered is
+        logged for the dashboard before this answers.  503 when the terminated-case models
+        have no champions."""
+        from serving.follow_up import FollowUps
+
+        decider = None if self.live is None else self.live.decider
+        if decider is None:  # the gate answers 503 before this; a race at start-up only
+            raise bentoml.exceptions.ServiceUnavailable(f"not ready: {GATE.reason}")
+        ranker: FollowUps | None = decider.follow_ups
+        if ranker is None:
+            return _json_status(
+                503,
+                {
+                    "error": f"no follow-up list: the service has no champions of the "
+                    f"terminated-case models; {FOLLOW_UP_HINT}"
+                },
+            )
+        records = [vars(case) for case in cases]
+        listed = await anyio.to_thread.run_sync(ranker.rank, records, budget, court, reasons)
+        try:
+            assert self.decision_log is not None  # opened with the decider
+            await anyio.to_thread.run_sync(self.decision_log.write_follow_up_scores, listed.rows)
+        except Exception as error:
+            from serving.decision_log import describe_error
+
+            log.warning(
+                "follow-up scores not logged, %d case(s) not listed: %s",
+                len(listed.rows),
+                describe_error(error),
+            )
+            return _json_status(
+                503,
+                {"error": "the decision log could not be written: no list was made; retry later"},
+                retry=True,
+            )
+        return _json(await anyio.to_thread.run_sync(ranker.response, listed))
+
     @info_app.get(
         INFO_PATH,
         response_model=ModelInfo,
@@ -361,6 +419,13 @@ def _log_health(problem: str | None) -> None:
 
 def _json(text: str) -> Response:
     return Response(text.encode("utf-8"), headers=JSON_HEADERS)
+
+
+def _json_status(status: int, body: dict[str, str], *, retry: bool = False) -> Response:
+    import json
+
+    headers = {**JSON_HEADERS, "retry-after": "5"} if retry else JSON_HEADERS
+    return Response(json.dumps(body, ensure_ascii=False).encode(), status, headers=headers)
 
 
 def _not_logged() -> Response:
@@ -420,4 +485,4 @@ _as_service().add_asgi_middleware(
 _as_service().add_asgi_middleware(
     RequestGuardMiddleware, gate=GATE, api_paths=API_PATHS, gated_paths=(INFO_PATH,)
 )
-_as_service().add_asgi_middleware(FieldErrorsMiddleware, api_paths=API_PATHS)
+_as_service().add_asgi_middleware(FieldErrorsMiddleware, api_paths=API_PATHS, named_paths=API_PATHS)

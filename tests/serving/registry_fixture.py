@@ -61,11 +61,15 @@ def service_env(home: Path, scratch: Path, api_key: str) -> dict[str, str]:
     return env
 
 
-def register_champion_and_challenger(env: dict[str, str]) -> dict[str, dict[str, str]]:
+def register_champion_and_challenger(
+    env: dict[str, str], *, terminated: bool = False
+) -> dict[str, dict[str, str]]:
     """Champions (seed 3) and a differing challenger (seed 8), registered in a subprocess.
 
     A subprocess, because MLflow keeps its tracking URI per process and the
-    registry must be the one of ``env``'s TRIAGE_HOME.
+    registry must be the one of ``env``'s TRIAGE_HOME.  With ``terminated``,
+    the terminated-case pair too (:func:`register_terminated`'s, in the same
+    process: its imports are paid once), under ``"terminated"``.
     """
     script = (
         "import json\n"
@@ -76,7 +80,49 @@ def register_champion_and_challenger(env: dict[str, str]) -> dict[str, dict[str,
         "challenger = register_models(seed=8)\n"
         "pin_aliases(champion, 'champion')\n"
         "pin_aliases(challenger, 'challenger')\n"
-        "print(json.dumps({'champion': champion, 'challenger': challenger}))\n"
+        "found = {'champion': champion, 'challenger': challenger}\n"
+        + (_TERMINATED_SCRIPT.format(n=TERMINATED_N, seed=TERMINATED_SEED) if terminated else "")
+        + "print(json.dumps(found))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+#: The terminated-case pair of the tests: small (seconds to train), enough to rank; training
+#: needs 100 recovered cases, ~3 % of the generated ones (2,000 cases had 59).
+TERMINATED_N, TERMINATED_SEED = 4000, 5
+_TERMINATED_SCRIPT = (
+    "import tempfile\n"
+    "from pathlib import Path\n"
+    "from features.synthetic.terminated import write_terminated\n"
+    "from training.terminated import train_terminated\n"
+    "from tests.serving.registry_fixture import FAST, pin_aliases\n"
+    "with tempfile.TemporaryDirectory(prefix='triage-fixture-') as scratch:\n"
+    "    data = Path(scratch) / 'terminated.csv'\n"
+    "    write_terminated({n}, data, seed={seed})\n"
+    "    terminated = train_terminated(data, config=FAST).versions\n"
+    "pin_aliases(terminated, 'champion')\n"
+    "found = dict(found, terminated=terminated)\n"
+)
+
+
+def register_terminated(env: dict[str, str]) -> dict[str, str]:
+    """Champions of `triage-resume` and `triage-recovery`, trained small and registered.
+
+    `triage train --kind terminated`'s own job on a tiny budget, in a
+    subprocess for ``env``'s registry (as :func:`register_champion_and_challenger`);
+    the champion alias is pinned whatever the gate made of such small models.
+    """
+    script = (
+        "import json\n"
+        "from app.settings import apply_environment\n"
+        "apply_environment()\n"
+        "found = {}\n"
+        + _TERMINATED_SCRIPT.format(n=TERMINATED_N, seed=TERMINATED_SEED)
+        + "print(json.dumps(found['terminated']))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300

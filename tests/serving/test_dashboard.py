@@ -28,6 +28,7 @@ def test_the_stats_paths_are_the_routes_of_the_routers_in_order():
         "models",
         "drift",
         "labels",
+        "follow_up",
         "streams/policy",
     )
     expected = (*(f"/v1/stats/{route}" for route in routes), "/v1/policy/tradeoff")
@@ -39,8 +40,9 @@ def test_every_route_is_an_entry_of_the_app_with_its_path():
     # `path` of each entry of app.routes; an included router would be one entry without.
     app = create_app()
     paths = [getattr(route, "path", None) for route in app.routes]
-    assert paths == [*STATS_PATHS, "/dashboard/", "/dashboard", ASSETS_PREFIX.rstrip("/")]
-    assert set(PAGE_PATHS) == {"/dashboard", "/dashboard/"}
+    pages = ["/dashboard/", "/dashboard", "/dashboard/follow-up"]
+    assert paths == [*STATS_PATHS, *pages, ASSETS_PREFIX.rstrip("/")]
+    assert set(PAGE_PATHS) == set(pages)
     documented = [r.path for r in app.routes if isinstance(r, APIRoute) and r.include_in_schema]
     assert documented == list(STATS_PATHS)
 

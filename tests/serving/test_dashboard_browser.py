@@ -2,8 +2,9 @@
 
 The service runs as a subprocess on a free loopback port, on models from a
 real MLflow registry that carry reference profiles (as `triage train` writes
-them), with a shadow challenger; a few thousand synthetic cases go through
-``/triage_batch`` first.  Chromium is Debian's (``/usr/bin/chromium``, which
+them), with a shadow challenger and a small terminated-case (终本) pair; a few
+thousand synthetic cases go through ``/triage_batch`` and a few hundred
+terminated ones through ``/follow_up`` first.  Chromium is Debian's (``/usr/bin/chromium``, which
 ``.ci/system-deps`` installs), driven by Playwright for Python; Playwright's
 own browser downloads are never used.  Screenshots go to ``test-artifacts/``
 at the repository root and to the test's temporary folder.
@@ -12,9 +13,13 @@ at the repository root and to the test's temporary folder.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -41,6 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 N_CASES = 3000
+N_TERMINATED = 400
 CHARTS = (
     "chart-daily",
     "chart-courts",
@@ -80,9 +86,28 @@ def env(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def server(env, tmp_path_factory):
-    """`triage serve` with profiled champions and a challenger, and 3,000 decisions logged."""
-    register_champion_and_challenger(env)
+def terminated(tmp_path_factory) -> Path:
+    """Terminated cases as a court exports them, personal data included (the loader drops it)."""
+    from features.synthetic.terminated import write_terminated
+
+    path = tmp_path_factory.mktemp("dashboard-terminated") / "terminated.csv"
+    write_terminated(N_TERMINATED, path, seed=33, with_pii=True)
+    return path
+
+
+def terminated_records(path: Path) -> list[dict]:
+    """The file's cases as an API client sends them (record fields only: no personal data)."""
+    from features.load import load_cases, records_from_frame
+    from features.terminated import TERMINATED_RECORD
+
+    return records_from_frame(load_cases(path, contract=TERMINATED_RECORD), TERMINATED_RECORD)
+
+
+@pytest.fixture(scope="module")
+def server(env, terminated, tmp_path_factory):
+    """`triage serve` with profiled champions, a challenger and a terminated-case pair;
+    3,000 decisions and 400 scored terminated cases logged."""
+    register_champion_and_challenger(env, terminated=True)
     running = Server(env, tmp_path_factory.mktemp("dashboard-logs") / "serve.log")
     try:
         running.wait_ready()
@@ -98,6 +123,13 @@ def server(env, tmp_path_factory):
                 timeout=120,
             )
             assert answer.status_code == 200, answer.text[:2000]
+        listed = httpx.post(
+            f"{running.url}/follow_up",
+            json={"cases": terminated_records(terminated), "budget": "5%"},
+            headers=AUTH,
+            timeout=120,
+        )
+        assert listed.status_code == 200, listed.text[:2000]
         yield running
     finally:
         running.kill(signal.SIGTERM)
@@ -331,3 +363,128 @@ def test_the_page_holds_no_copy_of_the_contract_labels():
         for zh, _en in STREAM_LABELS.values():
             assert json.dumps(zh, ensure_ascii=False) not in text, (name, zh)
             assert f">{zh}<" not in text, (name, zh)
+
+
+# --- 终本 follow-up: the endpoint against `triage follow-up`, and its page --------------------
+
+
+def test_follow_up_gives_the_list_triage_follow_up_writes_and_keeps_no_personal_data(
+    server, env, terminated, tmp_path
+):
+    import pandas as pd
+
+    from models.follow_up import LEGAL_INQUIRY_NOTICE_ZH, OUTPUT_COLUMNS
+
+    records = terminated_records(terminated)
+    # One court's cases, budget a share: both of the command's selections at once.
+    court = Counter(r["court_id"] for r in records).most_common(1)[0][0]
+    body = {"cases": records, "budget": "50%", "court": court}
+    answer = httpx.post(f"{server.url}/follow_up", json=body, headers=AUTH, timeout=120)
+    assert answer.status_code == 200, answer.text[:2000]
+    listed = answer.json()
+    out = tmp_path / "list.csv"
+    command = [sys.executable, "-m", "app.cli", "follow-up", "--data", str(terminated)]
+    command += ["--budget", "50%", "--court", court, "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    numbers = ("rank", "expected_yuan", "p_resume", "expected_amount", "unpaid_amount")
+    text = {c: str for c in OUTPUT_COLUMNS if c not in numbers}
+    written = pd.read_csv(out, dtype=text, keep_default_na=False)
+    served = pd.DataFrame(listed["follow_ups"], columns=list(OUTPUT_COLUMNS))
+    inventory = sum(r["court_id"] == court for r in records)
+    assert listed["inventory"] == inventory and len(written) == listed["budget"] > 1
+    pd.testing.assert_frame_equal(served, written, check_exact=True, check_dtype=False)
+    assert listed["legal_inquiry"]["zh"] == LEGAL_INQUIRY_NOTICE_ZH
+    assert (listed["models"]["resume"]["name"], listed["models"]["recovery"]["name"]) == (
+        "triage-resume",
+        "triage-recovery",
+    )
+    # The file's personal data never reached the log (the API refuses it; none was sent).
+    names = pd.read_csv(terminated, dtype=str)["respondent_name"].dropna().head(50)
+    logged = (Path(env["TRIAGE_HOME"]) / "decisions.db").read_bytes()
+    assert not [name for name in names if name.encode() in logged]
+
+
+def _logged_inventory(env) -> dict[str, tuple]:
+    """Each terminated case's latest score in the decision log, as the page must count it."""
+    with sqlite3.connect(Path(env["TRIAGE_HOME"]) / "decisions.db") as connection:
+        rows = connection.execute(
+            "SELECT case_id, court_id, expected_yuan, unpaid_amount, terminated_date, "
+            "reasons_zh, reasons_en, scored_at, score_id FROM follow_up_scores"
+        ).fetchall()
+    latest: dict[str, tuple] = {}
+    for row in sorted(rows, key=lambda r: (r[7], r[8])):
+        latest[row[0]] = row
+    return latest
+
+
+def _expected(cases: list[tuple], share: float) -> dict[str, object]:
+    k = math.ceil(share * len(cases) - 1e-9)
+    top = sorted(cases, key=lambda r: (-r[2], r[0]))[:k]
+    oldest = sorted(cases, key=lambda r: (r[4], r[0]))[:k]
+    return {
+        "k": k,
+        "top": top,
+        "model": sum(r[2] for r in top),
+        "random": k * sum(r[2] for r in cases) / len(cases),
+        "oldest": sum(r[2] for r in oldest),
+        "unpaid": sum(r[3] for r in cases),
+    }
+
+
+def _yuan(text: str) -> float:
+    """A sum the page shows (``¥1,234.50``) as a number."""
+    assert text.startswith("¥"), text
+    return float(text[1:].replace(",", ""))
+
+
+def test_the_follow_up_page_shows_the_logged_inventory_and_the_top_k(
+    server, env, browser, tmp_path, record_property
+):
+    watched = Watched(browser)
+    page = watched.page
+    page.goto(f"{server.url}/dashboard/follow-up#key={KEY}")
+    watched.wait_loaded(1)
+    assert KEY not in page.url
+    inventory = list(_logged_inventory(env).values())
+    assert len(inventory) == N_TERMINATED
+
+    def shows(cases: list[tuple], share: float) -> None:
+        expected = _expected(cases, share)
+        assert watched.text("#kpi-inventory") == f"{len(cases):,}"
+        assert watched.text("#kpi-k") == f"{expected['k']:,}"
+        for selector, value in (
+            ("#kpi-unpaid", expected["unpaid"]),
+            ("#kpi-model", expected["model"]),
+            ("#kpi-random", expected["random"]),
+            ("#kpi-oldest", expected["oldest"]),
+        ):
+            assert abs(_yuan(watched.text(selector)) - value) < 0.011, selector
+        listed = page.locator("#fu-list tbody tr td:nth-child(2)").all_inner_texts()
+        assert listed == [r[0] for r in expected["top"]]
+
+    # The default budget, 5 %: the list beats random and oldest-first on its own yuan.
+    shows(inventory, 0.05)
+    assert _yuan(watched.text("#kpi-model")) > _yuan(watched.text("#kpi-random"))
+    assert page.evaluate(COLOURED_PIXELS, "chart-follow-up") > 200, "the chart drew nothing"
+    assert "不替代" in watched.text("#notice") and "网络查控" in watched.text("#notice")
+    first = _expected(inventory, 0.05)["top"][0]
+    assert page.locator("#fu-list tbody tr").nth(0).locator("td").nth(8).inner_text() == first[5]
+    _screenshot(page, "dashboard-follow-up-zh.png", tmp_path, record_property)
+
+    # 10 % of the inventory, then one court's inventory only.
+    page.click("[data-share='10']")
+    watched.wait_loaded(2)
+    shows(inventory, 0.10)
+    court = Counter(r[1] for r in inventory).most_common(1)[0][0]
+    page.select_option("#f-court", court)
+    watched.wait_loaded(3)
+    shows([r for r in inventory if r[1] == court], 0.10)
+
+    page.click("[data-lang=en]")
+    assert "never replaces" in watched.text("#notice")
+    top = _expected([r for r in inventory if r[1] == court], 0.10)["top"][0]
+    assert page.locator("#fu-list tbody tr").nth(0).locator("td").nth(8).inner_text() == top[6]
+    _screenshot(page, "dashboard-follow-up-en.png", tmp_path, record_property)
+    assert watched.errors == []
+    watched.close()

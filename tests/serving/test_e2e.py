@@ -72,8 +72,9 @@ def env(home, probe, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def registry(env) -> dict:
-    """Champions (seed 3) and a differing challenger (seed 8) in the MLflow registry."""
-    return register_champion_and_challenger(env)
+    """Champions (seed 3) and a differing challenger (seed 8) in the MLflow registry, and a
+    terminated-case pair (so workers load it and the fuzzing reaches /follow_up's ranking)."""
+    return register_champion_and_challenger(env, terminated=True)
 
 
 class Server:

@@ -33,7 +33,11 @@ import pytest
 
 from features.record import example_case
 from tests.serving.conftest import AUTH, KEY
-from tests.serving.registry_fixture import register_champion_and_challenger, service_env
+from tests.serving.registry_fixture import (
+    register_champion_and_challenger,
+    register_terminated,
+    service_env,
+)
 from tests.serving.test_e2e import Server
 
 pytestmark = pytest.mark.slow
@@ -676,6 +680,45 @@ def test_a_per_day_capacity_reviews_a_share_of_the_courts_intake_in_the_decision
         f"per-day capacity: review share {shares[court]:.3f} (predicted {predicted:.3f}, "
         f"target 0.100); without intake history {shares[new_court]:.3f}"
     )
+
+
+def test_terminated_champions_reach_the_running_service_and_follow_up_answers(server, env):
+    """No terminated-case champions: new cases are served and `POST /follow_up` is a 503 that
+    says how to train them.  Once `triage train --kind terminated` registers the pair, the
+    follower publishes it and every worker ranks follow-ups, without a restart."""
+    from serving.follow_up_schemas import example_terminated_case
+
+    body = {"cases": [example_terminated_case()], "budget": 1}
+    refused = httpx.post(f"{server.url}/follow_up", json=body, headers=AUTH, timeout=30)
+    assert refused.status_code == 503, refused.text
+    assert "triage train --kind terminated" in refused.json()["error"]
+    assert (
+        httpx.post(
+            f"{server.url}/triage", json={"case": example_case()}, headers=AUTH, timeout=30
+        ).status_code
+        == 200
+    )
+
+    versions = register_terminated(env)
+    deadline = time.monotonic() + DEADLINE
+    in_a_row = 0
+    # A fresh connection per request reaches either worker: eight answers in a row from any.
+    while in_a_row < 8:
+        assert time.monotonic() < deadline, f"/follow_up still refused: {refused.text}"
+        refused = httpx.post(f"{server.url}/follow_up", json=body, headers=AUTH, timeout=30)
+        if refused.status_code != 200:
+            in_a_row = 0  # not yet published, or one worker not swapped yet
+            time.sleep(0.5)
+            continue
+        in_a_row += 1
+        listed = refused.json()
+        assert listed["models"]["resume"]["version"] == versions["resume"]
+        assert listed["models"]["recovery"]["version"] == versions["recovery"]
+        assert [row["case_id"] for row in listed["follow_ups"]] == [body["cases"][0]["case_id"]]
+    info = model_info(server)
+    tag = info["bento_model"]
+    assert f"-r{versions['resume']}-y{versions['recovery']}-" in tag, tag
+    assert {k: card["version"] for k, card in info["follow_up"].items()} == versions
 
 
 def test_workers_end_with_their_supervisor_when_the_process_group_is_killed(server):

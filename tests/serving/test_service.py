@@ -152,6 +152,7 @@ def test_model_info(client):
     assert info.policy == {"max_complex_to_simple": 0.1, "max_simple_to_complex": 0.25}
     assert {k: v.version for k, v in info.challengers.items()} == {"stream": "2", "assets": "2"}
     assert info.bento_model.startswith("triage-models:")
+    assert info.follow_up is None  # no terminated-case champions in this registry
 
 
 @pytest.mark.parametrize("name", PII_FIELDS)
@@ -356,3 +357,76 @@ def test_an_assets_version_without_the_amount_part_serves_null(trained, models_t
         tmp_path / "cases.csv", tmp_path / "scored.parquet", triage=served.triage, progress=False
     )["out"]
     assert pd.read_parquet(out)["expected_recovery"].isna().all()
+
+
+# --- POST /follow_up (the session's models have no terminated-case champions) ----------------
+
+
+def _terminated(case_id: str, **changes) -> dict:
+    from serving.follow_up_schemas import example_terminated_case
+
+    return {**example_terminated_case(), "case_id": case_id, **changes}
+
+
+def test_follow_up_without_terminated_champions_is_a_503_saying_how_to_train(client):
+    answer = client.post("/follow_up", json={"cases": [_terminated("T-1")]}, headers=AUTH)
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert "triage train --kind terminated" in answer.json()["error"]
+    # New cases are served all the same.
+    assert client.post("/triage", json={"case": example_case()}, headers=AUTH).status_code == 200
+    assert client.post("/follow_up", json={"cases": []}).status_code == 401  # keyed like the rest
+
+
+def test_follow_up_refuses_bad_cases_naming_index_case_id_and_field(client, caplog):
+    secret = "张三-110101199001011234"
+    cases = [
+        _terminated("T-ok"),
+        # Terminated before it was filed: the record's own rule, in the loader's words.
+        _terminated("T-order", terminated_date="2023-01-01"),
+        _terminated("T-type", inquiries_since="2"),
+        _terminated("T-pii", respondent_name=secret),
+    ]
+    with caplog.at_level(logging.DEBUG):
+        answer = client.post("/follow_up", json={"cases": cases, "budget": "5%"}, headers=AUTH)
+    assert answer.status_code == 422, answer.text
+    found = {p["field"]: p for p in answer.json()["fields"]}
+    assert found["cases.1.terminated_date"]["case_id"] == "T-order"
+    assert found["cases.1.terminated_date"]["message"] == "is not after filing_date"
+    assert found["cases.2.inquiries_since"]["case_id"] == "T-type"
+    assert found["cases.3.respondent_name"]["type"] == "personal_data"
+    assert found["cases.3.respondent_name"]["case_id"] == "T-pii"
+    assert secret not in answer.text
+    assert secret not in "\n".join(r.getMessage() for r in caplog.records)
+    # Valid cases, one case_id twice: the second copy is named, with its first.
+    twice = [_terminated("T-1"), _terminated("T-2"), _terminated("T-1")]
+    answer = client.post("/follow_up", json={"cases": twice}, headers=AUTH)
+    assert answer.status_code == 422, answer.text
+    (problem,) = answer.json()["fields"]
+    assert (problem["field"], problem["type"], problem["case_id"]) == (
+        "cases.2.case_id",
+        "duplicate",
+        "T-1",
+    )
+    assert "first at cases.0" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [({"budget": "lots"}, "budget"), ({"budget": 0}, "budget"), ({"court": "1101"}, "court")],
+)
+def test_follow_up_refuses_a_bad_budget_or_court(client, extra, field):
+    body = {"cases": [_terminated("T-1")], **extra}
+    answer = client.post("/follow_up", json=body, headers=AUTH)
+    assert answer.status_code == 422, answer.text
+    assert [p["field"] for p in answer.json()["fields"]] == [field]
+
+
+def test_openapi_documents_follow_up_with_the_terminated_record(client):
+    from features.terminated import TERMINATED_RECORD
+
+    spec = client.get("/docs.json").json()
+    assert "/follow_up" in spec["paths"]
+    terminated = spec["components"]["schemas"]["TerminatedCase"]
+    assert set(terminated["properties"]) == {f.name for f in TERMINATED_RECORD.record_fields}
+    assert terminated["additionalProperties"] is False

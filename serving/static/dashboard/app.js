@@ -18,7 +18,7 @@
   const TEXT = {
     zh: {
       title: "执行案件繁简分流 · 监控面板", subtitle: "分流结果、风险与模型状况",
-      forgetKey: "退出密钥", keyTitle: "请输入访问密钥",
+      forgetKey: "退出密钥", followUpLink: "终本跟进名单", keyTitle: "请输入访问密钥",
       keyHelp: "数据仅在提供有效密钥后显示。密钥只保存在本浏览器标签页中，关闭即清除。",
       keyPlaceholder: "访问密钥", keyConnect: "连接", keyRejected: "密钥无效或已撤销，请重新输入。",
       province: "省份", court: "法院", since: "起始日期", until: "截止日期", all: "全部",
@@ -61,7 +61,7 @@
     },
     en: {
       title: "Enforcement case triage · Dashboard", subtitle: "Routing, risk and models",
-      forgetKey: "Forget key", keyTitle: "Enter an access key",
+      forgetKey: "Forget key", followUpLink: "Terminated cases follow-up", keyTitle: "Enter an access key",
       keyHelp: "Data is shown only with a valid key. The key is kept in this browser tab only and cleared when it closes.",
       keyPlaceholder: "Access key", keyConnect: "Connect", keyRejected: "The key is invalid or revoked; enter another.",
       province: "Province", court: "Court", since: "From", until: "To", all: "All",
