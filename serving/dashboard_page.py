@@ -14,7 +14,8 @@ from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-#: The page's files (index.html, app.js, app.css, the vendored chart library).
+#: The pages' files (index.html and app.js, follow_up.html and follow_up.js, key.js they share,
+#: app.css, the vendored chart library).
 STATIC = Path(__file__).resolve().parent / "static" / "dashboard"
 PAGE_PATHS = ("/dashboard", "/dashboard/")
 ASSETS_PREFIX = "/dashboard/assets/"

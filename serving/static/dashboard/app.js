@@ -1,15 +1,13 @@
 /* The triage dashboard: reads /v1/stats/... with the key the user gives, every 30 s.
  *
- * The key comes from the form or from the URL fragment (#key=…, which browsers never send
- * to the server); it is kept in sessionStorage (this tab only) and sent as a Bearer token.
+ * The key (from the form or the URL fragment, kept in this tab only, sent as a Bearer token)
+ * and the language are handled by key.js, which the follow-up page shares.
  * Labels of codes (provinces, streams) come from /v1/stats/labels, those of reasons and
  * features with the data: only the page's own words are here.
  */
 "use strict";
 
 (() => {
-  const KEY_STORE = "triage.dashboard.key";
-  const LANG_STORE = "triage.dashboard.lang";
   const REFRESH_MS = 30_000;
   const STREAMS = ["simple", "complex", "review"];
   const COLORS = { simple: "#2f8f5b", complex: "#c0392b", review: "#e0a526" };
@@ -109,7 +107,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     key: null,
-    lang: localStorage.getItem(LANG_STORE) === "en" ? "en" : "zh",
+    lang: TriageDashboard.savedLanguage(),
     labels: null,
     data: null,
     rankBy: "p_assets",
@@ -120,61 +118,12 @@
   };
   const t = (name) => TEXT[state.lang][name];
 
-  // --- the key -------------------------------------------------------------------------------
-
-  function takeKeyFromFragment() {
-    const match = window.location.hash.match(/(?:^#|&)key=([^&]*)/);
-    if (!match) return;
-    const key = decodeURIComponent(match[1]).trim();
-    if (key) sessionStorage.setItem(KEY_STORE, key);
-    // Out of the address bar, the history and any bookmark made from now on.
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-
-  function showKeyPanel(message) {
-    state.key = null;
-    sessionStorage.removeItem(KEY_STORE);
-    clearInterval(state.timer);
-    $("board").hidden = true;
-    $("forget-key").hidden = true;
-    $("key-panel").hidden = false;
-    $("key-error").hidden = !message;
-    $("key-error").textContent = message || "";
-    document.body.dataset.state = "nokey";
-  }
-
-  function useKey(key) {
-    state.key = key;
-    $("key-panel").hidden = true;
-    $("board").hidden = false;
-    $("forget-key").hidden = false;
-    refresh();
-    clearInterval(state.timer);
-    state.timer = setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
-  }
-
   // --- reading the data ----------------------------------------------------------------------
 
-  class Unauthorized extends Error {}
-  class Unavailable extends Error {}
-
-  const get = (path, params) => getJSON(`/v1/stats/${path}`, params);
-  const getPolicy = (path, params) => getJSON(`/v1/policy/${path}`, params);
-
-  async function getJSON(base, params) {
-    const path = base;
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(params || {})) if (value) query.set(name, value);
-    const url = `${base}${query.toString() ? `?${query}` : ""}`;
-    const response = await fetch(url, {
-      headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" },
-      cache: "no-store",
-    });
-    if (response.status === 401) throw new Unauthorized();
-    if (response.status === 503) throw new Unavailable();
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return response.json();
-  }
+  const { Unauthorized, Unavailable } = TriageDashboard;
+  const page = TriageDashboard.keyedPage({ state, refresh, refreshMs: REFRESH_MS, applyLanguage });
+  const get = (path, params) => page.getJSON(`/v1/stats/${path}`, params);
+  const getPolicy = (path, params) => page.getJSON(`/v1/policy/${path}`, params);
 
   function filters() {
     return {
@@ -212,7 +161,7 @@
       document.body.dataset.state = "ready";
       $("refreshed").textContent = `${t("refreshed")} ${clock(new Date())}`;
     } catch (error) {
-      if (error instanceof Unauthorized) return showKeyPanel(t("keyRejected"));
+      if (error instanceof Unauthorized) return page.showKeyPanel(t("keyRejected"));
       $("banner").textContent = error instanceof Unavailable ? t("notReady") : t("failed");
       $("banner").hidden = false;
       document.body.dataset.state = "error";
@@ -226,7 +175,7 @@
       state.data.cases = await get("cases", { ...filters(), rank_by: state.rankBy, limit: 12 });
       renderCases();
     } catch (error) {
-      if (error instanceof Unauthorized) return showKeyPanel(t("keyRejected"));
+      if (error instanceof Unauthorized) return page.showKeyPanel(t("keyRejected"));
       $("banner").textContent = error instanceof Unavailable ? t("notReady") : t("failed");
       $("banner").hidden = false;
     }
@@ -609,24 +558,7 @@
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.color = "#3e4c59";
     Chart.register(thresholdLines);
-    takeKeyFromFragment();
-    applyLanguage();
-    $("key-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const key = $("key-input").value.trim();
-      $("key-input").value = "";
-      if (!key) return;
-      sessionStorage.setItem(KEY_STORE, key);
-      useKey(key);
-    });
-    $("forget-key").addEventListener("click", () => showKeyPanel(""));
-    for (const button of document.querySelectorAll("[data-lang]")) {
-      button.addEventListener("click", () => {
-        state.lang = button.dataset.lang;
-        localStorage.setItem(LANG_STORE, state.lang);
-        applyLanguage();
-      });
-    }
+    page.start();
     for (const button of document.querySelectorAll("[data-rank]")) {
       button.addEventListener("click", () => { state.rankBy = button.dataset.rank; rerank(); });
     }
@@ -646,9 +578,7 @@
       state.capacity = null;
       refresh();
     });
-    const key = sessionStorage.getItem(KEY_STORE);
-    if (key) useKey(key);
-    else showKeyPanel("");
+    page.connect();
   }
 
   document.addEventListener("DOMContentLoaded", start);

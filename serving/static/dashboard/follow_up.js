@@ -1,14 +1,11 @@
 /* The follow-up page: a court's terminated (终本) inventory and its follow-up list.
  *
  * Reads /v1/stats/follow_up (and /v1/stats/labels for province names) with the key the user
- * gives, as the monitoring page does: from the form or the URL fragment (#key=…), kept in
- * sessionStorage (this tab only), sent as a Bearer token, never in a URL.
+ * gives, as the monitoring page does (key.js, which both pages share).
  */
 "use strict";
 
 (() => {
-  const KEY_STORE = "triage.dashboard.key";
-  const LANG_STORE = "triage.dashboard.lang";
   const REFRESH_MS = 60_000;
   const COLORS = ["#1f4e79", "#8a9bb0", "#e0a526"];
 
@@ -59,7 +56,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     key: null,
-    lang: localStorage.getItem(LANG_STORE) === "en" ? "en" : "zh",
+    lang: TriageDashboard.savedLanguage(),
     share: 5,
     labels: null,
     data: null,
@@ -73,56 +70,11 @@
   const yuan = (value) => `¥${value.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
   const count = (value) => value.toLocaleString("en-US");
 
-  // --- the key -------------------------------------------------------------------------------
-
-  function takeKeyFromFragment() {
-    const match = window.location.hash.match(/(?:^#|&)key=([^&]*)/);
-    if (!match) return;
-    const key = decodeURIComponent(match[1]).trim();
-    if (key) sessionStorage.setItem(KEY_STORE, key);
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-  }
-
-  function showKeyPanel(message) {
-    state.key = null;
-    sessionStorage.removeItem(KEY_STORE);
-    clearInterval(state.timer);
-    $("board").hidden = true;
-    $("forget-key").hidden = true;
-    $("key-panel").hidden = false;
-    $("key-error").hidden = !message;
-    $("key-error").textContent = message || "";
-    document.body.dataset.state = "nokey";
-  }
-
-  function useKey(key) {
-    state.key = key;
-    $("key-panel").hidden = true;
-    $("board").hidden = false;
-    $("forget-key").hidden = false;
-    refresh();
-    clearInterval(state.timer);
-    state.timer = setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
-  }
-
   // --- reading -------------------------------------------------------------------------------
 
-  class Unauthorized extends Error {}
-  class Unavailable extends Error {}
-
-  async function get(path, params) {
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(params || {})) if (value) query.set(name, value);
-    const url = `/v1/stats/${path}${query.toString() ? `?${query}` : ""}`;
-    const response = await fetch(url, {
-      headers: { Authorization: `Bearer ${state.key}`, Accept: "application/json" },
-      cache: "no-store",
-    });
-    if (response.status === 401) throw new Unauthorized();
-    if (response.status === 503) throw new Unavailable();
-    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-    return response.json();
-  }
+  const { Unauthorized, Unavailable } = TriageDashboard;
+  const page = TriageDashboard.keyedPage({ state, refresh, refreshMs: REFRESH_MS, applyLanguage });
+  const get = (path, params) => page.getJSON(`/v1/stats/${path}`, params);
 
   async function refresh() {
     if (!state.key) return;
@@ -144,7 +96,7 @@
       document.body.dataset.state = "ready";
       $("refreshed").textContent = `${t("refreshed")} ${new Date().toLocaleTimeString()}`;
     } catch (error) {
-      if (error instanceof Unauthorized) return showKeyPanel(t("keyRejected"));
+      if (error instanceof Unauthorized) return page.showKeyPanel(t("keyRejected"));
       $("banner").textContent = error instanceof Unavailable ? t("notReady") : t("failed");
       $("banner").hidden = false;
       document.body.dataset.state = "error";
@@ -272,32 +224,13 @@
   function start() {
     Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
     Chart.defaults.color = "#3e4c59";
-    takeKeyFromFragment();
-    applyLanguage();
-    $("key-form").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const key = $("key-input").value.trim();
-      $("key-input").value = "";
-      if (!key) return;
-      sessionStorage.setItem(KEY_STORE, key);
-      useKey(key);
-    });
-    $("forget-key").addEventListener("click", () => showKeyPanel(""));
-    for (const button of document.querySelectorAll("[data-lang]")) {
-      button.addEventListener("click", () => {
-        state.lang = button.dataset.lang;
-        localStorage.setItem(LANG_STORE, state.lang);
-        applyLanguage();
-      });
-    }
+    page.start();
     for (const button of document.querySelectorAll("[data-share]")) {
       button.addEventListener("click", () => { state.share = Number(button.dataset.share); refresh(); });
     }
     $("f-province").addEventListener("change", () => { $("f-court").value = ""; refresh(); });
     $("f-court").addEventListener("change", refresh);
-    const key = sessionStorage.getItem(KEY_STORE);
-    if (key) useKey(key);
-    else showKeyPanel("");
+    page.connect();
   }
 
   document.addEventListener("DOMContentLoaded", start);
