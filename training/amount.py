@@ -32,7 +32,7 @@ from models.calibration import ScoreCalibrator
 from models.case_model import exposure_amount
 from training import evaluate
 from training.config import TrainingConfig
-from training.fit import FitResult, fit_final, refit_booster, search_params
+from training.fit import FitResult, refit_booster, search_and_fit
 from training.split import TimeSplit
 
 log = logging.getLogger(__name__)
@@ -113,30 +113,19 @@ def fit_amount(
     positive = np.where(amount > 0, amount / scale, 1.0)
     y = np.log(positive) if log_target else positive
     started = time.monotonic()
-    searched = search_params(
-        X[train],
-        y[train],
-        X[valid],
-        y[valid],
+    fitted = search_and_fit(
+        name,
+        X,
+        y,
+        train,
+        valid,
         categorical=categorical,
         feature_names=feature_names,
         config=config.search,
         threads=config.threads,
-        time_budget=seconds * 0.35,
         objective="regression" if log_target else "gamma",
-    )
-    log.info("%s: %d search trials in %.0f s", name, len(searched.trials), searched.seconds)
-    fitted = fit_final(
-        X[train],
-        y[train],
-        X[valid],
-        y[valid],
-        searched,
-        categorical=categorical,
-        feature_names=feature_names,
-        config=config.search,
-        threads=config.threads,
-        deadline=started + seconds * 0.8,
+        seconds=seconds,
+        started=started,
     )
     raw_valid = np.asarray(
         fitted.booster.predict(X[valid], raw_score=True, num_threads=config.threads)

@@ -383,6 +383,55 @@ def fit_final(
     )
 
 
+def search_and_fit(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
+    *,
+    categorical: list[int],
+    feature_names: list[str],
+    config: SearchConfig,
+    threads: int,
+    objective: str,
+    seconds: float,
+    started: float,
+) -> FitResult:
+    """Search until 35 % of ``seconds`` from ``started``, then the final fit until 80 %.
+
+    What the models of one run without a search sample share (the terminated
+    pair, the new cases' amount part): the rest of the budget is left for the
+    refit on training and validation cases.  ``train`` and ``valid`` are
+    positions of ``X``.
+    """
+    searched = search_params(
+        X[train],
+        y[train],
+        X[valid],
+        y[valid],
+        categorical=categorical,
+        feature_names=feature_names,
+        config=config,
+        threads=threads,
+        time_budget=seconds * 0.35,
+        objective=objective,
+    )
+    log.info("%s: %d search trials in %.0f s", name, len(searched.trials), searched.seconds)
+    return fit_final(
+        X[train],
+        y[train],
+        X[valid],
+        y[valid],
+        searched,
+        categorical=categorical,
+        feature_names=feature_names,
+        config=config,
+        threads=threads,
+        deadline=started + seconds * 0.8,
+    )
+
+
 def refit_booster(
     X: np.ndarray,
     y: np.ndarray,

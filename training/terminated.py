@@ -61,7 +61,7 @@ from training.calibration import choose_calibrator
 from training.card import ModelCardData, describe_split, render_model_card, summary_lines
 from training.checks import TrainingRefused, check_leaks
 from training.config import TrainingConfig
-from training.fit import FitResult, fit_final, refit_booster, sample_positions, search_params
+from training.fit import FitResult, refit_booster, sample_positions, search_and_fit
 from training.provenance import file_fingerprint, git_commit
 from training.run_log import day, flat_params
 from training.split import TimeSplit, split_by_filing_date
@@ -170,31 +170,19 @@ def _fit_one(
     train, valid, test = split.train, split.validation, split.test
     names = list(builder.get_feature_names_out())
     categorical = list(builder.categorical_features_)
-    started = time.monotonic()
-    searched = search_params(
-        X[train],
-        y[train],
-        X[valid],
-        y[valid],
+    fitted = search_and_fit(
+        kind,
+        X,
+        y,
+        train,
+        valid,
         categorical=categorical,
         feature_names=names,
         config=config.search,
         threads=config.threads,
-        time_budget=seconds * 0.35,
         objective=objective,
-    )
-    log.info("%s: %d search trials in %.0f s", kind, len(searched.trials), searched.seconds)
-    fitted = fit_final(
-        X[train],
-        y[train],
-        X[valid],
-        y[valid],
-        searched,
-        categorical=categorical,
-        feature_names=names,
-        config=config.search,
-        threads=config.threads,
-        deadline=started + seconds * 0.8,
+        seconds=seconds,
+        started=time.monotonic(),
     )
     return fitted, train, valid, test
 
