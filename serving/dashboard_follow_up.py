@@ -12,11 +12,9 @@ from __future__ import annotations
 import typing as t
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
-from serving.dashboard_page import PAGE_HEADERS, STATIC
+from serving.dashboard_page import page_file
 from serving.dashboard_params import Reader, SelectionParams
 from serving.dashboard_routes import _AUTH, _SELECTION, _stats_router
 from serving.dashboard_schemas import Selection
@@ -133,7 +131,4 @@ page_router = APIRouter()
 @page_router.get("/dashboard/follow-up", include_in_schema=False)
 def follow_up_page() -> Response:
     """The follow-up page (404 when its files are missing)."""
-    page = STATIC / "follow_up.html"
-    if not page.is_file():
-        raise HTTPException(404, "the dashboard's files are not installed")
-    return FileResponse(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return page_file("follow_up.html")

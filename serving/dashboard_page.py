@@ -39,10 +39,15 @@ page_router = APIRouter()
 @page_router.get("/dashboard/", include_in_schema=False)
 def page() -> Response:
     """The page itself, with the headers that confine it (404 when its files are missing)."""
-    index = STATIC / "index.html"
-    if not index.is_file():
+    return page_file("index.html")
+
+
+def page_file(name: str) -> Response:
+    """One of the dashboard's HTML pages, with the headers that confine it (404 when missing)."""
+    path = STATIC / name
+    if not path.is_file():
         raise HTTPException(404, "the dashboard's files are not installed")
-    return FileResponse(index, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
 
 def assets() -> StaticFiles:
