@@ -669,11 +669,13 @@ class GroupCommitWriter:
                     connection.execute(self.log._insert, rows)
         except BaseException as error:
             self._after_failure(error)
-            for pending in claimed:
-                pending.future.set_exception(error)
-            # A row the database refuses is the rows' fault, not the log's.
+            # A row the database refuses is the rows' fault, not the log's.  The health
+            # first: whoever is told of the refusal must find the log's problem (and
+            # /readyz's 503) already set, not a moment later.
             if not isinstance(error, sa.exc.IntegrityError | sa.exc.DataError):
                 self._health(error)
+            for pending in claimed:
+                pending.future.set_exception(error)
             return
         self._health(None)
         for pending in claimed:
