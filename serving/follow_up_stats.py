@@ -48,16 +48,7 @@ class _Case:
 def _clauses(filters: Filters) -> list[sa.ColumnElement[bool]]:
     """The selection on the scores: court, province, and the days they were scored (UTC)."""
     day = sa.func.substr(_f.scored_at, sa.literal_column("1"), sa.literal_column("10"))
-    where: list[sa.ColumnElement[bool]] = []
-    if filters.court_id is not None:
-        where.append(_f.court_id == filters.court_id)
-    if filters.province is not None:
-        where.append(_f.province == filters.province)
-    if filters.since is not None:
-        where.append(day >= filters.since.isoformat())
-    if filters.until is not None:
-        where.append(day <= filters.until.isoformat())
-    return where
+    return filters.clauses(follow_up_scores, day)
 
 
 def _latest(filters: Filters) -> sa.Subquery:

@@ -62,14 +62,20 @@ class Filters:
     since: dt.date | None = None
     until: dt.date | None = None
 
-    def clauses(self) -> list[sa.ColumnElement[bool]]:
-        """The WHERE conditions (days compared as the index's own expression, so it is used)."""
+    def clauses(
+        self, table: sa.Table | None = None, day: sa.ColumnElement[str] | None = None
+    ) -> list[sa.ColumnElement[bool]]:
+        """The WHERE conditions on ``table`` (the decisions by default), its days given by ``day``.
+
+        The decisions' days are compared as their index's own expression, so it is used.
+        """
         where: list[sa.ColumnElement[bool]] = []
-        day = DECISION_DAY
+        columns = _c if table is None else table.c
+        day = DECISION_DAY if day is None else day
         if self.court_id is not None:
-            where.append(_c.court_id == self.court_id)
+            where.append(columns.court_id == self.court_id)
         if self.province is not None:
-            where.append(_c.province == self.province)
+            where.append(columns.province == self.province)
         if self.since is not None:
             where.append(day >= self.since.isoformat())
         if self.until is not None:
