@@ -428,7 +428,7 @@ def _boosting(card: ModelCardData) -> list[str]:
 def _reasons(card: ModelCardData) -> list[str]:
     check = card.reasons or {}
     rows = [
-        ("test cases compared", _count(check.get("cases"))),
+        ("cases compared (from the test split)", _count(check.get("cases"))),
         ("same top 3 reasons (features and signs)", _pct(check.get("top3_agreement"))),
         (
             "largest difference of a contribution",
