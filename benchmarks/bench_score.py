@@ -130,7 +130,7 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-tables-") as cache:
         for kind, model in zip(("stream", "assets"), models, strict=True):
             started = time.perf_counter()
-            tables = ShapTables.of(model.booster)
+            built_tables = ShapTables.of(model.booster)
             build = time.perf_counter() - started
             tables_for(model.booster, cache=Path(cache))  # built again, and written
             started = time.perf_counter()
@@ -139,11 +139,11 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
             built[kind] = {
                 "build_seconds": round(build, 2),
                 "cached_read_seconds": round(read, 3),
-                "megabytes": round(tables.groups.nbytes / 1e6, 1),
-                "groups": len(tables.groups.all_ones),
-                "leaves_per_case": len(tables.path_leaves.value),
+                "megabytes": round(built_tables.groups.nbytes / 1e6, 1),
+                "groups": len(built_tables.groups.all_ones),
+                "leaves_per_case": len(built_tables.path_leaves.value),
             }
-            model._tables = tables  # what a worker holds after its warm-up
+            model._tables = built_tables  # what a worker holds after its warm-up
     for model, X in zip(models, features, strict=True):
         model.predict_features(X[:10], reasons=3)  # compiled (or read from Numba's cache)
 
@@ -151,7 +151,7 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
         for model, X in zip(models, features, strict=True):
             model.predict_features(X, reasons=0)
 
-    def tables():
+    def from_tables():
         for model, X in zip(models, features, strict=True):
             model.predict_features(X, reasons=3)
 
@@ -161,7 +161,7 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
             model.calibrator.probability(contributions.sum(axis=1))
             model.explainer.explain(X, contributions, k=3)
 
-    variants = {"none": none, "tables": tables, "lightgbm": lightgbm}
+    variants = {"none": none, "tables": from_tables, "lightgbm": lightgbm}
     seconds = {name: float("inf") for name in variants}
     for _ in range(2):  # alternating rounds: the machine's load falls on all alike
         for name, function in variants.items():
