@@ -601,25 +601,35 @@ def _patterns(d: int) -> npt.NDArray[np.float64]:
 
 
 def _shapley_of_leaves(zero: Matrix, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Contributions (m × 2**d × d) of m leaves with d features each, for every pattern."""
+    """Contributions (m × 2**d × d) of m leaves with d features each, for every pattern.
+
+    Coefficient k of ``Π_j (z_j + o_j t)`` sums, over coalitions of k features
+    the case agrees with, the other features' z: built once, then each
+    feature's own factor is divided out (from the top, where each step scales
+    rounding errors by z ≤ 1), as the kernel does for deep leaves.
+    """
     m, d = zero.shape
     ones = _patterns(d)  # 2**d × d
     weights = np.array(
         [math.factorial(k) * math.factorial(d - 1 - k) / math.factorial(d) for k in range(d)]
     )
+    whole = np.zeros((m, 2**d, d + 1))
+    whole[..., 0] = 1.0
+    for j in range(d):
+        shifted = whole[..., :-1] * ones[None, :, j, None]
+        whole *= zero[:, None, j, None]
+        whole[..., 1:] += shifted
     phi = np.empty((m, 2**d, d))
+    without = np.empty((m, 2**d, d))
     for i in range(d):
-        poly = np.zeros((m, 2**d, d))
-        poly[..., 0] = 1.0
-        for j in range(d):
-            if j == i:
-                continue
-            z = zero[:, None, j, None]
-            o = ones[None, :, j, None]
-            shifted = poly[..., :-1] * o
-            poly *= z
-            poly[..., 1:] += shifted
-        phi[..., i] = values[:, None] * (ones[None, :, i] - zero[:, None, i]) * (poly @ weights)
+        z = zero[:, None, i]
+        without[..., d - 1] = whole[..., d]
+        for k in range(d - 1, 0, -1):
+            without[..., k - 1] = whole[..., k] - z * without[..., k]
+        agreeing = values[:, None] * (1.0 - z) * (without @ weights)
+        # Not agreeing on i: its factor is z_i alone, and (0 − z_i) / z_i = −1.
+        disagreeing = -values[:, None] * (whole[..., :d] @ weights)
+        phi[..., i] = np.where(ones[None, :, i] == 1, agreeing, disagreeing)
     return phi
 
 
