@@ -327,7 +327,7 @@ def finish_model(
 
 
 #: Test cases on which the card compares the served reasons with pred_contrib.
-REASONS_CHECK_CASES = 2_000
+REASONS_CHECK_CASES = 1_000
 
 
 def reasons_check(model: CaseModel, features: np.ndarray) -> dict[str, float]:
