@@ -9,16 +9,17 @@ rows written to a CSV file:
 * ``lightgbm_predict`` — ``Booster.predict`` of both models on the prepared
   feature array (the raw limit of scoring without reasons);
 * ``lightgbm_predict_contrib`` — ``Booster.predict(pred_contrib=True)`` of both
-  models on the prepared array (the raw limit with reasons: LightGBM's
-  contributions cost ~10× its prediction and every case needs them).
+  models on the prepared array (LightGBM's own TreeSHAP, which reasons used
+  before :mod:`models.treeshap`'s tables).
 
 Reasons against no reasons, model by model on prepared features, for these small
 models and for the models ``make demo`` trained (the champions under
 ``TRIAGE_HOME``, when it has run): calibrated probabilities alone, with three
-reasons from exact TreeSHAP (what reasons use), and with three reasons from path
-attribution (:mod:`benchmarks.attribution`, about one prediction), measured in
-alternating rounds; and how often path attribution's top three (features and
-signs) equal TreeSHAP's on cases the models never saw.
+reasons from the TreeSHAP tables (what reasons use), and with three reasons
+from LightGBM's ``pred_contrib``, measured in alternating rounds; how often the
+two give the same top three (features and signs) on cases the models never
+saw, and their largest difference; the tables' build time, cached read time
+and size.
 
 Peak memory: ``triage score`` on a large file (2 M rows by default,
 ``TRIAGE_BENCH_SCORE_ROWS``) in a subprocess, its maximum resident set size
@@ -97,7 +98,7 @@ def _peak_rss_of_score(folder: Path, triage) -> dict[str, object]:
     }
 
 
-REASON_ROWS = {"small": 20_000, "demo": 4_000}
+REASON_ROWS = {"small": 20_000, "demo": 5_000}
 
 
 def _demo_triage():
@@ -118,46 +119,63 @@ def _demo_triage():
 
 
 def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
-    """Throughput of each way of giving reasons ÷ none, and path attribution's agreement."""
-    from benchmarks.attribution import PathAttribution, top_reasons_agreement
+    """Throughput with reasons ÷ without, model by model; the tables' agreement with LightGBM."""
     from features.synthetic import generate_cases
+    from models.treeshap import ShapTables, tables_for, top_reasons_agreement
 
     cases = generate_cases(rows, seed=seed).cases
     models = [triage.stream.model, triage.assets.model]
-    features = [model.features(cases) for model in models]
-    started = time.perf_counter()
-    tables = [PathAttribution.of(model.booster) for model in models]
-    table_seconds = time.perf_counter() - started
+    features = [np.ascontiguousarray(model.features(cases)) for model in models]
+    built = {}
+    with tempfile.TemporaryDirectory(prefix="bench-tables-") as cache:
+        for kind, model in zip(("stream", "assets"), models, strict=True):
+            started = time.perf_counter()
+            built_tables = ShapTables.of(model.booster)
+            build = time.perf_counter() - started
+            tables_for(model.booster, cache=Path(cache))  # built again, and written
+            started = time.perf_counter()
+            tables_for(model.booster, cache=Path(cache))
+            read = time.perf_counter() - started
+            built[kind] = {
+                "build_seconds": round(build, 2),
+                "cached_read_seconds": round(read, 3),
+                "megabytes": round(built_tables.groups.nbytes / 1e6, 1),
+                "groups": len(built_tables.groups.all_ones),
+                "leaves_per_case": len(built_tables.path_leaves.value),
+            }
+            model._tables = built_tables  # what a worker holds after its warm-up
+    for model, X in zip(models, features, strict=True):
+        model.predict_features(X[:10], reasons=3)  # compiled (or read from Numba's cache)
 
     def none():
         for model, X in zip(models, features, strict=True):
             model.predict_features(X, reasons=0)
 
-    def exact():
+    def from_tables():
         for model, X in zip(models, features, strict=True):
             model.predict_features(X, reasons=3)
 
-    def path():
-        for model, X, table in zip(models, features, tables, strict=True):
-            contributions = table.contributions(model.booster, X, threads=THREADS)
+    def lightgbm():
+        for model, X in zip(models, features, strict=True):
+            contributions = model.contributions(X, exact="lightgbm")
             model.calibrator.probability(contributions.sum(axis=1))
             model.explainer.explain(X, contributions, k=3)
 
-    variants = {"none": none, "exact": exact, "path": path}
+    variants = {"none": none, "tables": from_tables, "lightgbm": lightgbm}
     seconds = {name: float("inf") for name in variants}
     for _ in range(2):  # alternating rounds: the machine's load falls on all alike
         for name, function in variants.items():
             seconds[name] = min(seconds[name], best_of(1, function))
-    agreement = {}
-    for kind, model, X, table in zip(("stream", "assets"), models, features, tables, strict=True):
-        exact_contributions = np.asarray(
-            model.booster.predict(X, pred_contrib=True, num_threads=THREADS)
-        )
-        agreement[kind] = top_reasons_agreement(
-            table.contributions(model.booster, X, threads=THREADS),
-            exact_contributions,
-            n_features=table.n_features,
-        )
+    agreement: dict[str, object] = {}
+    for kind, model, X in zip(("stream", "assets"), models, features, strict=True):
+        reference = model.contributions(X, exact="lightgbm")
+        ours = model.contributions(X)
+        agreement[kind] = {
+            "top-3 agreement (features and signs)": top_reasons_agreement(
+                ours, reference, n_features=X.shape[1]
+            ),
+            "largest difference": float(np.abs(ours - reference).max()),
+        }
     return {
         "trees": {
             kind: m.booster.num_trees()
@@ -165,12 +183,13 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
         },
         "rows": rows,
         "ratios": {
-            "exact reasons / no reasons, rows/s": seconds["none"] / seconds["exact"],
-            "path reasons / no reasons, rows/s": seconds["none"] / seconds["path"],
+            "reasons from tables / no reasons, rows/s": seconds["none"] / seconds["tables"],
+            "reasons from pred_contrib / no reasons, rows/s": seconds["none"] / seconds["lightgbm"],
+            "reasons from tables / reasons from pred_contrib, rows/s": seconds["lightgbm"]
+            / seconds["tables"],
         },
-        "path top-3 agreement with TreeSHAP, stream": agreement["stream"],
-        "path top-3 agreement with TreeSHAP, assets": agreement["assets"],
-        "path leaf tables, seconds (once per model version)": round(table_seconds, 2),
+        "tables vs pred_contrib": agreement,
+        "tables": built,
         "rows_per_second": {k: round(rows / v) for k, v in seconds.items()},
     }
 
@@ -223,6 +242,8 @@ def run() -> dict[str, object]:
         )
         memory = _peak_rss_of_score(folder, triage) if MEMORY_ROWS else {}
     ratios = {
+        "score_with_reasons / score_without_reasons, rows/s": timings["score_without_reasons"]
+        / timings["score_with_reasons"],
         "score_with_reasons / lightgbm_predict_contrib, rows/s": timings["lightgbm_predict_contrib"]
         / timings["score_with_reasons"],
         "score_without_reasons / lightgbm_predict, rows/s": timings["lightgbm_predict"]

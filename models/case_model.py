@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from models.calibration import ScoreCalibrator
 from models.metadata import ModelMetadata
 from models.reasons import TERMINATED_RULES, ReasonExplainer, Reasons
 from models.routing import RoutingPolicy, RoutingThresholds
+from models.treeshap import ShapTables, default_cache_dir, tables_for
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -176,6 +178,21 @@ class CaseModel:
         if exposure is not None and exposure not in self.feature_names:
             raise ValueError(f"the amount part scales by {exposure!r}, which is no feature")
         self.explainer = _explainer(self.kind, self.builder, self.feature_names)
+        self._tables: ShapTables | None = None
+        self._tables_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A lock does not pickle, and the tables are rebuilt (or read from the
+        # cache) where the model lands: cheaper than shipping tens of MB to
+        # every Dask worker.
+        state = dict(self.__dict__)
+        state["_tables"] = None
+        del state["_tables_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._tables_lock = threading.Lock()
 
     @property
     def target(self) -> str:
@@ -193,15 +210,13 @@ class CaseModel:
     def predict_features(self, features: Features, *, reasons: int = 3) -> Prediction:
         """Calibrated probabilities (and the top ``reasons``) of prepared features.
 
-        With reasons, the raw score is the sum of LightGBM's contributions
+        With reasons, the raw score is the sum of the TreeSHAP contributions
         (they add up to it exactly, to rounding), which saves a second pass
         over the trees; without, it is LightGBM's raw prediction.
         """
         explained = None
         if reasons:
-            contributions = np.asarray(
-                self.booster.predict(features, pred_contrib=True, num_threads=self.threads)
-            )
+            contributions = self.contributions(features)
             raw = contributions.sum(axis=1)
             explained = self.explainer.explain(features, contributions, k=reasons)
         else:
@@ -211,6 +226,28 @@ class CaseModel:
         return Prediction(
             probability=self.calibrator.probability(raw), raw_score=raw, reasons=explained
         )
+
+    def contributions(
+        self, features: Features, *, exact: Literal["tables", "lightgbm"] = "tables"
+    ) -> npt.NDArray[np.float64]:
+        """Each feature's TreeSHAP contribution to the raw score, then the bias (n × F+1).
+
+        From the model's tables (:mod:`models.treeshap`: the same values as
+        LightGBM's ``pred_contrib``, to float rounding, at about the cost of a
+        prediction), or with ``exact="lightgbm"`` from ``pred_contrib`` itself.
+        """
+        if exact == "lightgbm":
+            return np.asarray(
+                self.booster.predict(features, pred_contrib=True, num_threads=self.threads)
+            )
+        return self.shap_tables().contributions(np.asarray(features), threads=self.threads)
+
+    def shap_tables(self) -> ShapTables:
+        """The booster's TreeSHAP tables: built (or read from the cache) on first use."""
+        with self._tables_lock:
+            if self._tables is None:
+                self._tables = tables_for(self.booster, cache=default_cache_dir())
+            return self._tables
 
     def predict(self, cases: Cases, *, reasons: int = 3) -> Prediction:
         """Scores of a canonical frame or of validated records."""

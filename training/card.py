@@ -191,6 +191,8 @@ class ModelCardData:
     yuan_calibration: pd.DataFrame | None = None
     #: The new-case assets model: its amount part and expected recovery in yuan.
     expected_recovery: ExpectedRecoveryCard | None = None
+    #: The served reasons against LightGBM's pred_contrib (:func:`training.train.reasons_check`).
+    reasons: Mapping[str, float] | None = None
 
     @property
     def meaning(self) -> str:
@@ -418,6 +420,36 @@ def _boosting(card: ModelCardData) -> list[str]:
         # Why the two numbers sit together: the rate is a trade, read it as one.
         "Every case scored walks every tree (its reasons too): halving the learning rate "
         "about doubles the trees, and so the cost of scoring, for a small gain in log loss.",
+        "",
+        *_table(("", ""), rows),
+    ]
+
+
+def _reasons(card: ModelCardData) -> list[str]:
+    check = card.reasons or {}
+    rows = [
+        ("cases compared (from the test split)", _count(check.get("cases"))),
+        ("same top 3 reasons (features and signs)", _pct(check.get("top3_agreement"))),
+        (
+            "largest difference of a contribution",
+            f"{check.get('largest_difference', float('nan')):.1e}",
+        ),
+        (
+            "tables (MB, seconds to build once per machine)",
+            f"{_num(check.get('tables_megabytes'), 1)}, {_num(check.get('tables_build_seconds'), 1)}",
+        ),
+        ("cases/s: prediction alone", _count(check.get("prediction_rows_per_second"))),
+        ("cases/s: contributions from the tables", _count(check.get("tables_rows_per_second"))),
+        ("cases/s: LightGBM's pred_contrib", _count(check.get("pred_contrib_rows_per_second"))),
+    ]
+    return [
+        "## Reasons",
+        "",
+        # Why a clerk can trust them: they are TreeSHAP's, not an approximation of it.
+        "A case's reasons are its three largest TreeSHAP contributions, read from tables "
+        "built once per model version (`models/treeshap.py`). They are LightGBM's own "
+        "TreeSHAP (`pred_contrib`), to float rounding, at about the cost of a prediction; "
+        "measured on this model's test cases while training, on the training machine:",
         "",
         *_table(("", ""), rows),
     ]
@@ -822,6 +854,8 @@ def render_model_card(card: ModelCardData) -> str:
         sections.append(_calibration(card))
     if card.boosting:
         sections.append(_boosting(card))
+    if card.reasons:
+        sections.append(_reasons(card))
     if card.slice_table is not None and len(card.slice_table):
         sections.append(_slices(card))
     if card.routing:

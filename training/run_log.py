@@ -103,6 +103,10 @@ def _log_metrics_and_params(kind: str, outcome: ModelOutcome) -> None:
         )
     if outcome.policy_cost:
         mlflow.log_metrics({f"stream.policy.{k}": v for k, v in outcome.policy_cost.items()})
+    if outcome.reasons:
+        mlflow.log_metrics(
+            {f"{kind}.reasons.{k}": v for k, v in outcome.reasons.items() if np.isfinite(v)}
+        )
     if outcome.recovery is not None:
         part = outcome.recovery
         for name, values in part.fit.metrics.items():
@@ -236,6 +240,7 @@ def model_card(
         synthetic_data=synthetic,
         figures={k: f"{kind}/{Path(v).name}" for k, v in outcome.figures.items()},
         expected_recovery=_expected_recovery(outcome),
+        reasons=outcome.reasons,
         boosting={
             "learning_rate": outcome.search["params"]["learning_rate"],
             "trees": outcome.model.booster.num_trees(),

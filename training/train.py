@@ -103,6 +103,8 @@ class ModelOutcome:
     #: test calibration, or why the export could not teach one.
     recovery: RecoveryPart | None = None
     recovery_problem: str | None = None
+    #: How the served reasons (TreeSHAP tables) compare with LightGBM's pred_contrib.
+    reasons: dict[str, float] | None = None
 
 
 @dataclass
@@ -307,6 +309,7 @@ def finish_model(
     outcome = ModelOutcome(
         kind=kind,
         model=model,
+        reasons=reasons_check(model, X[test][:REASONS_CHECK_CASES]),
         metrics=metrics,
         validation_metrics=evaluate.binary_metrics(y[valid], p_valid),
         slices=evaluate.slice_metrics(frame.iloc[test].reset_index(drop=True), y[test], p_test),
@@ -321,6 +324,54 @@ def finish_model(
     )
     outcome.curves = curves  # drawn later, into the run's artifact folder
     return outcome
+
+
+#: Test cases on which the card compares the served reasons with pred_contrib.
+REASONS_CHECK_CASES = 1_000
+
+
+def reasons_check(model: CaseModel, features: np.ndarray) -> dict[str, float]:
+    """The served reasons against LightGBM's own TreeSHAP on ``features``, for the card.
+
+    Builds the model's TreeSHAP tables (which also leaves them in the cache
+    for the service on this machine) and reports: the share of cases whose
+    top three reasons (features and signs) are the same, the largest
+    difference of any contribution, and rows per second of a prediction, of
+    the tables and of ``pred_contrib`` on this machine.
+    """
+    from models.treeshap import top_reasons_agreement
+
+    started = time.perf_counter()
+    tables = model.shap_tables()
+    build_seconds = time.perf_counter() - started
+    features = np.ascontiguousarray(features, dtype=np.float64)
+    timed: dict[str, float] = {}
+    results: dict[str, np.ndarray] = {}
+    for name, run in (
+        (
+            "prediction",
+            lambda: model.booster.predict(features, raw_score=True, num_threads=model.threads),
+        ),
+        ("tables", lambda: model.contributions(features)),
+        ("pred_contrib", lambda: model.contributions(features, exact="lightgbm")),
+    ):
+        run()  # once to warm up (the tables' kernel compiles or loads on first use)
+        started = time.perf_counter()
+        results[name] = np.asarray(run())
+        timed[name] = max(time.perf_counter() - started, 1e-9)
+    n = len(features)
+    return {
+        "cases": float(n),
+        "top3_agreement": top_reasons_agreement(
+            results["tables"], results["pred_contrib"], n_features=features.shape[1]
+        ),
+        "largest_difference": float(np.abs(results["tables"] - results["pred_contrib"]).max())
+        if n
+        else float("nan"),
+        "tables_megabytes": tables.groups.nbytes / 1e6,
+        "tables_build_seconds": build_seconds,
+        **{f"{name}_rows_per_second": n / seconds for name, seconds in timed.items()},
+    }
 
 
 def _search_summary(fitted: FitResult, *, refitted: bool) -> dict[str, Any]:

@@ -133,6 +133,13 @@ def test_the_run_records_data_code_metrics_and_artifacts(first, sample):
     trees = first["models"]["stream"]["trees"]
     assert f"| trees | {trees:,} |" in boosting
     assert f"| learning rate | {first['models']['stream']['learning_rate']:.4f} |" in boosting
+    # Reasons are TreeSHAP's own: the card compares them with pred_contrib on test cases.
+    reasons = card.split("## Reasons", 1)[1].split("\n## ", 1)[0]
+    assert "| same top 3 reasons (features and signs) | 100.0 % |" in reasons, reasons
+    run = mlflow.get_run(first["run_id"])
+    assert run.data.metrics["stream.reasons.top3_agreement"] == 1.0
+    assert run.data.metrics["assets.reasons.largest_difference"] < 1e-9
+    assert run.data.metrics["stream.reasons.cases"] > 0
     # The data table gives each split's share of complex cases.
     rows = [line for line in card.splitlines() if line.startswith(("| train ", "| test "))]
     assert len(rows) == 2 and all(row.rstrip(" |").endswith("%") for row in rows), rows
