@@ -82,11 +82,9 @@ class _Splits:
 class _Groups:
     """Every group's key and table, flat (group g's entries from ``*_start[g]``).
 
-    A group's key starts as ``all_ones[g]``; at each of its steps, a case that
-    does not go the step's way (``step_left``) clears the step's bit.  For a
-    subtree's group each split is a step with a bit of its own (bit = went
-    left); for a deep leaf's group the steps are its path and the bits its
-    features (bit = went the leaf's way at every split on it).
+    A group's key starts as ``all_ones[g]``; at each of its steps (one per
+    split of the group, with a bit of its own), a case that does not go left
+    (``step_left`` is always True here) clears the step's bit: bit = went left.
     """
 
     step_start: npt.NDArray[np.int64]
