@@ -65,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         required=True,
         help="output file (.csv or .parquet); with --cluster a folder of Parquet parts "
-        "and their manifest",
+        "and their manifest, or an fsspec URL (s3://bucket/scores; trust it only with "
+        "its _manifest.json)",
     )
     score.add_argument(
         "--cluster",
@@ -235,6 +236,8 @@ def _score_on_cluster(args: argparse.Namespace) -> dict[str, object]:
     except ClusterCaseDataError as error:
         raise CommandError(f"refused, nothing written under {args.out}:\n{error}") from error
     except (LookupError, FileNotFoundError, ValueError, OSError) as error:
+        raise CommandError(f"refused, nothing written: {error}") from error
+    except ImportError as error:  # a URL whose filesystem package (s3fs, gcsfs…) is missing
         raise CommandError(f"refused, nothing written: {error}") from error
     ignored = summary["ignored_columns"]
     if isinstance(ignored, list) and ignored:  # as the single process warns of them

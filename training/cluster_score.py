@@ -15,15 +15,19 @@ on this machine, or a court's own scheduler):
   ``broadcast=True`` and every task names that one future, so no task
   carries them;
 * **each worker writes its part** (``part-00000.parquet`` for the first file)
-  into a staging folder beside ``--out``; only reports and row counts come
-  back to the client;
+  into a staging folder beside ``--out``, through fsspec, so ``--out`` may be
+  an object-store URL (``s3://bucket/scores``) as well as a folder; only
+  reports and row counts come back to the client;
 * **``case_id`` is unique across the whole input**, as within one file: the
   parts' ids are counted with ``dask.dataframe`` on the cluster, only
   repeated ids come back;
 * **nothing is published unless everything passed**: every problem of every
   file is gathered, the staging folder removed, and ``--out`` left as it was.
   Otherwise the manifest is written last into the staging folder, which is
-  then renamed onto ``--out``.
+  then renamed onto ``--out`` (a local path).  An ``--out`` given as a URL
+  (``file://`` included) has no rename of a whole prefix: the old manifest is
+  removed first, the parts moved, and the manifest moved in last, so a reader
+  must trust only a prefix that holds ``_manifest.json`` (see :func:`_publish_prefix`).
 
 The input fingerprint in the manifest is the SHA-256 of each input file's
 URL, size and modification time (what the filesystem reports: ``mtime``,
@@ -35,9 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import posixpath
+import re
 import shutil
 import sys
 import tempfile
@@ -50,7 +57,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from app.files import file_format, write_atomically
+from app.files import file_format
 from app.settings import TriageSettings, get_settings
 from features.load import (
     SHOWN_PROBLEMS,
@@ -67,6 +74,7 @@ from models.triage import Triage
 if TYPE_CHECKING:
     import pyarrow as pa
     from distributed import Client, Future
+    from fsspec import AbstractFileSystem
 
 #: The manifest's name inside ``--out``; written last, so a folder with it is complete.
 MANIFEST = "_manifest.json"
@@ -74,6 +82,10 @@ MANIFEST_FORMAT = "triage-scores/1"
 
 #: The staging folder's subfolder of each file's case ids (removed before publishing).
 _IDS = ".ids"
+
+#: What `triage score --cluster` writes under ``--out``: a URL prefix holding only these
+#: may be replaced (a failed publish leaves parts without a manifest, and a re-run must mend it).
+_OURS = re.compile(r"part-\d{5}\.parquet|" + re.escape(MANIFEST))
 
 #: What a filesystem may report as a file's version, most telling first.
 _VERSION_KEYS = ("mtime", "LastModified", "last_modified", "ETag", "etag", "created")
@@ -113,6 +125,16 @@ class Scorer:
 
     triage: Triage
     book: PolicyBook = field(default_factory=PolicyBook)
+
+    @functools.cached_property
+    def router(self) -> CourtRouter:
+        """The court router, built on the worker at its first task and kept for the next.
+
+        It resolves each court's policy once and remembers it; a router per
+        task resolved every court again for every file (~1,000 courts, 0.15 ms
+        each), a cost per file that an export of many small files paid many times.
+        """
+        return CourtRouter(self.book, self.triage.stream)
 
 
 class ClusterCaseDataError(ValueError):
@@ -214,24 +236,30 @@ def score_part(
 ) -> PartResult:
     """Read, validate and score one file on a worker; write its part into ``staging``.
 
-    As the single process does: once a chunk has a problem, the rest of the
-    file is still validated (not scored), and the part is removed, so the
-    report lists every problem of the file and nothing of it is kept.  The
-    ``case_id`` of every row read goes to ``staging/.ids/`` (a bad file's
-    too), for the check across files.
+    ``staging`` is a local path or an fsspec URL: the worker writes there
+    itself, so the parts never pass through the client.  As the single
+    process does: once a chunk has a problem, the rest of the file is still
+    validated (not scored), and the part is removed, so the report lists every
+    problem of the file and nothing of it is kept.  The ``case_id`` of every
+    row read goes to ``staging/.ids/`` (a bad file's too), for the check
+    across files.
     """
+    import fsspec
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from training.score import OUTPUT_SCHEMA
 
+    fs, folder = fsspec.core.url_to_fs(staging)
     report = ValidationReport(source=file.source)
-    router = CourtRouter(scorer.book, scorer.triage.stream)
-    part = os.path.join(staging, file.part_name)
+    router = scorer.router
+    part = posixpath.join(folder, file.part_name)
     rows = 0
     with (
-        pq.ParquetWriter(part, OUTPUT_SCHEMA) as writer,
-        pq.ParquetWriter(os.path.join(staging, _IDS, file.part_name), _ids_schema()) as ids,
+        fs.open(part, "wb") as part_file,
+        fs.open(posixpath.join(folder, _IDS, file.part_name), "wb") as ids_file,
+        pq.ParquetWriter(part_file, OUTPUT_SCHEMA) as writer,
+        pq.ParquetWriter(ids_file, _ids_schema()) as ids,
     ):
         try:
             with _local_copy(file) as local:
@@ -253,9 +281,9 @@ def score_part(
             message = str(error).strip().splitlines()[0] if str(error).strip() else ""
             report.add([Problem(field=WHOLE_FILE, message=f"cannot be read: {message}")])
     if not report.ok:
-        os.unlink(part)
+        fs.rm_file(part)
         return PartResult(file.index, file.source, 0, report)
-    return PartResult(file.index, file.source, rows, report, part)
+    return PartResult(file.index, file.source, rows, report, file.part_name)
 
 
 def _ids_schema() -> pa.Schema:
@@ -266,11 +294,13 @@ def _ids_schema() -> pa.Schema:
 
 def _part_case_ids(part: tuple[int, str]) -> pd.DataFrame:
     """The ``case_id`` of each row a worker read, with the file's index and the row (1-based)."""
+    import fsspec
     import numpy as np
     import pyarrow.parquet as pq
 
-    index, path = part
-    ids = pq.read_table(path, columns=["case_id"]).column("case_id").to_pandas()
+    index, url = part
+    with fsspec.open(url, "rb") as file:
+        ids = pq.read_table(file, columns=["case_id"]).column("case_id").to_pandas()
     return pd.DataFrame(
         {
             "case_id": ids.astype("string[pyarrow]"),
@@ -286,7 +316,7 @@ def _part_case_ids(part: tuple[int, str]) -> pd.DataFrame:
 
 
 def repeated_case_ids(
-    client: Client, files: list[InputFile], staging: Path
+    client: Client, files: list[InputFile], staging: str
 ) -> dict[int, list[Problem]]:
     """``duplicate case_id`` problems across the files, by file index.
 
@@ -298,7 +328,7 @@ def repeated_case_ids(
     import dask
     import dask.dataframe as dd
 
-    written = [(f.index, str(staging / _IDS / f.part_name)) for f in files]
+    written = [(f.index, f"{staging}/{_IDS}/{f.part_name}") for f in files]
     if len(written) < 2:
         return {}  # within a file the loader already checked
     meta = pd.DataFrame(
@@ -360,30 +390,106 @@ def connect(cluster: str) -> Iterator[Client]:
         yield client
 
 
-def _staging_folder(out: Path) -> Path:
-    return out.parent / f".{out.name}.staging-{uuid.uuid4().hex[:12]}"
+@dataclass(frozen=True)
+class Destination:
+    """``--out`` and the staging folder beside it, on one filesystem (paths without protocol)."""
+
+    fs: AbstractFileSystem
+    path: str
+    staging: str
+    #: A local path is published by renaming the staging folder; a URL by its manifest, last.
+    by_rename: bool
+
+    def url(self, path: str) -> str:
+        """What a worker opens for ``path``: the path itself when local, else its URL."""
+        return path if self.by_rename else str(self.fs.unstrip_protocol(path))
 
 
-def _check_out(out: Path) -> None:
+def destination(out: str | Path) -> Destination:
+    """Where ``--out`` is: a local folder, or an fsspec URL (``s3://bucket/scores``, ``file://…``).
+
+    The staging folder is its sibling (``.NAME.staging-…``), so that on a local
+    disk the rename that publishes stays on one filesystem.
+    """
+    import fsspec
+
+    text = str(out)
+    protocol, _ = fsspec.core.split_protocol(text)
+    if protocol is None:
+        fs, path = fsspec.filesystem("file"), str(Path(text).absolute())
+    else:
+        fs, path = fsspec.core.url_to_fs(text)
+        path = path.rstrip("/")
+    parent, name = posixpath.split(path)
+    if not name or not parent:
+        raise ValueError(f"{out}: give a folder or a prefix inside a bucket, not its root")
+    staging = posixpath.join(parent, f".{name}.staging-{uuid.uuid4().hex[:12]}")
+    return Destination(fs=fs, path=path, staging=staging, by_rename=protocol is None)
+
+
+def _check_out(out: Destination, given: str) -> None:
     """Refuse an ``--out`` that holds something other than an earlier run's scores."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder; give a folder for the parts")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+    fs, path = out.fs, out.path
+    if fs.exists(path) and not fs.isdir(path):
+        raise ValueError(f"{given}: exists and is not a folder; give a folder for the parts")
+    if not fs.isdir(path):
+        return
+    if out.by_rename:
+        if fs.ls(path) and not fs.exists(posixpath.join(path, MANIFEST)):
+            raise ValueError(
+                f"{given}: a folder that holds other files (no {MANIFEST}); "
+                "give an empty or new folder, or one an earlier `triage score --cluster` wrote"
+            )
+        return
+    # Replaced file by file (see _publish_prefix): only what a run writes may be there.
+    others = [p for p in fs.find(path) if not _OURS.fullmatch(posixpath.relpath(p, path))]
+    if others:
         raise ValueError(
-            f"{out}: a folder that holds other files (no {MANIFEST}); "
-            "give an empty or new folder, or one an earlier `triage score --cluster` wrote"
+            f"{given}: a prefix that holds other files ({posixpath.relpath(others[0], path)}); "
+            "give an empty or new prefix, or one an earlier `triage score --cluster` wrote"
         )
 
 
-def _publish(staging: Path, out: Path) -> None:
-    """Put the staging folder in place of ``out`` by rename (the old scores removed after)."""
-    if not out.exists():
-        os.rename(staging, out)
+def _publish(out: Destination, parts: list[str]) -> None:
+    """Put the staging folder's parts and manifest in place of ``out``."""
+    if not out.by_rename:
+        _publish_prefix(out.fs, out.staging, out.path, parts)
         return
-    retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
-    os.rename(out, retired)
-    os.rename(staging, out)
+    if not os.path.exists(out.path):
+        os.rename(out.staging, out.path)
+        return
+    retired = f"{out.staging}.old"
+    os.rename(out.path, retired)
+    os.rename(out.staging, out.path)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _publish_prefix(fs: AbstractFileSystem, staging: str, out: str, parts: list[str]) -> None:
+    """Publish under a URL, where no rename shows a reader the new parts all at once.
+
+    Object stores move a file by copying it, so the manifest is what
+    publishes: the old one goes first (from then on ``out`` is not to be
+    trusted), then the old parts, then the new parts move in, and the new
+    manifest last.  A failure half-way leaves parts without a manifest, which
+    a reader must ignore and a re-run replaces.
+    """
+    manifest = posixpath.join(out, MANIFEST)
+    fs.invalidate_cache(out)  # the listing _check_out read may be cached
+    if fs.exists(manifest):
+        fs.rm_file(manifest)
+    old = fs.find(out)
+    if old:
+        fs.rm(old)
+    fs.makedirs(out, exist_ok=True)
+    for name in parts:
+        fs.mv(posixpath.join(staging, name), posixpath.join(out, name))
+    fs.mv(posixpath.join(staging, MANIFEST), manifest)
+    fs.rm(staging, recursive=True)
+
+
+def _remove_staging(out: Destination) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        out.fs.rm(out.staging, recursive=True)
 
 
 def score_on_cluster(
@@ -404,14 +510,15 @@ def score_on_cluster(
     (with a ``triage`` given, no policy unless ``book`` is given too).
     Raises :class:`ClusterCaseDataError` with every file's report when any
     row of any file breaks the record; ``out`` is then left as it was.
-    ``out`` must be a path the workers and this process both see.
+    ``out`` is a folder the workers and this process both see, or an fsspec
+    URL they can all write to (published manifest last, see :func:`_publish_prefix`).
     """
     from distributed import as_completed
     from tqdm import tqdm
 
     settings = settings or get_settings()
-    out = Path(out).absolute()
-    _check_out(out)
+    target = destination(out)
+    _check_out(target, str(out))
     files = find_inputs(str(data))
     if triage is None:
         from models import registry
@@ -427,8 +534,8 @@ def score_on_cluster(
     started = time.monotonic()
     workers = client.scheduler_info()["workers"]
     [scorer] = client.scatter([Scorer(triage=triage, book=book)], broadcast=True)
-    staging = _staging_folder(out)
-    (staging / _IDS).mkdir(parents=True)
+    staging = target.url(target.staging)
+    target.fs.makedirs(posixpath.join(target.staging, _IDS), exist_ok=True)
     show = sys.stderr.isatty() if progress is None else progress
     futures: list[Future[PartResult]] = []
     try:
@@ -439,7 +546,7 @@ def score_on_cluster(
             staging=str(staging),
             reasons=reasons,
             chunk_rows=chunk_rows,
-            key=[f"score-part-{staging.name}-{f.index}" for f in files],
+            key=[f"score-part-{posixpath.basename(target.staging)}-{f.index}" for f in files],
         )
         results: list[PartResult] = []
         with tqdm(
@@ -462,15 +569,16 @@ def score_on_cluster(
             raise ClusterCaseDataError(bad)
         rows = sum(r.rows for r in results)
         seconds = time.monotonic() - started
-        shutil.rmtree(staging / _IDS)
+        target.fs.rm(posixpath.join(target.staging, _IDS), recursive=True)
         manifest = _manifest(files, results, triage, book, reasons, workers)
-        write_atomically(
-            staging / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        target.fs.pipe_file(
+            posixpath.join(target.staging, MANIFEST),
+            (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode(),
         )
-        _publish(staging, out)
+        _publish(target, [f.part_name for f in files])
     except BaseException:
         client.cancel(futures)  # no task writes into the staging folder once it is gone
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_staging(target)
         raise
     from training.score import scoring_summary
 
@@ -479,7 +587,7 @@ def score_on_cluster(
         "workers": len(workers),
         "threads": sum(w.get("nthreads", 0) for w in workers.values()),
         "ignored_columns": sorted({c for r in results for c in r.report.ignored_columns}),
-        "out": str(out),
+        "out": target.path if target.by_rename else str(out),
     }
 
 

@@ -199,3 +199,90 @@ def test_a_local_cluster_has_one_single_threaded_worker_process_per_core(monkeyp
         workers = client.scheduler_info()["workers"]
         assert [w["nthreads"] for w in workers.values()] == [1]
         assert client.run(os.getpid).popitem()[1] != os.getpid()  # a process of its own
+
+
+def test_an_out_url_is_written_by_the_workers_and_published_by_its_manifest(
+    cluster, export, tmp_path, capsys
+):
+    """`--out file://…` goes through fsspec as `s3://…` would: no rename, the manifest last.
+
+    A ``memory://`` store would not do: each worker process has its own.
+    """
+    parts, _ = export
+    scored = tmp_path / "scored"
+    url = f"file://{scored}"
+
+    broken = _break(parts, tmp_path)
+    assert main(["score", "--data", str(broken), "--out", url, "--cluster", cluster]) == 2
+    assert "nothing written" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]  # no staging prefix left
+
+    assert main(["score", "--data", str(parts), "--out", url, "--cluster", cluster]) == 0
+    manifest = json.loads((scored / MANIFEST).read_text())
+    assert sorted(p.name for p in scored.iterdir()) == sorted(
+        [MANIFEST] + [p["file"] for p in manifest["parts"]]
+    )
+    assert len(pd.read_parquet(scored)) == manifest["rows"] == sum(PART_ROWS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "scored"]
+
+    # A publish cut short left parts without a manifest: a failed run leaves them as they
+    # are, the next good one replaces them.
+    (scored / MANIFEST).unlink()
+    (scored / "part-00009.parquet").write_bytes(b"from a longer run")
+    half = {p.name: p.read_bytes() for p in scored.iterdir()}
+    assert main(["score", "--data", str(broken), "--out", url, "--cluster", cluster]) == 2
+    assert {p.name: p.read_bytes() for p in scored.iterdir()} == half
+    assert main(["score", "--data", str(parts), "--out", url, "--cluster", cluster]) == 0
+    assert sorted(p.name for p in scored.iterdir()) == sorted(
+        set(half) - {"part-00009.parquet"} | {MANIFEST}
+    )
+    assert json.loads((scored / MANIFEST).read_text())["rows"] == sum(PART_ROWS)
+
+    # Anything else under the prefix is refused before any work.
+    (scored / "notes.txt").write_text("keep me")
+    assert main(["score", "--data", str(parts), "--out", url, "--cluster", cluster]) == 2
+    assert "prefix that holds other files (notes.txt)" in capsys.readouterr().err
+    assert (scored / "notes.txt").read_text() == "keep me"
+
+
+def test_a_prefix_is_published_old_manifest_first_new_manifest_last(tmp_path):
+    from fsspec.implementations.local import LocalFileSystem
+
+    from training.cluster_score import _publish_prefix
+
+    class Recorded(LocalFileSystem):
+        """The local filesystem, noting what removes or moves a manifest."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps: list[str] = []
+
+        def rm_file(self, path: str) -> None:
+            self.steps.append(f"rm {Path(path).name}")
+            super().rm_file(path)
+
+        def mv(self, path1: str, path2: str, **kwargs: object) -> None:
+            self.steps.append(f"mv {Path(path2).name}")
+            super().mv(path1, path2, **kwargs)
+
+    out, staging = tmp_path / "scores", tmp_path / ".scores.staging-1"
+    out.mkdir()
+    staging.mkdir()
+    for name, text in (
+        ("part-00000.parquet", "old"),
+        ("part-00001.parquet", "old"),
+        (MANIFEST, "old"),
+    ):
+        (out / name).write_text(text)
+    for name in ("part-00000.parquet", MANIFEST):
+        (staging / name).write_text("new")
+
+    fs = Recorded()  # a class of this test's own: fsspec's instance cache gives a fresh one
+    _publish_prefix(fs, str(staging), str(out), ["part-00000.parquet"])
+
+    assert fs.steps == [f"rm {MANIFEST}", "mv part-00000.parquet", f"mv {MANIFEST}"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "part-00000.parquet": "new",
+        MANIFEST: "new",
+    }
+    assert not staging.exists()
