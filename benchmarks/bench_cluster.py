@@ -19,13 +19,13 @@ Beside the wall-clock figures, the workers' CPU seconds of each Dask variant
 worker CPU-second: what a worker with a core of its own scores, which the
 load of other work on a shared machine leaves nearly untouched.
 
-**Fewer rows with reasons**: three reasons per probability cost LightGBM's
-per-feature contributions (exact TreeSHAP), some ten times a plain prediction,
-so the with-reasons variants score the first ``TRIAGE_BENCH_CLUSTER_REASON_ROWS``
-(20,000) cases and the without-reasons ones all ``TRIAGE_BENCH_CLUSTER_ROWS``
-(200,000): each variant then takes seconds to tens of seconds, and the whole
-benchmark a few minutes.  Both sizes keep a worker busy far longer than a task's
-fixed costs, which is what the ratios compare.  A line per variant and round
+**Rows with reasons**: ``TRIAGE_BENCH_CLUSTER_REASON_ROWS`` (all
+``TRIAGE_BENCH_CLUSTER_ROWS``, 200,000, by default) of the cases are scored with
+three reasons, all of them without.  Reasons come from the TreeSHAP tables
+(:mod:`models.treeshap`), about the cost of a prediction, so the whole
+benchmark takes a few minutes; a smaller number shortens it on a busy
+machine.  Each variant keeps a worker busy far longer than a task's fixed
+costs, which is what the ratios compare.  A line per variant and round
 goes to stderr as it finishes.
 
 The best of the rounds is kept (the least disturbed by other load).  On a
@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROWS = int(os.environ.get("TRIAGE_BENCH_CLUSTER_ROWS", 200_000))
-REASON_ROWS = min(ROWS, int(os.environ.get("TRIAGE_BENCH_CLUSTER_REASON_ROWS", 20_000)))
+REASON_ROWS = min(ROWS, int(os.environ.get("TRIAGE_BENCH_CLUSTER_REASON_ROWS", ROWS)))
 ROUNDS = int(os.environ.get("TRIAGE_BENCH_CLUSTER_ROUNDS", 2))
 PARTS = 8
 #: Each reasons setting: its label, reasons per probability, and the rows it scores.
