@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from serving.model_import import ModelSet
 
 #: The service, as `bentoml serve` imports it.
-SERVICE = "serving.service:TriageService"
+SERVICE = "serving.worker:TriageService"
 #: Where the project's packages live (the working directory of `bentoml serve`).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
