@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def serve_command(host: str, port: int) -> list[str]:
     """The `bentoml serve` command line of the service (through :mod:`serving.bentoml_serve`,
-    whose arbiter replaces a dead worker within a second)."""
+    whose arbiter replaces a dead worker within a quarter of a second)."""
     return [
         sys.executable,
         "-m",
