@@ -45,13 +45,17 @@ Measured per size:
   CSV, validate, both models with three reasons each, write) of the same 1,000
   cases with the same models and one thread, in a process pinned to the
   server's core (best of 6, process start not counted);
-* **start**: seconds from ``triage serve`` being launched to ``/readyz``
-  answering 200 (cold start: registry import, arbiter, worker), and, three
-  times, from SIGKILL of the worker to ``/readyz`` 200 again; for both, the
-  seconds from the worker process's start (its start time in ``/proc``) to
-  ready — models loaded and warm-up scored — and the CPU seconds the worker
-  used until then (what its start takes on an idle core: on a busy machine
-  the wall time is mostly waiting for a core).
+* **start** (:mod:`benchmarks.start`): seconds from ``triage serve`` being
+  launched to ``/readyz`` answering 200 (cold start: registry import, arbiter,
+  worker), and, in alternating rounds with the **bare BentoML service**
+  (:mod:`benchmarks.bare_service`: one endpoint echoing the case, served the
+  same way — BentoML's own start, the floor of any BentoML service), SIGKILL of
+  the worker and the seconds until ``/readyz`` answers 200 and until a case is
+  scored again, from the kill and from the new worker process's start (its
+  start time in ``/proc``), with the CPU seconds the worker used until ready
+  (what its start takes on an idle core: on a busy machine the wall time is
+  mostly waiting for a core).  Set ``TRIAGE_BENCH_SERVICE_START_ONLY=1`` to
+  measure the start alone (no load generator, no batch).
 
 Targets (issue 12): single case at concurrency 8 ≥ 0.7× the bare app with the
 service's p99 ≤ 20 ms; batch ≥ 0.8× ``triage score`` per case; a worker
@@ -61,17 +65,14 @@ ready within 5 s of its start.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,6 @@ from benchmarks.server import (
     KEY,
     PROJECT_ROOT,
     Server,
-    descendants,
     environment,
     free_port,
     get_json,
@@ -89,6 +89,7 @@ from benchmarks.server import (
     stop,
     wait_ready,
 )
+from benchmarks.start import Started, alternating_restarts, boot_seconds, cold_start
 from benchmarks.wrk import ensure_wrk, post_bodies_script, run_wrk
 
 
@@ -114,7 +115,9 @@ SLICES = 4
 BATCH_SIZE = 1_000
 BATCH_ROUNDS = 2
 BATCH_REPEATS = 3
-RESTARTS = 3
+RESTARTS = 4
+#: The start's baseline, served as `triage serve` serves the service.
+BARE_SERVICE = "benchmarks.bare_service:BareService"
 APPS = ("service", "bare_app", "validating_app")
 
 
@@ -220,75 +223,6 @@ def _post(port: int, path: str, body: bytes) -> int:
     with urllib.request.urlopen(request, timeout=120) as answer:
         answer.read()
         return answer.status
-
-
-def _ready_now(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-# --------------------------------------------------------------------------
-# Start times
-# --------------------------------------------------------------------------
-
-
-def _boot_seconds() -> float:
-    """Now, on the clock of ``/proc/<pid>/stat`` start times (seconds since boot)."""
-    return time.clock_gettime(time.CLOCK_BOOTTIME)
-
-
-def _started_at(pid: int) -> float:
-    """Start time of process ``pid``, in seconds since boot."""
-    stat = (Path("/proc") / str(pid) / "stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU seconds process ``pid`` has used (all its threads): its start's cost on an idle core."""
-    fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _workers(server: Server) -> list[int]:
-    """The BentoML worker processes of a `triage serve` process."""
-    found = []
-    for pid in descendants(server.process.pid):
-        with contextlib.suppress(OSError):
-            command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
-            if b"_bentoml_impl.worker" in command:
-                found.append(pid)
-    return found
-
-
-def _until_ready(port: int, server: Server, timeout: float = 180) -> float:
-    """Poll ``/readyz`` every 20 ms; the boot-clock time it first answered 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{server.log.read_text()[-3000:]}")
-        if _ready_now(port):
-            return _boot_seconds()
-        time.sleep(0.02)
-    raise RuntimeError(f"not ready after {timeout} s:\n{server.log.read_text()[-3000:]}")
-
-
-def _restart_times(port: int, server: Server) -> dict[str, float]:
-    """SIGKILL the worker; seconds until ready again, from the kill and from the new worker's start."""
-    (old,) = _workers(server)
-    killed = _boot_seconds()
-    os.kill(old, signal.SIGKILL)
-    while _ready_now(port) and old in descendants(server.process.pid):
-        time.sleep(0.005)  # the arbiter has not reaped it yet
-    ready = _until_ready(port, server)
-    (new,) = _workers(server)
-    return {
-        "from_kill": ready - killed,
-        "from_worker_start": ready - _started_at(new),
-        "worker_cpu": _cpu_seconds(new),
-    }
 
 
 # --------------------------------------------------------------------------
@@ -407,33 +341,57 @@ def _batch_against_score(port: int, tag: str, inputs, env, cpu) -> dict[str, flo
     return {"endpoint": min(endpoint), "triage_score": min(scoring)}
 
 
-def _measure_size(home: Path, scratch: Path, cpus: list[int]) -> dict[str, Any]:
-    """Start the three servers on one core, load them from the other, stop them."""
+def _start_figures(
+    env: dict[str, str],
+    scratch: Path,
+    body: bytes,
+    port: int,
+    cpu: int | None,
+    servers: dict[str, Server],
+) -> dict[str, Any]:
+    """Start `triage serve` (into ``servers``) and the bare BentoML service; their start figures.
+
+    Cold starts one after the other, then :data:`RESTARTS` alternating rounds of
+    SIGKILL of each one's worker (:mod:`benchmarks.start`); the bare service is
+    stopped afterwards.
+    """
+    launched = boot_seconds()
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+    servers["service"] = start(command, env, scratch / "service.log", cpu)
+    service = Started(servers["service"], port, body)
+    cold = {"service": cold_start(service, launched)}
+    bare_port = free_port()
+    launched = boot_seconds()
+    command = [sys.executable, "-m", "serving.bentoml_serve", "serve", BARE_SERVICE]
+    bare = Started(
+        start([*command, "--port", str(bare_port)], env, scratch / "bare_bentoml.log", cpu),
+        bare_port,
+        body,
+    )
+    try:
+        cold["bare_bentoml"] = cold_start(bare, launched)
+        restarts = alternating_restarts({"service": service, "bare_bentoml": bare}, RESTARTS)
+    finally:
+        stop(bare.server)
+    return {
+        "cold": {name: {k: round(v, 2) for k, v in c.items()} for name, c in cold.items()},
+        "restarts": restarts,
+    }
+
+
+def _measure_size(home: Path, scratch: Path, cpus: list[int], start_only: bool) -> dict[str, Any]:
+    """Start the servers on one core (their start measured), load them from the other, stop them."""
     server_cpu, client_cpu = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
     env = environment(scratch, home)
     inputs = _inputs(scratch)
     ports = {name: free_port() for name in APPS}
     servers: dict[str, Server] = {}
     try:
-        launched = _boot_seconds()
-        servers["service"] = start(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(ports["service"])],
-            env,
-            scratch / "service.log",
-            server_cpu,
-        )
-        ready = _until_ready(ports["service"], servers["service"])
-        (worker,) = _workers(servers["service"])
-        start_times: dict[str, Any] = {
-            "cold_start_seconds": round(ready - launched, 2),
-            "cold_worker_start_to_ready_seconds": round(ready - _started_at(worker), 2),
-            "cold_worker_cpu_seconds_to_ready": round(_cpu_seconds(worker), 2),
-        }
-        restarts = [_restart_times(ports["service"], servers["service"]) for _ in range(RESTARTS)]
-        for key in ("from_kill", "from_worker_start", "worker_cpu"):
-            values = [r[key] for r in restarts]
-            start_times[f"restart_{key}_seconds"] = [round(v, 2) for v in values]
+        body = inputs["single"].read_text().splitlines()[0].encode()
+        start_times = _start_figures(env, scratch, body, ports["service"], server_cpu, servers)
         info = get_json(ports["service"], "/model_info")
+        if start_only:
+            return {"start": start_times, "info": info}
         tag = info["bento_model"]
         for name in APPS[1:]:
             command = [sys.executable, "-m", "benchmarks.bench_service", "--baseline"]
@@ -460,9 +418,63 @@ def _measure_size(home: Path, scratch: Path, cpus: list[int]) -> dict[str, Any]:
     return {"levels": levels, "batch": batch, "start": start_times, "info": info} | {"trees": trees}
 
 
+#: The start's figures as printed: (label, key of :func:`benchmarks.start.restart`).
+START_FIGURES = (
+    ("worker start -> ready", "worker_start_to_ready"),
+    ("kill -9 -> scoring again", "kill_to_scoring"),
+    ("worker CPU s to ready", "worker_cpu"),
+)
+
+
+def _start_result(start: dict[str, Any]) -> tuple[dict[str, float], dict[str, bool], dict]:
+    """The start's ratios to the bare BentoML service (medians of the restarts), its targets
+    and its figures in seconds (each restart's; ``cold`` the first start's)."""
+    cold, restarts = start["cold"], start["restarts"]
+    ratios, seconds = {}, {}
+    for label, key in START_FIGURES:
+        ratios[f"start: service / bare BentoML, {label} (median)"] = round(
+            restarts["service"][key]["median"] / restarts["bare_bentoml"][key]["median"], 2
+        )
+        for name, shown in (("service", "service"), ("bare_bentoml", "bare BentoML")):
+            seconds[f"{shown}, {label}"] = {
+                "median": restarts[name][key]["median"],
+                "restarts": restarts[name][key]["values"],
+            } | ({"cold": cold[name][key]} if key in cold[name] else {})
+    seconds["service, launch -> ready (cold: registry import, arbiter, worker)"] = cold["service"][
+        "launch_to_ready"
+    ]
+    service = restarts["service"]
+    worst_start = max(
+        cold["service"]["worker_start_to_ready"], *service["worker_start_to_ready"]["values"]
+    )
+    worst_cpu = max(cold["service"]["worker_cpu"], *service["worker_cpu"]["values"])
+    targets = {
+        "worker ready within 5 s of its start": worst_start <= 5,
+        "worker ready within 5 CPU seconds of its start": worst_cpu <= 5,
+    }
+    return ratios, targets, seconds
+
+
 def _size_result(measured: dict[str, Any], train_seconds: float | None) -> dict[str, Any]:
-    """Ratios against the bare app and `triage score`, the figures behind them, the setup."""
-    levels, info, batch = measured["levels"], measured["info"], measured["batch"]
+    """Ratios against the bare app, `triage score` and the bare BentoML service, the figures
+    behind them, the setup."""
+    info = measured["info"]
+    start_ratios, start_targets, start_seconds = _start_result(measured["start"])
+    setup = {
+        "models": info["bento_model"],
+        "stream": f"{info['stream']['name']} v{info['stream']['version']}",
+        "assets": f"{info['assets']['name']} v{info['assets']['version']}",
+        "shadow_challengers": sorted(info["challengers"]),
+        "train_seconds": None if train_seconds is None else round(train_seconds, 1),
+    }
+    if "levels" not in measured:  # TRIAGE_BENCH_SERVICE_START_ONLY
+        return {
+            "ratios": start_ratios,
+            "targets": start_targets,
+            "start": start_seconds,
+            "setup": setup,
+        }
+    levels, batch = measured["levels"], measured["batch"]
     service, bare, validating = (levels[name] for name in APPS)
     ratios: dict[str, float] = {}
     for concurrency in CONCURRENCY:
@@ -485,24 +497,18 @@ def _size_result(measured: dict[str, Any], train_seconds: float | None) -> dict[
         )
         for c in CONCURRENCY
     }
-    start = measured["start"]
-    worst_start = max(
-        start["cold_worker_start_to_ready_seconds"], *start["restart_from_worker_start_seconds"]
-    )
-    worst_cpu = max(start["cold_worker_cpu_seconds_to_ready"], *start["restart_worker_cpu_seconds"])
     return {
-        "ratios": ratios,
+        "ratios": ratios | start_ratios,
         "targets": {
             "c=8 service >= 0.7x bare app": ratios[next(iter(k for k in ratios if "c=8 (" in k))]
             >= 0.7,
             "c=8 service p99 <= 20 ms": service["c8"]["p99_ms"] <= 20,
             "batch endpoint >= 0.8x triage score": ratios["batch endpoint / triage score, cases/s"]
             >= 0.8,
-            "worker ready within 5 s of its start": worst_start <= 5,
-            "worker ready within 5 CPU seconds of its start": worst_cpu <= 5,
-        },
+        }
+        | start_targets,
         "overhead_ms_per_request (service - bare app, server time)": overhead,
-        "start": start,
+        "start": start_seconds,
         "service": service,
         "bare_app": bare,
         "validating_app": validating,
@@ -511,13 +517,7 @@ def _size_result(measured: dict[str, Any], train_seconds: float | None) -> dict[
             "endpoint_cases_per_second": round(BATCH_SIZE / batch["endpoint"]),
             "triage_score_cases_per_second": round(BATCH_SIZE / batch["triage_score"]),
         },
-        "setup": {
-            "models": info["bento_model"],
-            "stream": f"{info['stream']['name']} v{info['stream']['version']}",
-            "assets": f"{info['assets']['name']} v{info['assets']['version']}",
-            "shadow_challengers": sorted(info["challengers"]),
-            "train_seconds": None if train_seconds is None else round(train_seconds, 1),
-        },
+        "setup": setup,
     }
 
 
@@ -535,7 +535,9 @@ def _trained_home(name: str, size: ModelSize, keep: Path | None, scratch: Path):
 
 def run() -> dict[str, Any]:
     """Train, start the servers, measure, stop, for each size (see the module docstring)."""
-    ensure_wrk()
+    start_only = os.environ.get("TRIAGE_BENCH_SERVICE_START_ONLY", "") not in ("", "0")
+    if not start_only:
+        ensure_wrk()
     cpus = sorted(os.sched_getaffinity(0))
     chosen = os.environ.get("TRIAGE_BENCH_SERVICE_SIZES", ",".join(SIZES)).split(",")
     keep_dir = os.environ.get("TRIAGE_BENCH_SERVICE_KEEP")
@@ -546,11 +548,14 @@ def run() -> dict[str, Any]:
             scratch = Path(folder) / name
             scratch.mkdir()
             home, train_seconds = _trained_home(name, SIZES[name], keep, scratch)
-            sized = _size_result(_measure_size(home, scratch, cpus), train_seconds)
+            measured = _measure_size(home, scratch, cpus, start_only)
+            sized = _size_result(measured, train_seconds)
             for label, value in sized.pop("ratios").items():
                 result["ratios"][f"{name}: {label}"] = value
-            for label, value in sized["start"].items():
+            for label, value in sized.pop("start").items():
                 result.setdefault("start_seconds", {})[f"{name}: {label}"] = value
+            for label, value in sized.pop("targets").items():
+                result.setdefault("targets", {})[f"{name}: {label}"] = value
             result[name] = sized
     result["setup"] = {
         "pinned": {"servers": cpus[0], "load_generator": cpus[1]} if len(cpus) >= 2 else None,

@@ -4,6 +4,8 @@ It imports ``features`` and ``models``, never ``training``: a worker carries
 the model, not the training stack.
 
 * :mod:`serving.service` — the BentoML service (endpoints, lifecycle);
+* :mod:`serving.worker`, :mod:`serving.lean_imports` — the service as BentoML imports it:
+  a worker's start without the imports no request needs;
 * :mod:`serving.schemas` — request and response models, derived from the case record;
 * :mod:`serving.decider` — decisions of the served models (champions and shadow challengers);
 * :mod:`serving.decision_log` — every decision, committed before it is answered;

@@ -1,9 +1,10 @@
 """``bentoml`` as `triage serve` runs it: BentoML's own command line, with the arbiter fix.
 
 ``python -m serving.bentoml_serve serve ...`` is ``python -m bentoml serve ...``
-whose arbiter replaces a dead worker within a second instead of up to ten
-(:func:`serving.patches.install_quick_respawn`).  The workers it starts
-import :mod:`serving.service` as before.
+whose arbiter notices a dead worker within a quarter of a second instead of up to
+ten (:func:`serving.patches.install_quick_respawn`) and starts another.  The
+workers it starts import the service named on the command line (`triage serve`:
+:mod:`serving.worker`) as before.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from serving.model_import import ModelSet
 
 #: The service, as `bentoml serve` imports it.
-SERVICE = "serving.service:TriageService"
+SERVICE = "serving.worker:TriageService"
 #: Where the project's packages live (the working directory of `bentoml serve`).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def serve_command(host: str, port: int) -> list[str]:
     """The `bentoml serve` command line of the service (through :mod:`serving.bentoml_serve`,
-    whose arbiter replaces a dead worker within a second)."""
+    whose arbiter replaces a dead worker within a quarter of a second)."""
     return [
         sys.executable,
         "-m",

@@ -26,9 +26,11 @@
    so a crashed worker is replaced 0–10 s late, on top of its own start: a
    single-worker service was unavailable for 7 s.  :func:`install_quick_respawn`
    (run in the arbiter's process by :mod:`serving.bentoml_serve`) makes it
-   check every second; a check that falls while the arbiter runs another
-   command (start, stop, reload) is skipped instead of logging a
-   ``ConflictError`` traceback — the next comes a second later.
+   check four times a second (0.1 CPU-seconds a minute more than once a
+   second, and 0.4 s sooner on average after a worker dies); a check that
+   falls while the arbiter runs another command (start, stop, reload) is
+   skipped instead of logging a ``ConflictError`` traceback — the next comes
+   a quarter of a second later.
 
 BentoML looks both middleware classes up by module attribute when it builds
 the app (``ServiceAppFactory.middlewares`` / ``BaseAppFactory.middlewares``),
@@ -146,7 +148,7 @@ def cache_api_callables(instance: object, apis: t.Mapping[str, t.Any]) -> None:
 
 
 #: Seconds between the arbiter's checks for dead workers (BentoML's own: 10).
-ARBITER_CHECK_SECONDS = 1.0
+ARBITER_CHECK_SECONDS = 0.25
 
 
 def install_quick_respawn(check_seconds: float = ARBITER_CHECK_SECONDS) -> None:

@@ -1,9 +1,9 @@
 """The triage service: BentoML 1.4, class-based.
 
 Start it with ``triage serve`` (which imports the registry's champions into
-the BentoML model store first, then runs ``bentoml serve`` on this module),
-or build a Bento with ``bentoml build`` at the repository root and serve that
-offline.  Endpoints:
+the BentoML model store first, then runs ``bentoml serve`` on this module
+through :mod:`serving.worker`, a worker's lean start), or build a Bento with
+``bentoml build`` at the repository root and serve that offline.  Endpoints:
 
 * ``POST /triage`` — one case → stream, probabilities, reasons, thresholds,
   model versions and a ``decision_id``;

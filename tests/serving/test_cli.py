@@ -113,7 +113,7 @@ def test_serve_refuses_bad_arguments(home, capsys, argv, message):
 def test_the_serve_command_line_and_environment(monkeypatch):
     monkeypatch.setenv("BENTOML_CONFIG_OPTIONS", "api_server.metrics.namespace=x")
     command = cli.serve_command("0.0.0.0", 8080)
-    assert command[1:5] == ["-m", "serving.bentoml_serve", "serve", "serving.service:TriageService"]
+    assert command[1:5] == ["-m", "serving.bentoml_serve", "serve", "serving.worker:TriageService"]
     assert command[command.index("--port") + 1] == "8080"
     env = cli.serve_environment("triage-models:s1-a1-abc", 3)
     assert env["TRIAGE_MODELS_TAG"] == "triage-models:s1-a1-abc"

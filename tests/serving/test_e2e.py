@@ -148,7 +148,8 @@ def test_a_contract_case_gets_every_field(server, registry):
 
 
 def test_a_worker_carries_the_model_not_the_training_stack(server, probe):
-    """A worker that loaded the champions and scored a case holds no training code, no MLflow."""
+    """A worker that loaded the champions and scored a case holds no training code, no MLflow,
+    and none of the imports its start leaves out."""
     assert post(server, "/triage", {"case": example_case()}).status_code == 200
     workers = [
         pid
@@ -164,14 +165,22 @@ def test_a_worker_carries_the_model_not_the_training_stack(server, probe):
         time.sleep(0.05)
     for pid in workers:
         loaded = set(json.loads((probe / f"modules-{pid}.json").read_text()))
-        # What it must hold: it served the models.
-        assert {"serving.service", "models.triage", "lightgbm"} <= loaded
+        # What it must hold: it served the models, through the lean entry module.
+        assert {"serving.worker", "serving.service", "models.triage", "lightgbm"} <= loaded
         forbidden = sorted(
             name
             for name in loaded
             if name.split(".")[0] in {"training", "optuna", "matplotlib", "mlflow"}
         )
         assert forbidden == [], f"worker {pid} loaded {forbidden[:10]}"
+        # What its start leaves out (serving.lean_imports): LightGBM's scikit-learn
+        # estimators, and the bodies of scipy.stats and scipy.special (their submodules).
+        never_run = sorted(
+            name
+            for name in loaded
+            if name.startswith(("sklearn.model_selection", "scipy.stats.", "scipy.special."))
+        )
+        assert never_run == [], f"worker {pid} loaded {never_run[:10]}"
 
 
 def test_no_key_is_a_401(server):

@@ -182,7 +182,7 @@ def test_upstream_arbiter_still_checks_its_workers_every_ten_seconds():
         arbiter.manage_watchers()
 
 
-def test_quick_respawn_in_force_checks_every_second_and_skips_when_busy():
+def test_quick_respawn_in_force_checks_four_times_a_second_and_skips_when_busy():
     from bentoml._internal.utils import circus as bentoml_circus
 
     patches.install_quick_respawn()
@@ -191,7 +191,7 @@ def test_quick_respawn_in_force_checks_every_second_and_skips_when_busy():
     assert create.upstream is _upstream_create_arbiter()
     assert not hasattr(create.upstream, "upstream")
     arbiter = _arbiter(create)
-    assert arbiter.check_delay == patches.ARBITER_CHECK_SECONDS == 1.0
+    assert arbiter.check_delay == patches.ARBITER_CHECK_SECONDS == 0.25
     assert arbiter.manage_watchers() is None  # skipped, not a ConflictError
 
 
