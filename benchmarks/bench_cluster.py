@@ -199,6 +199,6 @@ def run() -> dict[str, object]:
         "rows_per_worker_cpu_second": {
             name: round(runs[name][0] / used) for name, used in cpu.items()
         },
-        "note": "best of alternating rounds; fewer rows with reasons (see rows); "
+        "note": "best of alternating rounds; rows scored with and without reasons in rows; "
         "the machine may be shared with other work",
     }
