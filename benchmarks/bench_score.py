@@ -139,7 +139,7 @@ def _reasons_against_none(triage, rows: int, seed: int) -> dict[str, object]:
             built[kind] = {
                 "build_seconds": round(build, 2),
                 "cached_read_seconds": round(read, 3),
-                "megabytes": round(built_tables.groups.nbytes / 1e6, 1),
+                "megabytes": round(built_tables.nbytes / 1e6, 1),
                 "groups": len(built_tables.groups.all_ones),
                 "leaves_per_case": len(built_tables.path_leaves.value),
             }

@@ -179,6 +179,7 @@ class CaseModel:
             raise ValueError(f"the amount part scales by {exposure!r}, which is no feature")
         self.explainer = _explainer(self.kind, self.builder, self.feature_names)
         self._tables: ShapTables | None = None
+        self._tables_unsupported = False
         self._tables_lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -236,17 +237,25 @@ class CaseModel:
         LightGBM's ``pred_contrib``, to float rounding, at about the cost of a
         prediction), or with ``exact="lightgbm"`` from ``pred_contrib`` itself.
         """
-        if exact == "lightgbm":
+        tables = None if exact == "lightgbm" else self.shap_tables()
+        if tables is None:
             return np.asarray(
                 self.booster.predict(features, pred_contrib=True, num_threads=self.threads)
             )
-        return self.shap_tables().contributions(np.asarray(features), threads=self.threads)
+        return tables.contributions(np.asarray(features), threads=self.threads)
 
-    def shap_tables(self) -> ShapTables:
-        """The booster's TreeSHAP tables: built (or read from the cache) on first use."""
+    def shap_tables(self) -> ShapTables | None:
+        """The booster's TreeSHAP tables: built (or read from the cache) on first use.
+
+        None for a booster the tables cannot cover (a leaf whose path splits
+        on more than 62 features): its reasons come from ``pred_contrib``.
+        """
         with self._tables_lock:
-            if self._tables is None:
-                self._tables = tables_for(self.booster, cache=default_cache_dir())
+            if self._tables is None and not self._tables_unsupported:
+                try:
+                    self._tables = tables_for(self.booster, cache=default_cache_dir())
+                except ValueError:
+                    self._tables_unsupported = True
             return self._tables
 
     def predict(self, cases: Cases, *, reasons: int = 3) -> Prediction:

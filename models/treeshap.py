@@ -36,11 +36,13 @@ TreeSHAP would walk.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -55,8 +57,6 @@ __all__ = ["KEY_BITS", "ShapTables", "default_cache_dir", "tables_for", "top_rea
 KEY_BITS = 10
 #: Cases per block at scoring time (bounds the memory of the gathered rows).
 
-#: Bumped when the tables' layout or meaning changes: older cached tables are not read.
-TABLES_VERSION = 1
 #: Cached tables kept on disk (most recently used first); older ones are removed.
 CACHE_KEEP = 8
 
@@ -138,6 +138,60 @@ class ShapTables:
     groups: _Groups
     path_leaves: _PathLeaves
 
+    @property
+    def nbytes(self) -> int:
+        """Memory every array of the tables takes."""
+        return sum(
+            int(getattr(part, f.name).nbytes)
+            for part in (self.splits, self.groups, self.path_leaves)
+            for f in fields(part)
+        )
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless every index the kernel follows stays in its array.
+
+        The compiled loop does not check bounds: tables read from a file are
+        checked here before it runs on them.
+        """
+        splits, groups, leaves = self.splits, self.groups, self.path_leaves
+        n_splits = len(splits.feature)
+        n_groups = len(groups.all_ones)
+        rows = groups.all_ones + 1
+        problems = [
+            len(splits.threshold) != n_splits or len(splits.category_row) != n_splits,
+            bool(n_splits)
+            and not 0 <= splits.feature.min() <= splits.feature.max() < self.n_features,
+            bool(n_splits) and splits.category_row.max() >= len(splits.category_left),
+            len(groups.step_start) != n_groups + 1 or len(groups.column_start) != n_groups + 1,
+            groups.step_start[-1] != len(groups.step_split),
+            bool(len(groups.step_split))
+            and not 0 <= groups.step_split.min() <= groups.step_split.max() < n_splits,
+            bool(len(groups.step_bit))
+            and not 0 <= groups.step_bit.min() <= groups.step_bit.max() < 62,
+            bool(n_groups)
+            and (groups.value_start + rows * groups.width).max() > len(groups.values),
+            bool(n_groups)
+            and (groups.column_start[1:] - groups.column_start[:-1] != groups.width).any(),
+            bool(len(groups.column_feature))
+            and not 0
+            <= groups.column_feature.min()
+            <= groups.column_feature.max()
+            < self.n_features,
+            len(leaves.step_start) != len(leaves.value) + 1
+            or len(leaves.feature_start) != len(leaves.value) + 1,
+            leaves.step_start[-1] != len(leaves.step_split)
+            or leaves.feature_start[-1] != len(leaves.feature),
+            bool(len(leaves.step_split))
+            and not 0 <= leaves.step_split.min() <= leaves.step_split.max() < n_splits,
+            bool(len(leaves.feature))
+            and not 0 <= leaves.feature.min() <= leaves.feature.max() < self.n_features,
+            len(leaves.zero) != len(leaves.feature),
+            bool(len(leaves.value))
+            and (leaves.feature_start[1:] - leaves.feature_start[:-1]).max() >= len(leaves.weight),
+        ]
+        if any(problems):
+            raise ValueError("TreeSHAP tables are inconsistent")
+
     @classmethod
     def of(cls, booster: Any, *, key_bits: int = KEY_BITS) -> ShapTables:
         """The tables of a LightGBM binary classifier or regressor (one tree per iteration).
@@ -159,6 +213,10 @@ class ShapTables:
         from models import treeshap_kernel
 
         features = np.ascontiguousarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != self.n_features:
+            raise ValueError(
+                f"the model takes {self.n_features} features per case, got shape {features.shape}"
+            )
         if not features.flags.writeable:  # one compiled signature: writable C arrays
             features = features.copy()
         n = len(features)
@@ -237,17 +295,60 @@ def tables_for(booster: Any, *, cache: Path | None = None) -> ShapTables:
     if cache is None:
         return ShapTables.of(booster)
     text = booster.model_to_string()
-    digest = hashlib.sha256(f"{TABLES_VERSION}:{KEY_BITS}:{text}".encode()).hexdigest()[:40]
+    # The code's own hash too: tables built by an older release are never read.
+    code = b"".join(Path(module).read_bytes() for module in (__file__, _kernel_file()))
+    digest = hashlib.sha256(code + f":{KEY_BITS}:{text}".encode()).hexdigest()[:40]
     path = cache / f"{digest}.npz"
-    with contextlib.suppress(OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        tables = _read_tables(path)
-        os.utime(path)  # most recently used: kept longest
+    tables = _read_if_sound(path)
+    if tables is not None:
         return tables
-    tables = ShapTables.of(booster)
-    with contextlib.suppress(OSError):
-        _write_tables(tables, path)
-        _forget_old(cache)
+    with _building(cache, digest):
+        tables = _read_if_sound(path)  # another process may have built it meanwhile
+        if tables is not None:
+            return tables
+        tables = ShapTables.of(booster)
+        with contextlib.suppress(OSError):
+            _write_tables(tables, path)
+            _forget_old(cache)
     return tables
+
+
+def _kernel_file() -> str:
+    from importlib.util import find_spec
+
+    spec = find_spec("models.treeshap_kernel")
+    if spec is None or spec.origin is None:
+        raise ImportError("models.treeshap_kernel is missing")
+    return spec.origin
+
+
+def _read_if_sound(path: Path) -> ShapTables | None:
+    """The tables stored at ``path``, or None when absent, damaged or inconsistent."""
+    try:
+        tables = _read_tables(path)
+        tables.check()
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    with contextlib.suppress(OSError):  # a read-only cache still serves
+        os.utime(path)  # most recently used: kept longest
+    return tables
+
+
+@contextlib.contextmanager
+def _building(cache: Path, digest: str) -> Iterator[None]:
+    """Hold ``<digest>.lock`` while building, so that processes starting together build once.
+
+    Without a lock (an unwritable cache), every process builds for itself.
+    """
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        handle = open(cache / f"{digest}.lock", "a+b")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def _write_tables(tables: ShapTables, path: Path) -> None:
@@ -265,6 +366,10 @@ def _write_tables(tables: ShapTables, path: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
+        # mkstemp makes it 0600: the service may run as another user than `triage train`.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o666 & ~umask)
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
@@ -289,7 +394,8 @@ def _read_tables(path: Path) -> ShapTables:
 
 def _forget_old(cache: Path) -> None:
     """Remove all but the :data:`CACHE_KEEP` most recently used tables."""
-    stored = sorted(cache.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    # Not the staging files (".tables-…"), which another process may be writing.
+    stored = sorted(cache.glob("[0-9a-f]*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in stored[CACHE_KEEP:]:
         old.unlink(missing_ok=True)
 
@@ -494,11 +600,14 @@ def _leaf_contributions(
     for at, (features, _) in enumerate(prepared):
         by_size.setdefault(len(features), []).append(at)
     for d, members in by_size.items():
-        zeros = np.array([prepared[at][1] for at in members]).reshape(len(members), d)
-        values = np.array([leaves[at].value for at in members])
-        phi = _shapley_of_leaves(zeros, values)
-        for row, at in enumerate(members):
-            tables[at] = phi[row]
+        # In chunks: a batch holds a few arrays of chunk × 2**d × (d + 1) floats.
+        for first in range(0, len(members), 256):
+            chunk = members[first : first + 256]
+            zeros = np.array([prepared[at][1] for at in chunk]).reshape(len(chunk), d)
+            values = np.array([leaves[at].value for at in chunk])
+            phi = _shapley_of_leaves(zeros, values)
+            for row, at in enumerate(chunk):
+                tables[at] = phi[row]
     return [(features, table) for (features, _), table in zip(prepared, tables, strict=True)]  # type: ignore[misc]
 
 
@@ -574,6 +683,9 @@ def _path_leaves(leaves: list[_Leaf], split_feature: npt.NDArray[np.int64]) -> _
         features += own
         step_start.append(len(steps))
         feature_start.append(len(features))
+    widest = max(np.diff(feature_start), default=0)
+    if widest > 62:  # the kernel's pattern is a 64-bit integer, one bit per feature
+        raise ValueError(f"a leaf's path splits on {widest} features: over 62, the tables' limit")
     deepest = max((len(leaf.path) for leaf in leaves), default=0) + 1
     weight = np.zeros((deepest + 1, deepest + 1))
     for d in range(1, deepest + 1):
@@ -624,9 +736,10 @@ def _shapley_of_leaves(zero: Matrix, values: npt.NDArray[np.float64]) -> npt.NDA
         without[..., d - 1] = whole[..., d]
         for k in range(d - 1, 0, -1):
             without[..., k - 1] = whole[..., k] - z * without[..., k]
-        agreeing = values[:, None] * (1.0 - z) * (without @ weights)
+        # Sums, not BLAS products: the same bits on every machine that builds them.
+        agreeing = values[:, None] * (1.0 - z) * (without * weights).sum(axis=-1)
         # Not agreeing on i: its factor is z_i alone, and (0 − z_i) / z_i = −1.
-        disagreeing = -values[:, None] * (whole[..., :d] @ weights)
+        disagreeing = -values[:, None] * (whole[..., :d] * weights).sum(axis=-1)
         phi[..., i] = np.where(ones[None, :, i] == 1, agreeing, disagreeing)
     return phi
 

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["explain"]
 
 #: LightGBM's ``kZeroThreshold``: this close to zero is zero for ``missing_type=Zero``.
-_ZERO = 1e-35
+_ZERO = float(np.float32(1e-35))  # a C++ float, widened as LightGBM compares it
 #: Rows per block: a block's decisions (splits × BLOCK bytes) stay in cache.
 BLOCK = 64
 

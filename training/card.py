@@ -435,7 +435,7 @@ def _reasons(card: ModelCardData) -> list[str]:
             f"{check.get('largest_difference', float('nan')):.1e}",
         ),
         (
-            "tables (MB, seconds to build once per machine)",
+            "tables (MB, seconds to build once per machine, or to read)",
             f"{_num(check.get('tables_megabytes'), 1)}, {_num(check.get('tables_build_seconds'), 1)}",
         ),
         ("cases/s: prediction alone", _count(check.get("prediction_rows_per_second"))),

@@ -4,13 +4,15 @@ tables' cache on disk is read back, rebuilt when damaged, and optional."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import pickle
 
 import lightgbm as lgb
 import numpy as np
 import pytest
 
-from models.treeshap import ShapTables, tables_for, top_reasons_agreement
+from models.treeshap import ShapTables, _write_tables, tables_for, top_reasons_agreement
 
 N_FEATURES = 7
 
@@ -132,3 +134,37 @@ def test_tables_pickle_and_agreement_counts_features_and_signs():
     top = np.argmax(np.abs(exact[:10, :N_FEATURES]), axis=1)
     flipped[np.arange(10), top] *= -1  # the strongest reason's sign, on 10 of 50 cases
     assert top_reasons_agreement(flipped, exact, n_features=N_FEATURES) == pytest.approx(0.8)
+
+
+def test_the_cache_serves_a_booster_read_back_from_its_file_and_refuses_unsound_tables(tmp_path):
+    booster = _booster(31)
+    X = _cases()
+    expected = booster.predict(X, pred_contrib=True)
+    cache = tmp_path / "treeshap"
+    tables_for(booster, cache=cache)  # as `triage train` does
+    saved = tmp_path / "booster.txt"
+    booster.save_model(str(saved))
+    tables_for(lgb.Booster(model_file=str(saved)), cache=cache)  # as a service worker does
+    (stored,) = cache.glob("*.npz")  # the worker read what training built
+    assert stored.stat().st_mode & 0o777 == 0o666 & ~_umask()  # readable by a service user
+
+    # A file that reads but whose indexes leave their arrays: rebuilt, never run.
+    good = ShapTables.of(booster)
+    steps = good.groups.step_split.copy()
+    steps[0] = 10**9
+    bad = dataclasses.replace(good, groups=dataclasses.replace(good.groups, step_split=steps))
+    with pytest.raises(ValueError, match="inconsistent"):
+        bad.check()
+    _write_tables(bad, stored)
+    np.testing.assert_allclose(
+        tables_for(booster, cache=cache).contributions(X), expected, atol=1e-9
+    )
+
+    with pytest.raises(ValueError, match="7 features per case"):
+        good.contributions(X[:, :5])
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
