@@ -420,7 +420,7 @@ class _Group:
 
 def _build(dump: dict[str, Any], *, key_bits: int) -> ShapTables:
     n_features = int(dump["max_feature_idx"]) + 1
-    split_rows: list[tuple[int, float, bool, bool, str, int]] = []
+    split_rows: list[tuple[int, float, bool, str, int]] = []
     category_sets: list[list[int]] = []
     groups: list[_Group] = []
     bias = 0.0
@@ -438,7 +438,6 @@ def _build(dump: dict[str, Any], *, key_bits: int) -> ShapTables:
             (
                 int(node["split_feature"]),
                 threshold,
-                categorical,
                 bool(node["default_left"]),
                 str(node["missing_type"]),
                 category_row,
@@ -554,11 +553,9 @@ def _expected(root: dict[str, Any]) -> float:
     return total / _count(root)
 
 
-def _splits_of(
-    rows: list[tuple[int, float, bool, bool, str, int]], sets: list[list[int]]
-) -> _Splits:
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
-    feature, threshold, _, default_left, missing, category_row = columns
+def _splits_of(rows: list[tuple[int, float, bool, str, int]], sets: list[list[int]]) -> _Splits:
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 5
+    feature, threshold, default_left, missing, category_row = columns
     width = max((max(s) + 1 for s in sets), default=0)
     category_left = np.zeros((len(sets), width), dtype=bool)
     for row, members in enumerate(sets):
@@ -575,6 +572,27 @@ def _splits_of(
     )
 
 
+def _path_features(
+    leaf: _Leaf, split_feature: npt.NDArray[np.int64]
+) -> tuple[list[int], list[float], list[int]]:
+    """A leaf's path as TreeSHAP's players: features in first-split order, their cover
+    fractions, and each step's feature slot.  A feature split on twice is one
+    player whose fractions multiply (LightGBM's TreeSHAP unwinds it the same way).
+    """
+    features: list[int] = []
+    zero: list[float] = []
+    slots: list[int] = []
+    for (split, _), fraction in zip(leaf.path, leaf.fractions, strict=True):
+        feature = int(split_feature[split])
+        if feature in features:
+            zero[features.index(feature)] *= fraction
+        else:
+            features.append(feature)
+            zero.append(fraction)
+        slots.append(features.index(feature))
+    return features, zero, slots
+
+
 def _leaf_contributions(
     leaves: list[_Leaf], split_feature: npt.NDArray[np.int64]
 ) -> list[tuple[list[int], Matrix]]:
@@ -583,19 +601,8 @@ def _leaf_contributions(
     The pattern's bit j is ``o_j`` of the leaf's j-th feature (in first-split
     order); the contributions are a (2**d × d) array.  Leaves are batched by d.
     """
-    prepared: list[tuple[list[int], list[float]]] = []
-    for leaf in leaves:
-        features: list[int] = []
-        zero: list[float] = []
-        for (split, _), fraction in zip(leaf.path, leaf.fractions, strict=True):
-            feature = int(split_feature[split])
-            if feature in features:  # a repeated feature: one player, fractions multiply
-                zero[features.index(feature)] *= fraction
-            else:
-                features.append(feature)
-                zero.append(fraction)
-        prepared.append((features, zero))
-    tables: list[Matrix | None] = [None] * len(leaves)
+    prepared = [_path_features(leaf, split_feature)[:2] for leaf in leaves]
+    tables: list[Matrix] = [np.empty((0, 0))] * len(leaves)  # each filled by its size's batch
     by_size: dict[int, list[int]] = {}
     for at, (features, _) in enumerate(prepared):
         by_size.setdefault(len(features), []).append(at)
@@ -608,7 +615,7 @@ def _leaf_contributions(
             phi = _shapley_of_leaves(zeros, values)
             for row, at in enumerate(chunk):
                 tables[at] = phi[row]
-    return [(features, table) for (features, _), table in zip(prepared, tables, strict=True)]  # type: ignore[misc]
+    return [(features, table) for (features, _), table in zip(prepared, tables, strict=True)]
 
 
 def _tables(groups: list[_Group], splits: _Splits) -> tuple[_Groups, _PathLeaves]:
@@ -671,16 +678,10 @@ def _path_leaves(leaves: list[_Leaf], split_feature: npt.NDArray[np.int64]) -> _
     features: list[int] = []
     zero: list[float] = []
     for leaf in leaves:
-        own: list[int] = []
-        for (split, left), fraction in zip(leaf.path, leaf.fractions, strict=True):
-            feature = int(split_feature[split])
-            if feature in own:  # a repeated feature: one player, fractions multiply
-                zero[feature_start[-1] + own.index(feature)] *= fraction
-            else:
-                own.append(feature)
-                zero.append(fraction)
-            steps.append((split, left, own.index(feature)))
+        own, own_zero, slots = _path_features(leaf, split_feature)
+        steps += [(split, left, slot) for (split, left), slot in zip(leaf.path, slots, strict=True)]
         features += own
+        zero += own_zero
         step_start.append(len(steps))
         feature_start.append(len(features))
     widest = max(np.diff(feature_start), default=0)

@@ -96,7 +96,7 @@ def test_one_case_two_threads_and_a_tree_without_splits_agree():
     assert tables.contributions(X[:0]).shape == (0, N_FEATURES + 1)
 
 
-def test_the_cache_is_read_back_rebuilt_when_damaged_and_optional(tmp_path):
+def test_the_cache_is_read_back_rebuilt_when_damaged_and_optional(tmp_path, monkeypatch):
     booster = _booster(31)
     X = _cases()
     expected = booster.predict(X, pred_contrib=True)
@@ -104,7 +104,9 @@ def test_the_cache_is_read_back_rebuilt_when_damaged_and_optional(tmp_path):
     first = tables_for(booster, cache=cache)
     (stored,) = cache.glob("*.npz")
     assert not list(cache.glob(".tables-*"))  # no staging file left behind
-    again = tables_for(booster, cache=cache)
+    with monkeypatch.context() as patched:  # read back, not built again
+        patched.setattr(ShapTables, "of", classmethod(lambda cls, *a, **k: pytest.fail("built")))
+        again = tables_for(booster, cache=cache)
     assert again is not first
     np.testing.assert_array_equal(again.contributions(X), first.contributions(X))
 
@@ -136,7 +138,9 @@ def test_tables_pickle_and_agreement_counts_features_and_signs():
     assert top_reasons_agreement(flipped, exact, n_features=N_FEATURES) == pytest.approx(0.8)
 
 
-def test_the_cache_serves_a_booster_read_back_from_its_file_and_refuses_unsound_tables(tmp_path):
+def test_the_cache_serves_a_booster_read_back_from_its_file_and_refuses_unsound_tables(
+    tmp_path, monkeypatch
+):
     booster = _booster(31)
     X = _cases()
     expected = booster.predict(X, pred_contrib=True)
@@ -144,7 +148,9 @@ def test_the_cache_serves_a_booster_read_back_from_its_file_and_refuses_unsound_
     tables_for(booster, cache=cache)  # as `triage train` does
     saved = tmp_path / "booster.txt"
     booster.save_model(str(saved))
-    tables_for(lgb.Booster(model_file=str(saved)), cache=cache)  # as a service worker does
+    with monkeypatch.context() as patched:  # as a service worker does: read, not built
+        patched.setattr(ShapTables, "of", classmethod(lambda cls, *a, **k: pytest.fail("built")))
+        tables_for(lgb.Booster(model_file=str(saved)), cache=cache)
     (stored,) = cache.glob("*.npz")  # the worker read what training built
     assert stored.stat().st_mode & 0o777 == 0o666 & ~_umask()  # readable by a service user
 
