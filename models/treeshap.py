@@ -398,6 +398,7 @@ def _forget_old(cache: Path) -> None:
     stored = sorted(cache.glob("[0-9a-f]*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in stored[CACHE_KEEP:]:
         old.unlink(missing_ok=True)
+        old.with_suffix(".lock").unlink(missing_ok=True)
 
 
 # --- building -----------------------------------------------------------------------------

@@ -174,3 +174,16 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_the_cache_keeps_the_most_recently_used_tables_and_their_locks(tmp_path, monkeypatch):
+    monkeypatch.setattr("models.treeshap.CACHE_KEEP", 1)
+    cache = tmp_path / "treeshap"
+    tables_for(_booster(5), cache=cache)
+    newest = _booster(15)
+    tables_for(newest, cache=cache)
+    (kept,) = cache.glob("*.npz")
+    assert [p.name for p in cache.glob("*.lock")] == [kept.with_suffix(".lock").name]
+    with monkeypatch.context() as patched:  # the one kept is the newest booster's
+        patched.setattr(ShapTables, "of", classmethod(lambda cls, *a, **k: pytest.fail("built")))
+        tables_for(newest, cache=cache)
