@@ -40,15 +40,37 @@ def _log_threshold(amount_ratio: float) -> float:
     return float(np.log1p(amount_ratio))
 
 
-def _buckets(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
-    """0 for NaN, then 1 + the interval of ``edges`` the value falls in."""
-    with np.errstate(invalid="ignore"):
-        index = np.searchsorted(np.asarray(edges, dtype=float), values, side="right") + 1
-    return np.where(np.isnan(values), 0, index)
+# The rules are small classes, not closures: a model travels to Dask's workers
+# pickled, and plain pickle refers to a class by its name but cannot carry a
+# closure.  Dask then falls back to cloudpickle, which copies a closure's code
+# and globals by value, and a lock reachable from them fails the whole model.
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """A rule: 0 for NaN, then 1 + the interval of ``edges`` the value falls in."""
+
+    edges: tuple[float, ...]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            index = np.searchsorted(np.asarray(self.edges, dtype=float), values, side="right") + 1
+        return np.where(np.isnan(values), 0, index)
+
+
+@dataclass(frozen=True)
+class CodeRule:
+    """A rule for a coded feature: 0 for NaN, negative or unseen codes, else 1 + the code."""
+
+    n_codes: int
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        valid = ~np.isnan(values) & (values >= 0) & (values < self.n_codes)
+        return np.where(valid, np.nan_to_num(values, nan=-1.0).astype(np.int64) + 1, 0)
 
 
 def _yes_no(unknown: Phrase, no: Phrase, yes: Phrase) -> tuple[Rule, tuple[Phrase, ...]]:
-    return (lambda v: _buckets(v, [0.5])), (unknown, no, yes)
+    return Buckets((0.5,)), (unknown, no, yes)
 
 
 def _p(key: str, zh: str, en: str) -> Phrase:
@@ -61,7 +83,7 @@ _UNANSWERED = _p("unanswered", "查控尚未反馈该项", "not reported by the 
 # Each entry: feature name -> (rule, phrases).  Bucket 0 is always "unknown".
 _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
     "claim_amount_log": (
-        lambda v: _buckets(v, [_log_threshold(1e4), _log_threshold(2e5), _log_threshold(1e6)]),
+        Buckets((_log_threshold(1e4), _log_threshold(2e5), _log_threshold(1e6))),
         (
             _p("unknown", "标的额不明", "claim amount unknown"),
             _p("small", "标的额较小（不足1万元）", "small claim (under ¥10k)"),
@@ -71,7 +93,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "funds_to_claim_log": (
-        lambda v: _buckets(v, [1e-12, _log_threshold(1.0) - 1e-12]),
+        Buckets((1e-12, _log_threshold(1.0) - 1e-12)),
         (
             _UNANSWERED,
             _p("none", "未查到存款或网络资金", "no deposits or online funds found"),
@@ -80,7 +102,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "liquid_to_claim_log": (
-        lambda v: _buckets(v, [1e-12, _log_threshold(1.0) - 1e-12]),
+        Buckets((1e-12, _log_threshold(1.0) - 1e-12)),
         (
             _UNANSWERED,
             _p("none", "未查到存款、网络资金或证券", "no funds or securities found"),
@@ -94,7 +116,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         _p("yes", "存款足以清偿", "deposits cover the claim"),
     ),
     "securities_to_claim_log": (
-        lambda v: _buckets(v, [1e-12]),
+        Buckets((1e-12,)),
         (
             _UNANSWERED,
             _p("none", "未查到证券", "no securities found"),
@@ -102,7 +124,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "preserved_to_claim_log": (
-        lambda v: _buckets(v, [1e-12, _log_threshold(1.0) - 1e-12]),
+        Buckets((1e-12, _log_threshold(1.0) - 1e-12)),
         (
             _p("unknown", "保全金额不明", "preserved amount unknown"),
             _p("none", "无诉讼保全财产", "nothing preserved during litigation"),
@@ -111,7 +133,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "capital_to_claim_log": (
-        lambda v: _buckets(v, [_log_threshold(1.0)]),
+        Buckets((_log_threshold(1.0),)),
         (
             _p(
                 "unknown", "注册资本不明或非企业", "registered capital unknown or not an enterprise"
@@ -121,7 +143,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "prior_terminated_share": (
-        lambda v: _buckets(v, [1e-12, 0.5]),
+        Buckets((1e-12, 0.5)),
         (
             _p("no_prior", "无既往执行案件", "no prior enforcement cases"),
             _p("none", "既往案件均未以终本结案", "no prior case ended without property"),
@@ -130,7 +152,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "respondent_age": (
-        lambda v: _buckets(v, [30, 60]),
+        Buckets((30, 60)),
         (
             _p("unknown", "年龄不明或非自然人", "age unknown or not a person"),
             _p("young", "被执行人30岁以下", "respondent under 30"),
@@ -139,7 +161,7 @@ _RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "days_since_judgment": (
-        lambda v: _buckets(v, [90, 365]),
+        Buckets((90, 365)),
         (
             _p("unknown", "生效时间不明", "time since judgment unknown"),
             _p("prompt", "生效后及时申请执行", "filed soon after the judgment"),
@@ -206,8 +228,8 @@ def _count_rule(
     unknown: Phrase, none: Phrase, some: Phrase, many: Phrase | None = None, many_from: float = 2
 ) -> tuple[Rule, tuple[Phrase, ...]]:
     if many is None:
-        return (lambda v: _buckets(v, [0.5])), (unknown, none, some)
-    return (lambda v: _buckets(v, [0.5, many_from - 0.5])), (unknown, none, some, many)
+        return Buckets((0.5,)), (unknown, none, some)
+    return Buckets((0.5, many_from - 0.5)), (unknown, none, some, many)
 
 
 _RULES.update(
@@ -251,7 +273,7 @@ _RULES.update(
             _p("several", "另有多件在执案件", "several other open cases"),
         ),
         "n_respondents": (
-            lambda v: _buckets(v, [1.5, 3.5]),
+            Buckets((1.5, 3.5)),
             (
                 _p("unknown", "被执行人数不明", "number of respondents unknown"),
                 _p("one", "单一被执行人", "a single respondent"),
@@ -260,7 +282,7 @@ _RULES.update(
             ),
         ),
         "n_applicants": (
-            lambda v: _buckets(v, [1.5, 3.5]),
+            Buckets((1.5, 3.5)),
             (
                 _p("unknown", "申请人数不明", "number of applicants unknown"),
                 _p("one", "单一申请执行人", "a single applicant"),
@@ -277,7 +299,7 @@ def _amount_rule(feature: str) -> tuple[Rule, tuple[Phrase, ...]]:
     unknown = (
         _UNANSWERED if feature in _INQUIRY_AMOUNTS else _p("unknown", f"{zh}不明", f"{en} unknown")
     )
-    return (lambda v: _buckets(v, [1e-12])), (
+    return Buckets((1e-12,)), (
         unknown,
         _p("none", f"{zh}为零", f"no {en}"),
         _p("some", f"有{zh}", f"{en} found" if feature in _INQUIRY_AMOUNTS else f"{en} on record"),
@@ -303,7 +325,7 @@ _NO_INQUIRY = _p("no_inquiry", "终本后尚未查控", "no inquiry since termin
 TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
     **_RULES,
     "unpaid_amount_log": (
-        lambda v: _buckets(v, [_log_threshold(5e4), _log_threshold(5e5)]),
+        Buckets((_log_threshold(5e4), _log_threshold(5e5))),
         (
             _p("unknown", "未履行金额不明", "unpaid amount unknown"),
             _p("small", "未履行金额较小（不足5万元）", "small unpaid amount (under ¥50k)"),
@@ -312,7 +334,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "paid_before_termination_log": (
-        lambda v: _buckets(v, [1e-12]),
+        Buckets((1e-12,)),
         (
             _p("unknown", "终本前履行情况不明", "payment before termination unknown"),
             _p("none", "终本前分文未付", "nothing paid before termination"),
@@ -325,7 +347,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         _p("some", "终本后已定期查控", "inquired since termination"),
     ),
     "last_bank_balance_log": (
-        lambda v: _buckets(v, [_log_threshold(1e3), _log_threshold(2e4)]),
+        Buckets((_log_threshold(1e3), _log_threshold(2e4))),
         (
             _NO_INQUIRY,
             _p("little", "最近查控存款极少", "next to no deposits at the last inquiry"),
@@ -354,7 +376,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         _p("some", "最近查控有可查封财产", "something to seize at the last inquiry"),
     ),
     "last_bank_to_unpaid_log": (
-        lambda v: _buckets(v, [_log_threshold(0.05), _log_threshold(1.0) - 1e-12]),
+        Buckets((_log_threshold(0.05), _log_threshold(1.0) - 1e-12)),
         (
             _NO_INQUIRY,
             _p("little", "存款远不足未履行金额", "deposits far short of the debt"),
@@ -391,7 +413,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         _p("yes", "被执行人已申报财产", "the debtor filed a property report"),
     ),
     "months_since_termination": (
-        lambda v: _buckets(v, [12.0, 36.0]),
+        Buckets((12.0, 36.0)),
         (
             _p("unknown", "终本时间不明", "time since termination unknown"),
             _p("recent", "终本不足一年", "terminated less than a year ago"),
@@ -400,7 +422,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "months_since_last_inquiry": (
-        lambda v: _buckets(v, [3.0]),
+        Buckets((3.0,)),
         (
             _NO_INQUIRY,
             _p("recent", "最近三个月内查控过", "inquired in the last three months"),
@@ -408,7 +430,7 @@ TERMINATED_RULES: dict[str, tuple[Rule, tuple[Phrase, ...]]] = {
         ),
     ),
     "unpaid_share_of_claim": (
-        lambda v: _buckets(v, [0.999]),
+        Buckets((0.999,)),
         (
             _p("unknown", "履行比例不明", "share paid unknown"),
             _p("part", "标的额已部分履行", "part of the claim paid"),
@@ -473,13 +495,7 @@ class ReasonExplainer:
         for code in codes:
             zh, en = labels.get(code, (code, code))
             phrases.append(_p(code, f"{label_zh}：{zh}", f"{label_en}: {en}"))
-        n_codes = len(codes)
-
-        def rule(values: np.ndarray) -> np.ndarray:
-            valid = ~np.isnan(values) & (values >= 0) & (values < n_codes)
-            return np.where(valid, np.nan_to_num(values, nan=-1.0).astype(np.int64) + 1, 0)
-
-        return rule, tuple(phrases)
+        return CodeRule(len(codes)), tuple(phrases)
 
     def explain(self, features: np.ndarray, contributions: np.ndarray, k: int = 3) -> Reasons:
         """Top-``k`` reasons of each case, strongest first.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -84,3 +85,34 @@ def test_json_rendering_equals_the_dicts(explainer):
     assert all(len(row) == 3 for row in dicts)
     again = reasons.explain(features, contributions, k=3).dicts()
     assert again == dicts
+
+
+def test_an_explainer_travels_by_plain_pickle_and_explains_the_same(explainer):
+    """Dask ships a model to its workers pickled: the rules must not need cloudpickle.
+
+    A closure among the rules made Dask fall back to cloudpickle, which copies
+    a closure's code and globals by value; what those reached could hold a lock,
+    and then the whole model failed to travel and `triage score --cluster` waited
+    forever.  Plain pickle refers to every rule's class by name.
+    """
+    builder, reasons = explainer
+    n = len(FEATURE_NAMES)
+    rng = np.random.default_rng(0)
+    features = np.vstack([np.full(n, np.nan), np.zeros(n), rng.uniform(-1, 40, size=(30, n))])
+    contributions = rng.normal(size=(len(features), n + 1))
+    travelled = pickle.loads(pickle.dumps(reasons))  # plain pickle: no closure may be in it
+    assert (
+        travelled.explain(features, contributions).json_lists()
+        == reasons.explain(features, contributions).json_lists()
+    )
+    assert len(pickle.dumps(reasons)) < 100_000  # rules by name, not code by value
+
+
+def test_terminated_rules_travel_by_plain_pickle_too():
+    from models.reasons import TERMINATED_RULES
+
+    for name, (rule, phrases) in TERMINATED_RULES.items():
+        again = pickle.loads(pickle.dumps(rule))
+        values = np.array([np.nan, -1.0, 0.0, 0.5, 1.0, 3.0, 50.0, 1e6])
+        assert np.array_equal(again(values), rule(values)), name
+        assert int(rule(values).max()) < len(phrases), name  # every bucket has its phrase
