@@ -16,6 +16,17 @@ import pytest
 
 from features.record import INQUIRY_FIELDS, example_case
 
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests first, in collection order otherwise.
+
+    ``make test`` deals whole files to two workers (``--dist loadfile``) in
+    the order collected; a long file dealt last ran on one worker while the
+    other, done, sat idle.  Longest first is the usual cure for that tail.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 #: The first inquiry's answers (empty when it has not been done).
 INQUIRY_NAMES = tuple(f.name for f in INQUIRY_FIELDS)
 
