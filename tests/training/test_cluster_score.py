@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from features.synthetic import generate_cases, write_synthetic
 from models import registry
 from tests.conftest import triage_home
 from tests.serving.registry_fixture import pin_aliases, register_models
-from training.cluster_score import MANIFEST, find_inputs, input_fingerprint
+from training.cluster_score import MANIFEST, Scorer, find_inputs, input_fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -129,6 +130,28 @@ def _break(parts: Path, folder: Path) -> Path:
     fourth.loc[3, "case_id"] = fourth.loc[10, "case_id"] = repeated  # across files and within
     fourth.to_csv(broken / "2024-04.csv", index=False)
     return broken
+
+
+def test_the_scorer_travels_to_the_workers_by_plain_pickle(home, export):
+    """The models and the book reach each worker pickled: plain pickle, by class names.
+
+    Were anything in them a closure, Dask would fall back to cloudpickle, which
+    copies such code by value; once what it reached held a lock, the scatter
+    failed and the command waited forever.
+    """
+    from features.record import example_case
+    from models.policy_store import read_book
+    from models.triage import Triage
+
+    scorer = Scorer(triage=Triage.from_registry(threads=1), book=read_book())
+    travelled = pickle.loads(pickle.dumps(scorer))  # raises on a closure or a lock
+    cases = [
+        dict(example_case(), case_id=f"T-{i}", claim_amount=1_000.0 * (i + 1)) for i in range(5)
+    ]
+    here, there = scorer.triage.decide(cases), travelled.triage.decide(cases)
+    np.testing.assert_array_equal(here.p_complex, there.p_complex)
+    assert here.reasons_json() == there.reasons_json()
+    assert travelled.book == scorer.book
 
 
 def test_a_bad_row_in_one_file_of_many_publishes_nothing_and_names_every_problem(
