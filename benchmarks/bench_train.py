@@ -49,6 +49,22 @@ def train_sizes(text: str | None) -> tuple[int, ...]:
     return sizes
 
 
+def size_label(n: int) -> str:
+    """A case count as the curve names it: ``60 k``, ``200 k``, ``1 M``, ``1.5 k``, ``999``."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size and n % (size // 10) == 0:
+            return f"{n / size:g} {unit}"
+    return f"{n:,}"
+
+
+def curve_line(sizes: tuple[int, ...], rows: list[dict[str, Any]]) -> str:
+    """The curve in one line: ``training seconds at 60 k / 200 k / 1 M: 250 / 255 / 262 wall, …``."""
+    labels = " / ".join(size_label(n) for n in sizes)
+    wall = " / ".join(f"{row['wall_seconds']:.0f}" for row in rows)
+    cpu = " / ".join(f"{row['cpu_seconds']:.0f}" for row in rows)
+    return f"training seconds at {labels}: {wall} wall, {cpu} CPU"
+
+
 def _children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -101,6 +117,7 @@ def run() -> dict:
             f"  {n:>9,} cases: {row['wall_seconds']:6.1f} s wall, {row['cpu_seconds']:6.1f} s CPU",
             flush=True,
         )
+    print("  " + curve_line(sizes, [curve[f"{n:,} cases"] for n in sizes]), flush=True)
     first = next(iter(curve))
     ratios = {}
     for label, row in list(curve.items())[1:]:

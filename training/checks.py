@@ -48,11 +48,11 @@ def check_leaks(
     X: np.ndarray, labels: dict[str, np.ndarray], feature_names: list[str], threshold: float
 ) -> dict[str, pd.Series]:
     """Refuse when any single feature predicts a label almost perfectly; return all AUCs."""
-    aucs = {}
+    # One sort per feature serves every label: on a million-case export the sorts
+    # are most of the check's time, spent before the search's budget share starts.
+    aucs = evaluate.single_feature_aucs(X, labels, feature_names)
     leaks = []
-    for label, y in labels.items():
-        auc = evaluate.single_feature_auc(X, y, feature_names)
-        aucs[label] = auc
+    for label, auc in aucs.items():
         for name, value in auc[auc >= threshold].items():
             leaks.append(f"{name} predicts {label} alone with AUC {value:.3f}")
     if leaks:

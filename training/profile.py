@@ -17,7 +17,7 @@ answered), so that a change in what is filled in is drift too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from features.builder import CaseFeatureBuilder
 from models.case_model import CaseModel
 from models.profile import SCORE_CUTS, SCORE_KEY, Bins, CodeProfile, NumericProfile, ProfileEntry
 
-__all__ = ["PROFILE_QUANTILES", "build_reference_profile", "reference_profile"]
+__all__ = ["PROFILE_QUANTILES", "build_reference_profile", "feature_profile", "reference_profile"]
 
 #: Where the cut points of a numeric feature's bins come from: the training deciles.
 PROFILE_QUANTILES: tuple[float, ...] = tuple(i / 10 for i in range(11))
@@ -71,17 +71,14 @@ def categorical_entry(values: np.ndarray, vocabulary: Sequence[str]) -> CodeProf
     )
 
 
-def build_reference_profile(
-    feature_names: Sequence[str],
-    builder: CaseFeatureBuilder,
-    X_train: np.ndarray,
-    p_test: np.ndarray,
+def feature_profile(
+    feature_names: Sequence[str], builder: CaseFeatureBuilder, X_train: np.ndarray
 ) -> dict[str, ProfileEntry]:
-    """The reference profile of a model version: its training features and test scores.
+    """The training-feature half of a reference profile: one entry per model feature.
 
-    ``p_test`` (scores of the out-of-time test split) rather than training
-    scores: a model scores its own training cases more confidently than any
-    new case.
+    Models fitted on the same features (both of one training run) share it,
+    so a run computes it once: on a million-case export it is seconds of
+    quantiles per feature.
     """
     profile: dict[str, ProfileEntry] = {}
     categorical = set(builder.categorical_features_)
@@ -91,6 +88,29 @@ def build_reference_profile(
             profile[name] = categorical_entry(column, builder.categories_[name])
         else:
             profile[name] = numeric_entry(column)
+    return profile
+
+
+def build_reference_profile(
+    feature_names: Sequence[str],
+    builder: CaseFeatureBuilder,
+    X_train: np.ndarray | None,
+    p_test: np.ndarray,
+    *,
+    features: Mapping[str, ProfileEntry] | None = None,
+) -> dict[str, ProfileEntry]:
+    """The reference profile of a model version: its training features and test scores.
+
+    ``p_test`` (scores of the out-of-time test split) rather than training
+    scores: a model scores its own training cases more confidently than any
+    new case.  ``features``: the :func:`feature_profile` of ``X_train`` when
+    already computed (``X_train`` is then not read and may be None).
+    """
+    if features is None:
+        if X_train is None:
+            raise ValueError("a reference profile needs the training features or their profile")
+        features = feature_profile(feature_names, builder, X_train)
+    profile = dict(features)
     profile[SCORE_KEY] = numeric_entry(
         np.asarray(p_test, dtype=np.float64), SCORE_CUTS, kind="score"
     )
@@ -98,7 +118,13 @@ def build_reference_profile(
 
 
 def reference_profile(
-    model: CaseModel, X_train: np.ndarray, p_test: np.ndarray
+    model: CaseModel,
+    X_train: np.ndarray | None,
+    p_test: np.ndarray,
+    *,
+    features: Mapping[str, ProfileEntry] | None = None,
 ) -> dict[str, ProfileEntry]:
-    """The profile of ``model`` from its training features and its test scores."""
-    return build_reference_profile(model.feature_names, model.builder, X_train, p_test)
+    """The profile of ``model`` from its training features (or their profile) and test scores."""
+    return build_reference_profile(
+        model.feature_names, model.builder, X_train, p_test, features=features
+    )

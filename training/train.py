@@ -20,6 +20,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,10 +38,17 @@ from models.calibration import ScoreCalibrator
 from models.case_model import TARGETS, AmountPart, CaseModel, ModelKind
 from models.metadata import ModelMetadata
 from models.policy import CourtPolicy, ScoreSummary
+from models.profile import ProfileEntry
 from training import evaluate
 from training.amount import RecoveryPart, amount_problem, fit_recovery_part
 from training.calibration import choose_calibrator
-from training.card import ModelCardData, describe_split, render_model_card, summary_lines
+from training.card import (
+    ModelCardData,
+    SplitSummary,
+    describe_split,
+    render_model_card,
+    summary_lines,
+)
 from training.checks import TrainingRefused, check_leaks, check_trainable
 from training.cluster_fit import ClusterTraining
 from training.config import TrainingConfig
@@ -52,7 +60,7 @@ from training.fit import (
     sample_positions,
     search_params,
 )
-from training.profile import reference_profile
+from training.profile import feature_profile, reference_profile
 from training.provenance import file_fingerprint, git_commit
 from training.run_log import day, flat_params, log_model_run_data, model_card
 from training.split import TimeSplit, split_by_filing_date
@@ -558,8 +566,10 @@ def fit_models(
     else:
         log.warning("the assets model carries no amount part: %s", no_amount)
         assets.recovery_problem = no_amount
+    # Both models learnt from the same features: their training half of the profile is one.
+    features = feature_profile(names, builder, X[split.train])
     for outcome in outcomes.values():
-        outcome.model.metadata = describe_model(outcome, frame, split, X)
+        outcome.model.metadata = describe_model(outcome, frame, split, X, features=features)
     return FittedModels(
         outcomes=outcomes,
         split=split,
@@ -623,19 +633,38 @@ def _fit_on_cluster(
     return fitted, refitted, on_cluster
 
 
+def split_summaries(
+    frame: pd.DataFrame, split: TimeSplit, label: str | None = None
+) -> list[SplitSummary]:
+    """Size, filing-date window (and ``label``'s positive rate) of each part of ``split``.
+
+    Only the columns the summary reads are taken row by row: a whole
+    million-case frame copied per part and per model was seconds of a run.
+    """
+    columns = [c for c in ("filing_date", label) if c is not None and c in frame.columns]
+    return [
+        describe_split(name, frame[columns].iloc[rows], label)
+        for name, rows in split.parts().items()
+    ]
+
+
 def describe_model(
-    outcome: ModelOutcome, frame: pd.DataFrame, split: TimeSplit, X: np.ndarray
+    outcome: ModelOutcome,
+    frame: pd.DataFrame,
+    split: TimeSplit,
+    X: np.ndarray,
+    *,
+    features: Mapping[str, ProfileEntry] | None = None,
 ) -> ModelMetadata:
     """What a fitted model says about itself: data windows, test metrics, reference profile.
 
-    The run that registers it adds its run id, the data's fingerprint and the
+    ``features``: the training features' half of the reference profile, when
+    the run computed it already for another model of the same features.  The
+    run that registers it adds its run id, the data's fingerprint and the
     code's commit (:meth:`ModelMetadata.with_run`).
     """
     windows = {
-        name: (day(part.start), day(part.end))
-        for name, part in (
-            (n, describe_split(n, frame.iloc[rows])) for n, rows in split.parts().items()
-        )
+        part.name: (day(part.start), day(part.end)) for part in split_summaries(frame, split)
     }
     return ModelMetadata(
         trained_at=pd.Timestamp.now(tz="UTC").isoformat(),
@@ -644,7 +673,10 @@ def describe_model(
         test_metrics=outcome.metrics["model"],
         calibration=outcome.model.calibrator.method,
         reference_profile=reference_profile(
-            outcome.model, X[split.train], outcome.curves["model"][1]
+            outcome.model,
+            None if features is not None else X[split.train],
+            outcome.curves["model"][1],
+            features=features,
         ),
         validation_scores=outcome.validation_scores,
         routing_policy=outcome.court_policy,
@@ -746,7 +778,7 @@ def _log_run_inputs(
     import mlflow
 
     split = fitted.split
-    splits = [describe_split(name, frame.iloc[rows]) for name, rows in split.parts().items()]
+    splits = split_summaries(frame, split)
     mlflow.set_tags(
         {
             "git_commit": context.commit,
@@ -794,10 +826,7 @@ def _register(
     )
     version = registry.log_case_model(outcome.model, registered_name=name)
     # The card's data table also gives this model's positive rate per split.
-    labelled_splits = [
-        describe_split(part, frame.iloc[rows], TARGETS[kind])
-        for part, rows in split.parts().items()
-    ]
+    labelled_splits = split_summaries(frame, split, TARGETS[kind])
     outcome.card = model_card(
         kind,
         outcome,

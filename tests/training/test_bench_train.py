@@ -19,13 +19,26 @@ def test_wrong_sizes_are_refused_naming_the_variable(wrong):
         bench_train.train_sizes(wrong)
 
 
+def test_the_curve_is_one_line_of_seconds_per_size():
+    rows = [
+        {"wall_seconds": 250.4, "cpu_seconds": 430.0},
+        {"wall_seconds": 255.0, "cpu_seconds": 451.6},
+        {"wall_seconds": 262.0, "cpu_seconds": 480.2},
+    ]
+    assert bench_train.curve_line((60_000, 200_000, 1_000_000), rows) == (
+        "training seconds at 60 k / 200 k / 1 M: 250 / 255 / 262 wall, 430 / 452 / 480 CPU"
+    )
+    assert [bench_train.size_label(n) for n in (1_500, 1_500_000, 999)] == ["1.5 k", "1.5 M", "999"]
+
+
 @pytest.mark.slow
-def test_the_benchmark_times_triage_train_and_reports_both_models(monkeypatch):
+def test_the_benchmark_times_triage_train_and_reports_both_models(monkeypatch, capsys):
     monkeypatch.setenv("TRIAGE_BENCH_TRAIN_SIZES", "1500")
     # The plumbing is under test, not the default budget's search.
     monkeypatch.setenv("TRIAGE_BENCH_TRAIN_ARGS", "--time-budget 6 --trials 1")
     result = bench_train.run()
     row = result["1,500 cases"]
+    assert "training seconds at 1.5 k:" in capsys.readouterr().out
     assert row["cpu_seconds"] > 0 and row["wall_seconds"] >= row["training_seconds"] > 0
     for kind in ("stream", "assets"):
         assert 0.5 < row[f"{kind}_auc"] <= 1

@@ -31,6 +31,7 @@ from training.evaluate import (
     reliability_curve,
     rule_based_stream_score,
     single_feature_auc,
+    single_feature_aucs,
     slice_metrics,
 )
 from training.plots import (
@@ -308,6 +309,24 @@ def test_single_feature_auc_matches_sklearn_with_ties():
     x = np.round(rng.normal(size=5000) + y * 0.5)
     auc = single_feature_auc(x[:, None], y, ["x"])["x"]
     assert auc == pytest.approx(roc_auc_score(y, x))
+
+
+def test_one_sort_per_feature_gives_each_label_its_own_auc():
+    """Several labels at once (the leak check's) equal each label alone, unlabelled rows too."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = np.round(rng.normal(size=(n, 4)), 1)
+    X[rng.uniform(size=X.shape) < 0.2] = np.nan
+    a = (rng.uniform(size=n) < 0.3).astype(float)
+    b = (X[:, 2] > 0).astype(float)  # a leak in feature f2
+    b[rng.uniform(size=n) < 0.1] = np.nan  # unlabelled cases of one label only
+    names = [f"f{i}" for i in range(4)]
+    together = single_feature_aucs(X, {"a": a, "b": b}, names)
+    for label, y in {"a": a, "b": b}.items():
+        pd.testing.assert_series_equal(together[label], single_feature_auc(X, y, names))
+    assert together["b"]["f2"] == pytest.approx(1.0)
+    one_class = single_feature_aucs(X, {"c": np.ones(n)}, names)["c"]
+    assert one_class.isna().all() and list(one_class.index) == names
 
 
 # --- logistic baseline --------------------------------------------------------------------

@@ -83,3 +83,21 @@ def test_the_profile_survives_the_model_files(fitted, tmp_path):
     restored = CaseModel.load(model.save(tmp_path / "assets"))
     assert restored.metadata == model.metadata
     assert restored.metadata.reference_profile == model.metadata.reference_profile
+
+
+@pytest.mark.slow
+def test_the_run_profiles_the_shared_features_once_and_each_model_as_if_alone(fitted):
+    """The features' half computed once for both models equals each model's own profile."""
+    X_train = fitted.X[fitted.split.train]
+    for outcome in fitted.outcomes.values():
+        model = outcome.model
+        alone = build_reference_profile(
+            model.feature_names, model.builder, X_train, outcome.curves["model"][1]
+        )
+        assert model.metadata.reference_profile == alone
+
+
+def test_a_profile_without_training_features_or_their_profile_is_refused():
+    builder = CaseFeatureBuilder.from_vocabulary({})
+    with pytest.raises(ValueError, match="training features"):
+        build_reference_profile(list(FEATURE_NAMES), builder, None, np.array([0.5]))
