@@ -22,10 +22,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from features.builder import CaseFeatureBuilder
-from models.case_model import CaseModel
 from models.profile import SCORE_CUTS, SCORE_KEY, Bins, CodeProfile, NumericProfile, ProfileEntry
 
-__all__ = ["PROFILE_QUANTILES", "build_reference_profile", "feature_profile", "reference_profile"]
+__all__ = ["PROFILE_QUANTILES", "build_reference_profile", "feature_profile", "scored_profile"]
 
 #: Where the cut points of a numeric feature's bins come from: the training deciles.
 PROFILE_QUANTILES: tuple[float, ...] = tuple(i / 10 for i in range(11))
@@ -94,37 +93,25 @@ def feature_profile(
 def build_reference_profile(
     feature_names: Sequence[str],
     builder: CaseFeatureBuilder,
-    X_train: np.ndarray | None,
+    X_train: np.ndarray,
     p_test: np.ndarray,
-    *,
-    features: Mapping[str, ProfileEntry] | None = None,
 ) -> dict[str, ProfileEntry]:
-    """The reference profile of a model version: its training features and test scores.
+    """The reference profile of a model version: its training features and test scores."""
+    return scored_profile(feature_profile(feature_names, builder, X_train), p_test)
+
+
+def scored_profile(
+    features: Mapping[str, ProfileEntry], p_test: np.ndarray
+) -> dict[str, ProfileEntry]:
+    """A model's reference profile: its training features' :func:`feature_profile`
+    (shared by the models of one run) and its own test scores.
 
     ``p_test`` (scores of the out-of-time test split) rather than training
     scores: a model scores its own training cases more confidently than any
-    new case.  ``features``: the :func:`feature_profile` of ``X_train`` when
-    already computed (``X_train`` is then not read and may be None).
+    new case.
     """
-    if features is None:
-        if X_train is None:
-            raise ValueError("a reference profile needs the training features or their profile")
-        features = feature_profile(feature_names, builder, X_train)
     profile = dict(features)
     profile[SCORE_KEY] = numeric_entry(
         np.asarray(p_test, dtype=np.float64), SCORE_CUTS, kind="score"
     )
     return profile
-
-
-def reference_profile(
-    model: CaseModel,
-    X_train: np.ndarray | None,
-    p_test: np.ndarray,
-    *,
-    features: Mapping[str, ProfileEntry] | None = None,
-) -> dict[str, ProfileEntry]:
-    """The profile of ``model`` from its training features (or their profile) and test scores."""
-    return build_reference_profile(
-        model.feature_names, model.builder, X_train, p_test, features=features
-    )

@@ -60,7 +60,7 @@ from training.fit import (
     sample_positions,
     search_params,
 )
-from training.profile import feature_profile, reference_profile
+from training.profile import feature_profile, scored_profile
 from training.provenance import file_fingerprint, git_commit
 from training.run_log import day, flat_params, log_model_run_data, model_card
 from training.split import TimeSplit, split_by_filing_date
@@ -569,7 +569,7 @@ def fit_models(
     # Both models learnt from the same features: their training half of the profile is one.
     features = feature_profile(names, builder, X[split.train])
     for outcome in outcomes.values():
-        outcome.model.metadata = describe_model(outcome, frame, split, X, features=features)
+        outcome.model.metadata = describe_model(outcome, frame, split, features)
     return FittedModels(
         outcomes=outcomes,
         split=split,
@@ -652,16 +652,14 @@ def describe_model(
     outcome: ModelOutcome,
     frame: pd.DataFrame,
     split: TimeSplit,
-    X: np.ndarray,
-    *,
-    features: Mapping[str, ProfileEntry] | None = None,
+    features: Mapping[str, ProfileEntry],
 ) -> ModelMetadata:
     """What a fitted model says about itself: data windows, test metrics, reference profile.
 
-    ``features``: the training features' half of the reference profile, when
-    the run computed it already for another model of the same features.  The
-    run that registers it adds its run id, the data's fingerprint and the
-    code's commit (:meth:`ModelMetadata.with_run`).
+    ``features``: the :func:`~training.profile.feature_profile` of the training
+    split, one for all the models of a run (they learnt from the same
+    features).  The run that registers it adds its run id, the data's
+    fingerprint and the code's commit (:meth:`ModelMetadata.with_run`).
     """
     windows = {
         part.name: (day(part.start), day(part.end)) for part in split_summaries(frame, split)
@@ -672,12 +670,7 @@ def describe_model(
         n_cases=len(frame),
         test_metrics=outcome.metrics["model"],
         calibration=outcome.model.calibrator.method,
-        reference_profile=reference_profile(
-            outcome.model,
-            None if features is not None else X[split.train],
-            outcome.curves["model"][1],
-            features=features,
-        ),
+        reference_profile=scored_profile(features, outcome.curves["model"][1]),
         validation_scores=outcome.validation_scores,
         routing_policy=outcome.court_policy,
     )

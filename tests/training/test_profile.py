@@ -95,9 +95,3 @@ def test_the_run_profiles_the_shared_features_once_and_each_model_as_if_alone(fi
             model.feature_names, model.builder, X_train, outcome.curves["model"][1]
         )
         assert model.metadata.reference_profile == alone
-
-
-def test_a_profile_without_training_features_or_their_profile_is_refused():
-    builder = CaseFeatureBuilder.from_vocabulary({})
-    with pytest.raises(ValueError, match="training features"):
-        build_reference_profile(list(FEATURE_NAMES), builder, None, np.array([0.5]))
