@@ -88,6 +88,14 @@ class TriageSettings(BaseSettings):
         "moved. A move reaches every worker within this plus the time to import, check, load "
         "and warm up the new versions.",
     )
+    ready_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a starting worker waits for its models before it takes "
+        "connections.  Meanwhile the other workers take them all: a worker restarted after a "
+        "crash answers no request with 503 while it loads.  A load that takes longer is "
+        "finished in the background, with /readyz saying why not ready.",
+    )
     model_watch_seconds: float = Field(
         default=1.0,
         gt=0,

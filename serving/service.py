@@ -18,8 +18,10 @@ through :mod:`serving.worker`, a worker's lean start), or build a Bento with
 
 BentoML imports this module in the CLI process, the arbiter and every
 worker, so importing it does no work: models are loaded per worker, in a
-background thread started by ``__init__``, while ``/livez`` already answers
-and ``/readyz`` says 503 with the reason.
+background thread started by ``__init__``.  The worker takes connections once
+they are loaded (the other workers take them meanwhile), or once loading has
+failed or outlasted ``TRIAGE_READY_WAIT_SECONDS``; then ``/livez`` answers and
+``/readyz`` says 503 with the reason.
 
 Under `triage serve` a worker follows the registry: `triage serve` publishes
 the tag to serve in a pointer file whenever an alias moves, and each worker
@@ -154,9 +156,26 @@ class TriageService:
         GATE.not_ready("loading the models")
         patches.cache_api_callables(self, _as_service().apis)
         end_with_supervisor()
-        # Load in the background: /livez answers meanwhile, /readyz says why not yet.
+        # Load in the background: the startup hook waits for it (bounded), then /livez
+        # answers, and /readyz says why not ready if the load failed or is still going on.
+        self._loaded = threading.Event()
         self._loader = threading.Thread(target=self._load, name="triage-load", daemon=True)
         self._loader.start()
+
+    @bentoml.on_startup
+    async def wait_for_the_models(self) -> None:
+        """Take no connection before the models are loaded, for up to `ready_wait_seconds`.
+
+        Uvicorn accepts only after the startup hooks, and the workers share the
+        listening socket: while a starting worker waits here, the others take
+        every connection, so a worker restarted after a crash answers none with
+        503 "loading the models".  A load that fails ends the wait at once (the
+        worker then serves /readyz with the reason); one that takes longer goes
+        on in the background while the worker serves.
+        """
+        wait = self.settings.ready_wait_seconds
+        if not await anyio.to_thread.run_sync(self._loaded.wait, wait):
+            log.warning("still loading the models after %.0f s: taking connections", wait)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -205,6 +224,12 @@ class TriageService:
         )
 
     def _load(self) -> None:
+        try:
+            self._load_models()
+        finally:
+            self._loaded.set()
+
+    def _load_models(self) -> None:
         from serving.decision_log import DecisionLog, GroupCommitWriter
 
         live = self._following()

@@ -81,6 +81,59 @@ def test_a_failed_warm_up_keeps_the_service_unready(start, models_tag, monkeypat
     assert answer.status_code == 503 and "golden case" in answer.json()["reason"]
 
 
+@pytest.fixture
+def slow_warm_up(monkeypatch):
+    """A warm-up that takes a second: the models are loading for that long."""
+    from serving.decider import Decider
+
+    real = Decider.warm_up
+
+    def slow(self):
+        time.sleep(1.0)
+        return real(self)
+
+    monkeypatch.setattr(Decider, "warm_up", slow)
+
+
+@pytest.fixture
+def ready_wait(monkeypatch):
+    """Set TRIAGE_READY_WAIT_SECONDS for the services started in the test."""
+    from app.settings import get_settings
+
+    def set_to(seconds: float) -> None:
+        monkeypatch.setenv("TRIAGE_READY_WAIT_SECONDS", str(seconds))
+        get_settings.cache_clear()
+
+    yield set_to
+    monkeypatch.delenv("TRIAGE_READY_WAIT_SECONDS", raising=False)
+    get_settings.cache_clear()
+
+
+def test_a_starting_worker_takes_no_request_before_its_models_are_loaded(
+    start, models_tag, case, slow_warm_up, ready_wait
+):
+    """The startup hook holds the worker until loaded: its first request is scored, no 503."""
+    ready_wait(60)
+    began = time.monotonic()
+    client = start(models_tag)
+    assert time.monotonic() - began >= 1.0  # the start waited for the slow warm-up
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/triage", json={"case": case}, headers=AUTH).status_code == 200
+
+
+def test_a_load_outlasting_the_wait_goes_on_while_the_worker_says_why_not_ready(
+    start, models_tag, case, slow_warm_up, ready_wait
+):
+    ready_wait(0.1)
+    client = start(models_tag)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and answer.json()["reason"] == "loading the models"
+    refused = client.post("/triage", json={"case": case}, headers=AUTH)
+    assert refused.status_code == 503 and "loading the models" in refused.json()["error"]
+    assert settled(client).status_code == 200  # the load finished in the background
+    assert client.post("/triage", json={"case": case}, headers=AUTH).status_code == 200
+
+
 def test_a_missing_bentoml_model_neither_stops_the_server_nor_reaches_for_the_cloud(serving_home):
     from bentoml.exceptions import NotFound
 
