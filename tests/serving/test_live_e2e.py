@@ -6,7 +6,9 @@ registry every second.  `triage promote` and `triage rollback` move the
 champion while client threads send requests: within a bounded wait every new
 decision carries the new versions, no request fails, and the decision log
 holds the versions each decision was made with; a worker killed after the
-promotion comes back serving the new champions.  A version whose booster file
+promotion comes back serving the new champions, and no request fails but
+those the killed worker held (its replacement takes none before it is
+ready).  A version whose booster file
 is cut short is refused — the process that checks it aborts, the service
 does not — and the old versions keep serving.  The waits are deadlines
 against a broken service, not speed requirements; the seconds from a
