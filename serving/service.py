@@ -174,8 +174,8 @@ class TriageService:
         on in the background while the worker serves.
         """
         wait = self.settings.ready_wait_seconds
-        if not await anyio.to_thread.run_sync(self._loaded.wait, wait):
-            log.warning("still loading the models after %.0f s: taking connections", wait)
+        if wait > 0 and not await anyio.to_thread.run_sync(self._loaded.wait, wait):
+            log.warning("still loading the models after %g s: taking connections", wait)
 
     # --- lifecycle -------------------------------------------------------------------------
 
