@@ -91,10 +91,12 @@ class TriageSettings(BaseSettings):
     ready_wait_seconds: float = Field(
         default=60.0,
         ge=0,
+        le=3600,
         description="How long a starting worker waits for its models before it takes "
         "connections.  Meanwhile the other workers take them all: a worker restarted after a "
-        "crash answers no request with 503 while it loads.  A load that takes longer is "
-        "finished in the background, with /readyz saying why not ready.",
+        "crash answers no request with 503 while it loads (a single worker's connections wait "
+        "in the socket's queue, /livez's too).  A load that takes longer is finished in the "
+        "background, with /readyz saying why not ready.  0: take connections at once.",
     )
     model_watch_seconds: float = Field(
         default=1.0,

@@ -20,8 +20,8 @@ BentoML imports this module in the CLI process, the arbiter and every
 worker, so importing it does no work: models are loaded per worker, in a
 background thread started by ``__init__``.  The worker takes connections once
 they are loaded (the other workers take them meanwhile), or once loading has
-failed or outlasted ``TRIAGE_READY_WAIT_SECONDS``; then ``/livez`` answers and
-``/readyz`` says 503 with the reason.
+failed or outlasted ``TRIAGE_READY_WAIT_SECONDS``; then ``/livez`` answers, and
+``/readyz`` answers 200, or 503 with the reason while the models are not ready.
 
 Under `triage serve` a worker follows the registry: `triage serve` publishes
 the tag to serve in a pointer file whenever an alias moves, and each worker
@@ -31,11 +31,15 @@ loads the new models beside the old and swaps between requests
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
+import signal
 import threading
+import time
 import typing as t
+from collections.abc import Iterator
 
 import anyio
 import attrs
@@ -88,6 +92,8 @@ patches.install(
 
 #: What the middlewares know of this worker's service (readiness, keys, limits).
 GATE = Gate()
+#: How often a starting worker looks whether its models are loaded (or it is told to stop).
+LOAD_POLL_SECONDS = 0.02
 
 
 @attrs.frozen
@@ -169,13 +175,25 @@ class TriageService:
         Uvicorn accepts only after the startup hooks, and the workers share the
         listening socket: while a starting worker waits here, the others take
         every connection, so a worker restarted after a crash answers none with
-        503 "loading the models".  A load that fails ends the wait at once (the
-        worker then serves /readyz with the reason); one that takes longer goes
-        on in the background while the worker serves.
+        503 "loading the models" (with one worker, connections wait in the
+        socket's queue).  A load that fails ends the wait at once (the worker
+        then serves /readyz with the reason); one that takes longer goes on in
+        the background while the worker serves.  SIGTERM or SIGINT end the wait
+        too, so that a worker stuck loading still stops when told.
         """
         wait = self.settings.ready_wait_seconds
-        if wait > 0 and not await anyio.to_thread.run_sync(self._loaded.wait, wait):
-            log.warning("still loading the models after %g s: taking connections", wait)
+        if wait <= 0:
+            return
+        deadline = time.monotonic() + wait
+        with _stop_signals() as stopping:
+            while not self._loaded.is_set():
+                if stopping.is_set():
+                    log.info("told to stop while loading the models")
+                    return
+                if time.monotonic() >= deadline:
+                    log.warning("still loading the models after %g s: taking connections", wait)
+                    return
+                await anyio.sleep(LOAD_POLL_SECONDS)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -226,6 +244,9 @@ class TriageService:
     def _load(self) -> None:
         try:
             self._load_models()
+        except Exception as error:  # outside the loading proper (a bug): still say why
+            GATE.not_ready(f"loading failed: {type(error).__name__}: {error}")
+            log.exception("not ready: starting the worker failed")
         finally:
             self._loaded.set()
 
@@ -431,6 +452,38 @@ class TriageService:
             "reload": live.reload_info(),
             "policies": policies,
         }
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while inside, which still reach their handlers.
+
+    Uvicorn's handlers only ask the server to exit, which it does after the
+    startup hooks; this lets a hook that waits see the request.  Outside the
+    main thread (an in-process test client) no signal arrives: the event stays clear.
+    """
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(sig: int, frame: t.Any) -> None:
+        stopping.set()
+        handler = previous[signal.Signals(sig)]
+        if callable(handler):
+            handler(sig, frame)
+        elif handler == signal.SIG_DFL:  # what the signal would have done: end the process
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _log_health(problem: str | None) -> None:

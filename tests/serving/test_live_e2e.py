@@ -316,11 +316,25 @@ def test_promote_and_rollback_reach_a_streaming_service_with_no_failed_request(
     # A worker killed now is restarted by BentoML and loads what serves now, the new
     # champions, not those of the service's start (one promotion serves both checks:
     # each `triage` command costs seconds of a loaded machine).
-    restarted_serves(server, new)
+    try:
+        restarted_serves(server, new)
+    except BaseException:  # back to the start, so that the next test fails for its own reasons
+        for kind in ("stream", "assets"):
+            triage(env, "rollback", "--model", f"triage-{kind}")
+        raise
 
+    # The rollback swaps models in the workers, as the promotion did: no worker restarts
+    # (a restart would hide from the answers now that a new worker takes no request early).
+    workers = sorted(worker_pids(server))
     rollback = [["rollback", "--model", f"triage-{kind}"] for kind in ("stream", "assets")]
     with streaming(server) as stream:
         rolled_back_in, _ = follow(server, stream, env, rollback, old)
+    starts = [
+        line
+        for line in server.log.read_text(errors="replace").splitlines()
+        if "Service triage initialized" in line or "] ready: " in line
+    ]
+    assert sorted(worker_pids(server)) == workers, "\n".join(starts)
     info = model_info(server)
     assert (info["stream"]["version"], info["assets"]["version"]) == old
     assert info["challengers"]["stream"]["version"] == new[0]  # the shadow is back

@@ -1,4 +1,9 @@
-"""Alive at once, ready only with both champions loaded and the golden case decided."""
+"""Ready only with both champions loaded and the golden case decided.
+
+A starting worker takes no request while it loads (bounded by
+``TRIAGE_READY_WAIT_SECONDS``); once loading has failed or outlasted the wait
+it is alive, and says why it is not ready.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +46,9 @@ def settled(client, timeout: float = 20):
 
 
 def test_without_champions_alive_but_not_ready_saying_how_to_train(start, case):
+    began = time.monotonic()
     client = start("triage-models:absent")
+    assert time.monotonic() - began < 30  # a failed load ends the start's 60-second wait
     assert client.get("/livez").status_code == 200
     answer = settled(client)
     assert answer.status_code == 503
@@ -82,17 +89,22 @@ def test_a_failed_warm_up_keeps_the_service_unready(start, models_tag, monkeypat
 
 
 @pytest.fixture
-def slow_warm_up(monkeypatch):
-    """A warm-up that takes a second: the models are loading for that long."""
+def held_warm_up(monkeypatch):
+    """A warm-up that waits until the test lets it go: the models are loading until then."""
+    import threading
+
     from serving.decider import Decider
 
+    let_go = threading.Event()
     real = Decider.warm_up
 
-    def slow(self):
-        time.sleep(1.0)
+    def held(self):
+        assert let_go.wait(timeout=60), "the test never let the warm-up go"
         return real(self)
 
-    monkeypatch.setattr(Decider, "warm_up", slow)
+    monkeypatch.setattr(Decider, "warm_up", held)
+    yield let_go
+    let_go.set()  # a loader still waiting must not outlive the test
 
 
 @pytest.fixture
@@ -110,28 +122,66 @@ def ready_wait(monkeypatch):
 
 
 def test_a_starting_worker_takes_no_request_before_its_models_are_loaded(
-    start, models_tag, case, slow_warm_up, ready_wait
+    start, models_tag, case, held_warm_up, ready_wait
 ):
     """The startup hook holds the worker until loaded: its first request is scored, no 503."""
+    import threading
+
     ready_wait(60)
+    threading.Timer(1.0, held_warm_up.set).start()
     began = time.monotonic()
     client = start(models_tag)
-    assert time.monotonic() - began >= 1.0  # the start waited for the slow warm-up
+    assert time.monotonic() - began >= 1.0  # the start waited for the held warm-up
     assert client.get("/readyz").status_code == 200
     assert client.post("/triage", json={"case": case}, headers=AUTH).status_code == 200
 
 
+@pytest.mark.parametrize("seconds", [0, 0.1])
 def test_a_load_outlasting_the_wait_goes_on_while_the_worker_says_why_not_ready(
-    start, models_tag, case, slow_warm_up, ready_wait
+    start, models_tag, case, held_warm_up, ready_wait, seconds
 ):
-    ready_wait(0.1)
+    """0: no wait at all; else the wait ends at its bound and the load goes on."""
+    ready_wait(seconds)
     client = start(models_tag)
     answer = client.get("/readyz")
     assert answer.status_code == 503 and answer.json()["reason"] == "loading the models"
+    assert client.get("/livez").status_code == 200
     refused = client.post("/triage", json={"case": case}, headers=AUTH)
     assert refused.status_code == 503 and "loading the models" in refused.json()["error"]
+    held_warm_up.set()
     assert settled(client).status_code == 200  # the load finished in the background
     assert client.post("/triage", json={"case": case}, headers=AUTH).status_code == 200
+
+
+STOP_WHILE_WAITING = """
+import os, signal
+from serving.service import _stop_signals
+
+heard = []
+signal.signal(signal.SIGTERM, lambda sig, frame: heard.append(sig))  # as uvicorn's handler
+with _stop_signals() as stopping:
+    assert not stopping.is_set()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stopping.wait(5), "the wait did not hear SIGTERM"
+assert heard == [signal.SIGTERM], heard  # and the server's handler still ran
+os.kill(os.getpid(), signal.SIGTERM)
+assert heard == [signal.SIGTERM] * 2, heard  # its handler is back, alone
+print("ok")
+"""
+
+
+def test_a_stop_signal_ends_the_wait_and_still_reaches_the_server():
+    """SIGTERM while a starting worker waits ends the wait; uvicorn's handler still runs.
+
+    In a process of its own: signal handlers belong to a process's main thread.
+    """
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_WHILE_WAITING], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_a_missing_bentoml_model_neither_stops_the_server_nor_reaches_for_the_cloud(serving_home):
