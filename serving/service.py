@@ -244,9 +244,9 @@ class TriageService:
     def _load(self) -> None:
         try:
             self._load_models()
-        except Exception as error:  # outside the loading proper (a bug): still say why
+        except Exception as error:  # any failure leaves the worker alive, saying why not ready
             GATE.not_ready(f"loading failed: {type(error).__name__}: {error}")
-            log.exception("not ready: starting the worker failed")
+            log.exception("not ready: loading the models failed")
         finally:
             self._loaded.set()
 
@@ -264,10 +264,6 @@ class TriageService:
         except NoChampion as error:
             GATE.not_ready(str(error))
             log.error("not ready: %s", error)
-            return
-        except Exception as error:  # any failure leaves the worker alive and not ready
-            GATE.not_ready(f"loading failed: {type(error).__name__}: {error}")
-            log.exception("not ready: loading the models failed")
             return
         self.live, self.decision_log = live, decision_log
         GATE.log_problem = None  # a new writer: it reports only changes from "writable"

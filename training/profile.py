@@ -24,7 +24,7 @@ import numpy as np
 from features.builder import CaseFeatureBuilder
 from models.profile import SCORE_CUTS, SCORE_KEY, Bins, CodeProfile, NumericProfile, ProfileEntry
 
-__all__ = ["PROFILE_QUANTILES", "build_reference_profile", "feature_profile", "scored_profile"]
+__all__ = ["PROFILE_QUANTILES", "feature_profile", "scored_profile"]
 
 #: Where the cut points of a numeric feature's bins come from: the training deciles.
 PROFILE_QUANTILES: tuple[float, ...] = tuple(i / 10 for i in range(11))
@@ -88,16 +88,6 @@ def feature_profile(
         else:
             profile[name] = numeric_entry(column)
     return profile
-
-
-def build_reference_profile(
-    feature_names: Sequence[str],
-    builder: CaseFeatureBuilder,
-    X_train: np.ndarray,
-    p_test: np.ndarray,
-) -> dict[str, ProfileEntry]:
-    """The reference profile of a model version: its training features and test scores."""
-    return scored_profile(feature_profile(feature_names, builder, X_train), p_test)
 
 
 def scored_profile(

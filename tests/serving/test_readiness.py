@@ -154,15 +154,20 @@ def test_a_load_outlasting_the_wait_goes_on_while_the_worker_says_why_not_ready(
 
 
 STOP_WHILE_WAITING = """
-import os, signal
-from serving.service import _stop_signals
+import asyncio, os, signal, threading, time, types
+from serving.service import TriageService
 
 heard = []
 signal.signal(signal.SIGTERM, lambda sig, frame: heard.append(sig))  # as uvicorn's handler
-with _stop_signals() as stopping:
-    assert not stopping.is_set()
-    os.kill(os.getpid(), signal.SIGTERM)
-    assert stopping.wait(5), "the wait did not hear SIGTERM"
+# A worker whose models never finish loading, waiting up to a minute.
+worker = types.SimpleNamespace(
+    settings=types.SimpleNamespace(ready_wait_seconds=60.0), _loaded=threading.Event()
+)
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+began = time.monotonic()
+asyncio.run(TriageService.inner.wait_for_the_models(worker))
+waited = time.monotonic() - began
+assert 0.4 < waited < 10, waited  # the signal, not the minute, ended the wait
 assert heard == [signal.SIGTERM], heard  # and the server's handler still ran
 os.kill(os.getpid(), signal.SIGTERM)
 assert heard == [signal.SIGTERM] * 2, heard  # its handler is back, alone

@@ -11,7 +11,7 @@ from features.synthetic import generate_cases
 from models.case_model import CaseModel
 from models.profile import SCORE_KEY, CodeProfile, NumericProfile
 from training.config import SearchConfig, TrainingConfig
-from training.profile import build_reference_profile
+from training.profile import feature_profile, scored_profile
 from training.train import fit_models
 
 
@@ -27,7 +27,7 @@ def _profile_of(columns: dict[str, np.ndarray], p: np.ndarray) -> dict:
         {spec.name: spec.code_values for spec in FEATURE_FIELDS if spec.codes}
     )
     X = np.column_stack([columns.get(name, np.zeros(len(p))) for name in FEATURE_NAMES])
-    return build_reference_profile(list(FEATURE_NAMES), builder, X, p)
+    return scored_profile(feature_profile(list(FEATURE_NAMES), builder, X), p)
 
 
 def test_numeric_bins_keep_flags_apart_and_leave_room_above_the_training_range():
@@ -91,7 +91,8 @@ def test_the_run_profiles_the_shared_features_once_and_each_model_as_if_alone(fi
     X_train = fitted.X[fitted.split.train]
     for outcome in fitted.outcomes.values():
         model = outcome.model
-        alone = build_reference_profile(
-            model.feature_names, model.builder, X_train, outcome.curves["model"][1]
+        alone = scored_profile(
+            feature_profile(model.feature_names, model.builder, X_train),
+            outcome.curves["model"][1],
         )
         assert model.metadata.reference_profile == alone
